@@ -1,0 +1,298 @@
+"""Settings from agentsprint.toml (or [tool.agentsprint] in pyproject.toml) with AGENTSPRINT_* overrides.
+
+Plain pydantic + tomllib rather than pydantic-settings: the latter costs ~100 ms of import on every
+CLI start (measured), and the override rules here are small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentsprint.domain import ItemType, parse_duration
+
+CONFIG_FILE = "agentsprint.toml"
+STATE_DIR = ".agentsprint"
+BACKLOG_DIR = "backlog"
+ENV_PREFIX = "AGENTSPRINT_"
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class ModelSettings(_Section):
+    """How one role talks to its model."""
+
+    model: str = "openai/gpt-4.1-mini"
+    """Any litellm model string."""
+    api_base: str | None = None
+    """Base URL of an OpenAI-compatible endpoint, per role."""
+    api_key_env: str | None = None
+    """Name of the environment variable that holds the API key (the key itself is never stored)."""
+    input_cost_per_token: float | None = Field(default=None, ge=0)
+    """USD per input token; overrides litellm's price map."""
+    output_cost_per_token: float | None = Field(default=None, ge=0)
+    """USD per output token; overrides litellm's price map."""
+    max_tokens: int = Field(default=4096, gt=0)
+    """Most output tokens one reply may use (shrunk to fit what is left of a budget)."""
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    fallbacks: list[str] = Field(default_factory=list)
+    """Models tried in order when this one keeps failing."""
+
+
+class RunSettings(_Section):
+    parallel: int = Field(default=4, ge=1, le=64)
+    """Items executed at once."""
+    call_timeout: str = "120s"
+    """Timeout of one model call."""
+    base_branch: str = "main"
+    """Branch item worktrees start from and approved work merges into."""
+    num_retries: int = Field(default=3, ge=0, le=10)
+    """Retries of a model call on 429/5xx/timeouts (exponential backoff with jitter)."""
+    min_reply_tokens: int = Field(default=256, gt=0)
+    """Smallest reply worth paying for; below it a call is refused and the item escalates (budget)."""
+    token_safety_factor: float = Field(default=1.2, ge=1.0, le=3.0)
+    """Multiplier on tiktoken's input estimate for models with other tokenizers."""
+    max_malformed: int = Field(default=3, ge=0)
+    """Malformed handoffs answered and retried before the item escalates."""
+    max_coder_steps: int = Field(default=40, gt=0)
+    """Tool calls a coder may make in one round."""
+    loop_repeat_threshold: int = Field(default=3, ge=2)
+    """Identical tool calls (or identical gate output / diff across rounds) that count as a loop."""
+    command_timeout: str = "300s"
+    """Timeout of a coder `run` command or a DoD command gate."""
+    output_cap: int = Field(default=20000, gt=0)
+    """Characters of command output kept (head and tail) for prompts and records."""
+
+    _v_call = field_validator("call_timeout", "command_timeout")(_check_duration)
+
+    @property
+    def call_timeout_seconds(self) -> float:
+        return parse_duration(self.call_timeout)
+
+    @property
+    def command_timeout_seconds(self) -> float:
+        return parse_duration(self.command_timeout)
+
+
+class PolicySettings(_Section):
+    allowed_commands: list[str] = Field(default_factory=lambda: ["pytest", "python", "ruff"])
+    """Command prefixes the coder's `run` tool may start."""
+    protected_paths: list[str] = Field(
+        default_factory=lambda: ["tests/**", ".github/**", "backlog/**", "agentsprint.toml"]
+    )
+    """Glob patterns the coder may not change (so it cannot weaken what judges it)."""
+    precedence: list[ItemType] = Field(
+        default_factory=lambda: [
+            ItemType.SECURITY,
+            ItemType.BUG,
+            ItemType.FEATURE,
+            ItemType.REFACTOR,
+            ItemType.PERFORMANCE,
+            ItemType.CHORE,
+        ]
+    )
+    """Merge order by item type when approved items conflict."""
+
+
+class DatabaseSettings(_Section):
+    url: str = f"sqlite:///{STATE_DIR}/agentsprint.db"
+    """SQLAlchemy URL; relative SQLite paths are relative to the project root."""
+
+
+class ReviewSettings(_Section):
+    lines_per_hour: float = Field(default=400, gt=0)
+    """Changed lines a reviewer gets through in an hour (for review load)."""
+
+
+class NotifySettings(_Section):
+    webhook: str | None = None
+    """URL that receives a signed JSON POST on awaiting_review, done, escalated, failed."""
+    secret_env: str = "AGENTSPRINT_WEBHOOK_SECRET"
+    """Environment variable holding the HMAC secret."""
+
+
+DEFAULT_ROLES = ("supervisor", "coder", "qa")
+
+
+class Settings(_Section):
+    """All settings of one project."""
+
+    models: dict[str, ModelSettings] = Field(
+        default_factory=lambda: {role: ModelSettings() for role in DEFAULT_ROLES}
+    )
+    run: RunSettings = Field(default_factory=RunSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+    """Project root (the folder holding agentsprint.toml / the git work tree)."""
+    source: str = Field(default="(defaults)", exclude=True)
+    """Where the settings came from, for error messages."""
+
+    def model_for(self, role: str) -> ModelSettings:
+        """The model settings of a role; security falls back to qa, any role to coder."""
+        for name in (role, "qa" if role == "security" else role, "coder"):
+            if name in self.models:
+                return self.models[name]
+        return ModelSettings()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def backlog_dir(self) -> Path:
+        return self.root / BACKLOG_DIR
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.state_dir / "worktrees"
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made absolute against the root."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.root / url[len(prefix) :])
+        return url
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder upwards holding agentsprint.toml, else a git work tree, else `start`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _file_data(root: Path) -> tuple[dict[str, Any], str]:
+    toml_path = root / CONFIG_FILE
+    if toml_path.is_file():
+        return _read_toml(toml_path), str(toml_path)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        data = _read_toml(pyproject).get("tool", {}).get("agentsprint")
+        if isinstance(data, dict):
+            return data, f"{pyproject} [tool.agentsprint]"
+    return {}, "(defaults)"
+
+
+def _env_value(raw: str) -> Any:
+    text = raw.strip()
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+_LIST_KEYS = {("policy", "allowed_commands"), ("policy", "protected_paths"), ("policy", "precedence")}
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
+    """Merge AGENTSPRINT_<SECTION>_<KEY> (and AGENTSPRINT_MODELS_<ROLE>_<KEY>) into `data`."""
+    applied: list[str] = []
+    sections = set(Settings.model_fields) - {"root", "source", "models"}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section == "models":
+            role, _, key = key.partition("_")
+            if role and key:
+                data.setdefault("models", {}).setdefault(role, {})[key] = _env_value(raw)
+                applied.append(name)
+        elif section in sections and key:
+            value = _env_value(raw)
+            if (section, key) in _LIST_KEYS and isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            data.setdefault(section, {})[key] = value
+            applied.append(name)
+    return applied
+
+
+def _describe(exc: ValidationError, source: str, env_names: list[str]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        lines.append(f"{source}: {key}: {err['msg']}")
+    if env_names:
+        lines.append(f"(environment overrides in effect: {', '.join(sorted(env_names))})")
+    return "\n".join(lines)
+
+
+def load_settings(root: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Settings of the project at `root` (found upwards from the cwd when None)."""
+    project_root = root if root is not None else find_root()
+    data, source = _file_data(project_root)
+    env_names = _apply_env(data, dict(os.environ if environ is None else environ))
+    if "models" in data and isinstance(data["models"], dict):
+        defaults = {role: {} for role in DEFAULT_ROLES}
+        data["models"] = {**defaults, **data["models"]}
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, env_names)) from exc
+    settings.root = project_root
+    settings.source = source
+    return settings
+
+
+def templates_dir() -> Path:
+    """Item, prompt and report templates: shipped inside the wheel, or the repo's templates/."""
+    packaged = Path(__file__).parent / "_templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def offline_env() -> None:
+    """Point tiktoken at litellm's bundled encodings and keep litellm's price map local.
+
+    Called once by composition roots (CLI entry, test conftest) before litellm or tiktoken is used.
+    Uses importlib.util so litellm itself is not imported here.
+    """
+    import importlib.util
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        return
+    spec = importlib.util.find_spec("litellm")
+    if spec and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
+        if folder.is_dir():
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)

@@ -1,0 +1,80 @@
+"""Engine creation and named, versioned migrations applied on open."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel, create_engine
+
+from agentsprint.store import tables
+
+
+class StoreError(Exception):
+    """The database cannot be opened or migrated."""
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    # let SQLAlchemy's begin() below decide when a transaction starts
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: read-then-write transactions (reservations, the
+    # event chain) wait on busy_timeout instead of failing with "database is locked" on upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate transactions."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _m001_initial(conn: Connection) -> None:
+    names = [t.__tablename__ for t in tables.ALL_TABLES if t is not tables.MigrationRow]
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])  # type: ignore[index]
+
+
+# Append only: a released migration is never edited; later schema changes add a new named step.
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("001_initial", _m001_initial),
+]
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply the migrations this database has not seen yet; returns their names."""
+    applied_now: list[str] = []
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+        if not inspect(conn).has_table("schema_migrations"):
+            SQLModel.metadata.tables["schema_migrations"].create(conn)
+        done = {row[0] for row in conn.execute(text("SELECT name FROM schema_migrations"))}
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            step(conn)
+            conn.execute(
+                text("INSERT INTO schema_migrations (name, applied_at) VALUES (:n, :t)"),
+                {"n": name, "t": time.time()},
+            )
+            applied_now.append(name)
+    return applied_now
