@@ -26,6 +26,9 @@ class ItemStateRow(SQLModel, table=True):
     reason: str | None = None  # escalation reason / failure reason / stop reason
     detail: str | None = None  # last error or human-readable explanation
     branch: str | None = None
+    attempt: int = 0  # how many times a workflow was started for this item
+    workflow_id: str | None = None  # the durable workflow executing (or last executed) it
+    pending_findings: str | None = None  # JSON list: findings the next round starts with (human reject)
     # snapshot of the definition when it last ran: the retro must not depend on later file edits
     title: str = ""
     type: str = ""
@@ -121,6 +124,9 @@ class ModelCallRow(SQLModel, table=True):
     usd: float = 0.0
     latency_ms: float | None = None
     retries: int = 0
+    # "<workflow id>:<step id>" of the durable step that made the call: a replayed step returns the
+    # settled reply instead of paying for the call again
+    idempotency_key: str | None = Field(default=None, index=True)
     # reserved (in flight; stays charged at the reservation if the process dies) | ok | error | refused
     outcome: str = Field(default="reserved", index=True)
     error: str | None = None
@@ -189,6 +195,19 @@ class EventRow(SQLModel, table=True):
     hash: str = ""
 
 
+class WorkerRow(SQLModel, table=True):
+    """A process serving the run queue; a stale heartbeat lets another worker recover its items."""
+
+    __tablename__ = "workers"
+    executor_id: str = Field(primary_key=True)
+    host: str = ""
+    pid: int = 0
+    started_at: float
+    heartbeat_at: float
+    recovered_by: str | None = None
+    stopped_at: float | None = None
+
+
 ALL_TABLES = [
     MigrationRow,
     ItemStateRow,
@@ -202,4 +221,5 @@ ALL_TABLES = [
     ReviewRow,
     EscalationRow,
     EventRow,
+    WorkerRow,
 ]
