@@ -47,6 +47,8 @@ class ToolPolicy(BaseModel):
     allowed_commands: list[str]
     command_timeout_s: float
     output_cap: int
+    protected_paths: list[str] = []
+    """Shown to the coder; enforced by the DoD gate on the diff, not by refusing writes."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolPolicy:
@@ -55,6 +57,7 @@ class ToolPolicy(BaseModel):
             allowed_commands=list(settings.policy.allowed_commands),
             command_timeout_s=settings.run.command_timeout_seconds,
             output_cap=settings.run.output_cap,
+            protected_paths=list(settings.policy.protected_paths),
         )
 
 
