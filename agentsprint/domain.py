@@ -30,11 +30,13 @@ FILE_STATUSES = frozenset({Status.TODO, Status.DONE, Status.DROPPED})
 # Which live-status changes are allowed; anything else is a bug the store refuses.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.TODO: frozenset({Status.PLANNED, Status.RUNNING, Status.DROPPED, Status.DONE}),
-    Status.PLANNED: frozenset({Status.TODO, Status.RUNNING, Status.DROPPED}),
+    Status.PLANNED: frozenset({Status.TODO, Status.RUNNING, Status.STOPPED, Status.DROPPED}),
     Status.RUNNING: frozenset(
-        {Status.AWAITING_REVIEW, Status.DONE, Status.ESCALATED, Status.FAILED, Status.STOPPED, Status.RUNNING}
+        {Status.AWAITING_REVIEW, Status.DONE, Status.ESCALATED, Status.FAILED, Status.STOPPED}
     ),
-    Status.AWAITING_REVIEW: frozenset({Status.DONE, Status.RUNNING, Status.ESCALATED, Status.DROPPED}),
+    Status.AWAITING_REVIEW: frozenset(
+        {Status.DONE, Status.RUNNING, Status.PLANNED, Status.ESCALATED, Status.DROPPED}
+    ),
     Status.DONE: frozenset(),
     Status.ESCALATED: frozenset({Status.RUNNING, Status.DROPPED, Status.PLANNED, Status.TODO}),
     Status.FAILED: frozenset({Status.RUNNING, Status.DROPPED, Status.PLANNED, Status.TODO}),

@@ -66,12 +66,15 @@ def transition(session: Session, item_id: str, to: Status, *, actor: str = "runn
     """Move an item to `to`, recording the transition and an audit event in the caller's transaction."""
     now = time.time()
     row = session.get(ItemStateRow, item_id)
+    is_new = row is None
     if row is None:
         row = ItemStateRow(item_id=item_id, status=initial.value, updated_at=now)
     current = Status(row.status)
     if current != to and not can_transition(current, to):
         raise TransitionError(f"{item_id}: cannot go from {current.value} to {to.value}")
-    row.status, row.reason, row.detail, row.updated_at = to.value, reason, detail, now
+    moved = current != to or is_new
+    if moved:
+        row.status, row.reason, row.detail, row.updated_at = to.value, reason, detail, now
     if item is not None:
         snapshot(row, item)
     if round is not None:
@@ -81,10 +84,11 @@ def transition(session: Session, item_id: str, to: Status, *, actor: str = "runn
     if sprint is not None:
         row.sprint = sprint
     session.add(row)
-    session.add(ItemTransitionRow(item_id=item_id, from_status=current.value, to_status=to.value, at=now,
-                                  actor=actor, reason=reason, run_id=run_id))
-    append_event(session, "item.status", item_id=item_id, run_id=run_id, actor=actor,
-                 data={"from": current.value, "to": to.value, "reason": reason, "detail": detail})
+    if moved:  # staying in the same status is a no-op, so a replayed step records nothing twice
+        session.add(ItemTransitionRow(item_id=item_id, from_status=current.value, to_status=to.value, at=now,
+                                      actor=actor, reason=reason, run_id=run_id))
+        append_event(session, "item.status", item_id=item_id, run_id=run_id, actor=actor,
+                     data={"from": current.value, "to": to.value, "reason": reason, "detail": detail})
     session.flush()
     return _state(row)
 

@@ -29,6 +29,7 @@ class ItemStateRow(SQLModel, table=True):
     attempt: int = 0  # how many times a workflow was started for this item
     workflow_id: str | None = None  # the durable workflow executing (or last executed) it
     pending_findings: str | None = None  # JSON list: findings the next round starts with (human reject)
+    rounds_override: int | None = None  # round cap of the next attempt (escalations retry --add-rounds)
     # snapshot of the definition when it last ran: the retro must not depend on later file edits
     title: str = ""
     type: str = ""

@@ -1,0 +1,188 @@
+"""Merging, escalating, the review inbox and escalation retries: actions shared by steps and the CLI.
+
+Nothing here needs DBOS or litellm, so `agentsprint review ...` starts fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agentsprint import backlog
+from agentsprint.config import Settings
+from agentsprint.domain import Item, Status
+from agentsprint.store import Store, runs
+from agentsprint.workspace import Workspace
+
+
+class ActionError(Exception):
+    """The action does not apply to the item in its current state."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    workspace: Workspace
+
+
+def open_services(settings: Settings) -> Services:
+    return Services(settings, Store(settings.database_url),
+                    Workspace(settings.root, settings.worktrees_dir, settings.run.base_branch))
+
+
+def load_item(svc: Services, item_id: str) -> Item:
+    loaded = backlog.load_backlog(svc.settings.backlog_dir)
+    if item_id not in loaded.items:
+        raise ActionError(f"{item_id}: no such item in {svc.settings.backlog_dir}")
+    return loaded.items[item_id]
+
+
+def merge_item(svc: Services, item: Item, run_id: str | None, actor: str) -> Status:
+    """Merge the item branch, with its file marked done in the same merge; a conflict escalates."""
+    path = backlog.path_of(svc.settings.backlog_dir, item.id)
+    updates = {}
+    if path is not None:
+        updates[path.relative_to(svc.settings.root).as_posix()] = backlog.set_file_status(path, Status.DONE)
+    result = svc.workspace.merge(item.id, f"agentsprint: merge {item.id} {item.title}", file_updates=updates)
+    if not result.merged:
+        return escalate_now(svc, item, run_id or "", "conflict", "merge conflict in " + ", ".join(result.conflicts))
+    runs.finish_item(svc.store, item.id, run_id or "", Status.DONE, reason="merged", detail=result.sha, actor=actor)
+    return Status.DONE
+
+
+def escalate_now(svc: Services, item: Item, run_id: str, reason: str, detail: str,
+                 to: Status = Status.ESCALATED) -> Status:
+    """Commit whatever the agents did, build the package, and escalate (or dead-letter) the item."""
+    sha = None
+    try:
+        sha = svc.workspace.commit_all(item.id, f"agentsprint: {item.id} preserved at escalation ({reason})")
+    except Exception as exc:  # the package must still be written
+        detail = f"{detail} (work could not be committed: {exc})"
+    package = build_package(svc, item, reason, detail, sha)
+    runs.escalate_item(svc.store, item.id, run_id, reason, detail, package, to=to)
+    return to
+
+
+def build_package(svc: Services, item: Item, reason: str, detail: str, sha: str | None) -> dict[str, Any]:
+    """Everything a human needs to pick the item up: plan, each round's diff, gates, QA reasons, spend."""
+    rounds = runs.rounds_of(svc.store, item.id)
+    return {
+        "item_id": item.id,
+        "title": item.title,
+        "reason": reason,
+        "detail": detail,
+        "branch": svc.workspace.branch_name(item.id),
+        "worktree": str(svc.workspace.worktree_path(item.id)),
+        "head": sha or _head(svc, item.id),
+        "plan": rounds[-1].get("plan") if rounds else None,
+        "rounds": rounds,
+        "spend": runs.spend_by_role(svc.store, item.id),
+        "budget": item.budget.model_dump(),
+    }
+
+
+def _head(svc: Services, item_id: str) -> str | None:
+    try:
+        return svc.workspace.head(item_id)
+    except Exception:
+        return None
+
+
+def _require(svc: Services, item_id: str, *allowed: Status) -> runs.ItemState:
+    state = runs.item_state(svc.store, item_id)
+    if state is None or state.status not in allowed:
+        now = state.status.value if state else "todo"
+        raise ActionError(f"{item_id} is {now}, not {' or '.join(s.value for s in allowed)}")
+    return state
+
+
+def review_inbox(svc: Services) -> list[dict[str, Any]]:
+    """Items awaiting a human decision, oldest first."""
+    states = runs.all_item_states(svc.store)
+    waiting = [s for s in states.values() if s.status is Status.AWAITING_REVIEW]
+    entries = []
+    for state in sorted(waiting, key=lambda s: s.updated_at):
+        last = (runs.rounds_of(svc.store, state.item_id) or [{}])[-1]
+        entries.append({"id": state.item_id, "since": state.updated_at, "round": state.round,
+                        "changed_lines": last.get("added", 0) + last.get("removed", 0),
+                        "files": len(last.get("changed_files", [])), "shadow": state.reason == "shadow"})
+    return entries
+
+
+def review_detail(svc: Services, item_id: str) -> dict[str, Any]:
+    """What a reviewer needs: the diff with stats, the gates' results and QA's reasons."""
+    state = _require(svc, item_id, Status.AWAITING_REVIEW)
+    stats = svc.workspace.diff_stats(item_id)
+    last = (runs.rounds_of(svc.store, item_id) or [{}])[-1]
+    return {"id": item_id, "round": state.round, "branch": svc.workspace.branch_name(item_id),
+            "files": stats.files, "added": stats.added, "removed": stats.removed,
+            "diff": svc.workspace.diff(item_id), "gates": last.get("gates", []),
+            "qa_reasons": last.get("reasons", []), "plan": last.get("plan"), "shadow": state.reason == "shadow"}
+
+
+def approve(svc: Services, item_id: str, reviewer: str | None = None) -> Status:
+    """Record the approval and merge; returns done, or escalated on a merge conflict."""
+    state = _require(svc, item_id, Status.AWAITING_REVIEW)
+    if state.reason == "shadow":
+        raise ActionError(f"{item_id} ran in shadow mode: its work is never merged (re-run it without --shadow)")
+    item = load_item(svc, item_id)
+    stats = svc.workspace.diff_stats(item_id)
+    who = reviewer or getpass.getuser()
+    runs.record_review(svc.store, item_id, "approve", None, who, stats.added + stats.removed, None)
+    return merge_item(svc, item, None, actor=f"human:{who}")
+
+
+def reject(svc: Services, item_id: str, comment: str, reviewer: str | None = None) -> None:
+    """Record the rejection; the item's next round starts with the comment as its finding."""
+    if not comment.strip():
+        raise ActionError("a rejection needs a comment (-m TEXT): it is the finding the next round works on")
+    _require(svc, item_id, Status.AWAITING_REVIEW)
+    stats = svc.workspace.diff_stats(item_id)
+    who = reviewer or getpass.getuser()
+    runs.record_review(svc.store, item_id, "reject", comment, who, stats.added + stats.removed, Status.PLANNED,
+                       findings=[f"human reviewer: {comment}"])
+
+
+def escalation_detail(svc: Services, item_id: str) -> dict[str, Any]:
+    found = runs.latest_escalation(svc.store, item_id)
+    if found is None:
+        raise ActionError(f"{item_id} has no escalation")
+    return {"id": found.id, "item_id": found.item_id, "reason": found.reason, "detail": found.detail,
+            "created_at": found.created_at, "resolved_at": found.resolved_at, "resolution": found.resolution,
+            "package": found.package}
+
+
+def retry(svc: Services, item_id: str, add_tokens: int = 0, add_usd: float = 0.0,
+          add_rounds: int | None = None, who: str | None = None) -> None:
+    """Raise the item's budget and queue it to continue from its preserved work."""
+    from agentsprint.store.ledger import add_budget
+
+    _require(svc, item_id, Status.ESCALATED, Status.FAILED)
+    if add_tokens < 0 or add_usd < 0 or (add_rounds is not None and add_rounds < 1):
+        raise ActionError("--add-tokens and --add-usd must be >= 0 and --add-rounds >= 1")
+    if add_tokens or add_usd:
+        add_budget(svc.store, f"item:{item_id}", tokens=add_tokens, usd=add_usd)
+    found = runs.latest_escalation(svc.store, item_id)
+    findings = _retry_findings(found)
+    runs.resolve_escalation(svc.store, item_id, "retried", findings, actor=f"human:{who or getpass.getuser()}",
+                            rounds=add_rounds)
+
+
+def _retry_findings(found: runs.Escalation | None) -> list[str]:
+    if found is None:
+        return []
+    last = (found.package.get("rounds") or [{}])[-1]
+    reasons = list(last.get("reasons", []))
+    return [f"the previous attempt was escalated ({found.reason}: {found.detail})", *reasons]
+
+
+def drop(svc: Services, item_id: str, who: str | None = None) -> None:
+    _require(svc, item_id, Status.ESCALATED, Status.FAILED)
+    runs.resolve_escalation(svc.store, item_id, "dropped", [], actor=f"human:{who or getpass.getuser()}")
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)

@@ -1,0 +1,118 @@
+"""Process-wide runtime the durable steps use, and the DBOS bootstrap.
+
+Steps are module-level functions (DBOS registers them by name); they reach the settings, store,
+gateway and workspace of this process through `current()`, set once by the composition root.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agentsprint.config import Settings
+
+if TYPE_CHECKING:
+    from agentsprint.llm.gateway import Gateway
+    from agentsprint.store import Store
+    from agentsprint.workspace import Workspace
+
+QUEUE_NAME = "agentsprint-items"
+# The workflow code's version, not the package's: DBOS recovers only workflows of the version it
+# runs, so this changes only when the workflow's step sequence changes incompatibly.
+WORKFLOW_VERSION = "agentsprint-workflow-1"
+
+ProgressSink = Callable[[str, dict[str, object]], None]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    gateway: Gateway
+    workspace: Workspace
+    progress: ProgressSink | None = None
+    executor_id: str = "local"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def emit(self, item_id: str, **data: object) -> None:
+        """Send a live-progress update (never durable, never fails the run)."""
+        if self.progress is not None:
+            try:
+                self.progress(item_id, data)
+            except Exception:  # a display problem must not break execution
+                logging.getLogger(__name__).debug("progress sink failed", exc_info=True)
+
+
+_CURRENT: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _CURRENT is None:
+        raise RuntimeError("agentsprint runtime is not configured in this process")
+    return _CURRENT
+
+
+def build_runtime(settings: Settings, progress: ProgressSink | None = None, executor_id: str = "local") -> Runtime:
+    """Open the store, gateway and workspace for `settings` and make them this process's runtime."""
+    global _CURRENT
+    from agentsprint.llm.gateway import Gateway
+    from agentsprint.store import Store
+    from agentsprint.workspace import Workspace
+
+    store = Store(settings.database_url)
+    runtime = Runtime(
+        settings=settings,
+        store=store,
+        gateway=Gateway(settings, store),
+        workspace=Workspace(settings.root, settings.worktrees_dir, settings.run.base_branch),
+        progress=progress,
+        executor_id=executor_id,
+    )
+    _CURRENT = runtime
+    return runtime
+
+
+def system_database_url(settings: Settings) -> str:
+    """DBOS's system database: SQLite next to the app database, or the same Postgres (schema dbos)."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        return f"sqlite:///{settings.state_dir / 'dbos.sqlite'}"
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def new_executor_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def launch(settings: Settings, *, executor_id: str = "local", parallel: int | None = None) -> None:
+    """Start DBOS (recovering this executor's pending workflows) and register the item queue."""
+    from dbos import DBOS
+
+    from agentsprint.runner import flow  # noqa: F401  (registers the workflow and its steps)
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("dbos", "dbos._logger"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    config = {
+        "name": "agentsprint",
+        "system_database_url": system_database_url(settings),
+        "log_level": "WARNING",
+        "application_version": WORKFLOW_VERSION,
+        "executor_id": executor_id,
+        "notification_listener_polling_interval_sec": 0.1,
+    }
+    DBOS(config=config)  # type: ignore[arg-type]
+    DBOS.launch()
+    DBOS.register_queue(QUEUE_NAME, worker_concurrency=parallel or settings.run.parallel,
+                        polling_interval_sec=0.05)
+
+
+def shutdown() -> None:
+    from dbos import DBOS
+
+    DBOS.destroy(destroy_registry=False)

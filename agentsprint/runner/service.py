@@ -1,0 +1,201 @@
+"""`agentsprint run`: pick items, start or resume their workflows on the queue, respect depends_on, wait."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from agentsprint import backlog
+from agentsprint.config import Settings
+from agentsprint.domain import Item, Status
+from agentsprint.runner import runtime as rt_mod
+from agentsprint.runner.runtime import ProgressSink
+from agentsprint.store import runs
+
+DONE_LIKE = {Status.DONE}
+SETTLED = {Status.DONE, Status.AWAITING_REVIEW, Status.ESCALATED, Status.FAILED, Status.STOPPED, Status.DROPPED}
+
+
+class RunError(Exception):
+    """The run cannot start (unknown item, invalid backlog entry); a usage error."""
+
+
+class RunReport(BaseModel):
+    run_id: str
+    results: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(s in (Status.DONE.value, Status.AWAITING_REVIEW.value) for s in self.results.values())
+
+
+def select_items(settings: Settings, ids: list[str] | None, sprint: str | None) -> tuple[list[Item], dict[str, Item]]:
+    """The items to run, in backlog order; raises RunError naming what is wrong."""
+    loaded = backlog.load_backlog(settings.backlog_dir)
+    wanted = list(ids or [])
+    if sprint and not wanted:
+        wanted = _sprint_items(settings, sprint)
+    if not wanted:
+        wanted = [i.id for i in loaded.items.values() if i.status is Status.TODO]
+    missing = [i for i in wanted if i not in loaded.items]
+    if missing:
+        problems = [str(p) for p in loaded.problems if any(m in str(p) for m in missing)]
+        raise RunError(f"unknown or invalid item(s): {', '.join(missing)}" + "".join(f"\n  {p}" for p in problems))
+    return [loaded.items[i] for i in dict.fromkeys(wanted)], loaded.items
+
+
+def _sprint_items(settings: Settings, sprint: str) -> list[str]:
+    from agentsprint.store import Store
+    from agentsprint.store.sprints import sprint_item_ids
+
+    store = Store(settings.database_url)
+    try:
+        ids = sprint_item_ids(store, sprint)
+    finally:
+        store.close()
+    if ids is None:
+        raise RunError(f"no sprint named {sprint!r} (create it with: agentsprint sprint new {sprint} ...)")
+    return ids
+
+
+@dataclass
+class Scheduler:
+    """Starts items whose dependencies are done and watches their workflows until all settle."""
+
+    items: list[Item]
+    backlog_items: dict[str, Item]
+    options: dict[str, object]
+    report: RunReport
+    handles: dict[str, object] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+
+    def run(self) -> RunReport:
+        self.waiting = [i.id for i in self.items]
+        while self.waiting or self.handles:
+            self.start_ready()
+            self.collect()
+            if not self.handles and self.waiting and not self.ready():
+                for item_id in self.waiting:
+                    self.report.results[item_id] = self.status(item_id).value
+                    self.report.notes[item_id] = "blocked: " + ", ".join(self.unmet(item_id))
+                self.waiting = []
+            time.sleep(0.05)
+        return self.report
+
+    def status(self, item_id: str) -> Status:
+        state = runs.item_state(rt_mod.current().store, item_id)
+        return state.status if state else self.backlog_items[item_id].status
+
+    def unmet(self, item_id: str) -> list[str]:
+        deps = self.backlog_items[item_id].depends_on
+        return [d for d in deps if d not in self.backlog_items or self.status(d) not in DONE_LIKE]
+
+    def ready(self) -> list[str]:
+        return [item_id for item_id in self.waiting if not self.unmet(item_id)]
+
+    def start_ready(self) -> None:
+        for item_id in self.ready():
+            self.waiting.remove(item_id)
+            handle, note = start_item(self.backlog_items[item_id], self.options)
+            if handle is None:
+                self.report.results[item_id] = self.status(item_id).value
+                self.report.notes[item_id] = note
+            else:
+                self.handles[item_id] = handle
+
+    def collect(self) -> None:
+        for item_id, handle in list(self.handles.items()):
+            wf_status = handle.get_status().status  # type: ignore[attr-defined]
+            if wf_status in ("PENDING", "ENQUEUED", "DELAYED"):
+                continue
+            del self.handles[item_id]
+            if wf_status == "ERROR":
+                mark_failed(item_id, self.report.run_id, _workflow_error(handle))
+            self.report.results[item_id] = self.status(item_id).value
+            if wf_status == "CANCELLED":
+                self.report.notes[item_id] = "stopped (resume with agentsprint run)"
+
+
+def _workflow_error(handle: object) -> str:
+    try:
+        handle.get_result()  # type: ignore[attr-defined]
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "workflow ended in error"
+
+
+def mark_failed(item_id: str, run_id: str, detail: str) -> None:
+    """A workflow that died of an error outside the agents' control: dead-letter the item."""
+    from agentsprint.domain import can_transition
+
+    store = rt_mod.current().store
+    state = runs.item_state(store, item_id)
+    if state is None or not can_transition(state.status, Status.FAILED):
+        return
+    runs.escalate_item(store, item_id, run_id, "failed", detail, {"item_id": item_id, "error": detail},
+                       to=Status.FAILED)
+
+
+def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, str]:
+    """Enqueue a new attempt, resume a stopped one, or attach to one still pending; (handle, note)."""
+    from dbos import DBOS, SetWorkflowID
+
+    from agentsprint.runner.flow import RunOptions, item_workflow
+
+    store = rt_mod.current().store
+    state = runs.item_state(store, item.id)
+    status = state.status if state else item.status
+    workflow_id, rounds_override = runs.workflow_of(store, item.id)
+    if status in (Status.DONE, Status.DROPPED, Status.AWAITING_REVIEW):
+        return None, f"already {status.value}"
+    if status in (Status.ESCALATED, Status.FAILED):
+        return None, f"{status.value}: see agentsprint escalations show {item.id}"
+    wf_status = _wf_status(workflow_id)
+    if status is Status.RUNNING and wf_status in ("PENDING", "ENQUEUED"):
+        return DBOS.retrieve_workflow(workflow_id or ""), "resumed after interruption"
+    if status in (Status.STOPPED, Status.RUNNING) and wf_status == "CANCELLED":
+        runs.finish_item(store, item.id, str(options["run_id"]), Status.RUNNING, reason="resumed", actor="runner")
+        return DBOS.resume_workflow(workflow_id or "", queue_name=rt_mod.QUEUE_NAME), "resumed"
+    if status is Status.RUNNING:
+        mark_failed(item.id, str(options["run_id"]), f"workflow {workflow_id} ended as {wf_status} while running")
+        return None, "its workflow was lost; dead-lettered"
+    workflow_id, _ = runs.claim_attempt(store, item.id, item, str(options["run_id"]), options.get("sprint"))  # type: ignore[arg-type]
+    run_options = RunOptions(rounds=rounds_override, **options)  # type: ignore[arg-type]
+    queue = DBOS.retrieve_queue(rt_mod.QUEUE_NAME)
+    with SetWorkflowID(workflow_id):
+        return queue.enqueue(item_workflow, item.id, run_options), "started"
+
+
+def _wf_status(workflow_id: str | None) -> str | None:
+    from dbos import DBOS
+
+    if not workflow_id:
+        return None
+    status = DBOS.get_workflow_status(workflow_id)
+    return status.status if status else None
+
+
+def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
+              parallel: int | None = None, shadow: bool = False, mode: str = "normal",
+              progress: ProgressSink | None = None) -> RunReport:
+    """Execute the selected items (default: every todo item) and return their final statuses."""
+    started = time.time()
+    items, all_items = select_items(settings, ids, sprint)
+    runtime = rt_mod.build_runtime(settings, progress)
+    runtime.gateway.check_prices(["supervisor", "coder", "qa"] + (["security"] if any(
+        i.needs_security_review for i in items) else []))
+    rt_mod.launch(settings, parallel=parallel)
+    try:
+        run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
+        report = RunReport(run_id=run_id)
+        options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
+        Scheduler(items, all_items, options, report).run()
+        runs.finish_run(runtime.store, run_id, "finished")
+        report.seconds = round(time.time() - started, 2)
+        return report
+    finally:
+        rt_mod.shutdown()

@@ -1,0 +1,204 @@
+"""Durable steps: every model call, tool execution, gate run and state change of an item.
+
+Each step takes serializable arguments, returns a serializable (pickled by DBOS) value and reaches
+the process's store, gateway and workspace through `runtime.current()`. Errors the workflow must act
+on come back as values (`ModelOutcome.error`), so replaying a recorded step never depends on
+unpickling an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dbos import DBOS
+from pydantic import BaseModel
+
+from agentsprint import backlog, dod
+from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
+from agentsprint.domain import Item, Status
+from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
+from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.runner import actions
+from agentsprint.runner.runtime import current
+from agentsprint.store import runs
+from agentsprint.store.agents import record_handoff, record_tool_call
+
+DIFF_CAP = 60_000
+
+
+class ModelOutcome(BaseModel):
+    """A model call's reply, or the error that ended it, and when the step finished."""
+
+    reply: Reply | None = None
+    error_kind: str | None = None  # budget | provider
+    error: str | None = None
+    at: float
+
+
+class RoundCheck(BaseModel):
+    """The round's committed work and the deterministic DoD gates' results."""
+
+    sha: str | None
+    diff: str
+    diff_hash: str
+    changed_files: list[str]
+    added: int
+    removed: int
+    gates: list[dod.GateResult]
+    at: float
+
+
+def _step_key() -> str:
+    return f"{DBOS.workflow_id}:{DBOS.step_id}"
+
+
+@DBOS.step()
+def load_item(item_id: str) -> Item:
+    """The item's definition as it is at the start of this attempt."""
+    settings = current().settings
+    loaded = backlog.load_backlog(settings.backlog_dir)
+    if item_id not in loaded.items:
+        problems = [p for p in loaded.problems if item_id in str(p)]
+        raise LookupError(f"{item_id}: no valid backlog item ({'; '.join(map(str, problems)) or 'not found'})")
+    return loaded.items[item_id]
+
+
+@DBOS.step()
+def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None) -> runs.Begin:
+    """Mark the item running, open its budgets and its worktree."""
+    rt = current()
+    start = runs.begin_item(rt.store, item, run_id, workflow_id)
+    if start.skip:
+        return start
+    for scope, tokens, usd in _scopes(item, sprint):
+        rt.gateway.open_budget(scope, tokens=tokens, usd=usd)
+    rt.workspace.create_worktree(item.id)
+    rt.emit(item.id, status="running", round=start.round)
+    return start
+
+
+def _scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None, float | None]]:
+    scopes: list[tuple[str, int | None, float | None]] = [(f"item:{item.id}", item.budget.tokens, item.budget.usd)]
+    if sprint:
+        scopes.append((f"sprint:{sprint}", None, None))
+    if item.epic:
+        scopes.append((f"epic:{item.epic}", None, None))
+    return scopes
+
+
+def scope_names(item: Item, sprint: str | None) -> list[str]:
+    return [scope for scope, _, _ in _scopes(item, sprint)]
+
+
+@DBOS.step()
+def set_round(item_id: str, round_no: int) -> None:
+    runs.set_round(current().store, item_id, round_no)
+    current().emit(item_id, round=round_no)
+
+
+@DBOS.step()
+def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutcome:
+    """One model call through the gateway; a replay after a crash gets the settled reply back."""
+    rt = current()
+    rt.emit(ctx.item_id or "", role=ctx.role)
+    try:
+        reply = rt.gateway.complete(ctx, messages, tools=tools or None, idempotency_key=_step_key())
+    except BudgetExhausted as exc:
+        return ModelOutcome(error_kind="budget", error=str(exc), at=time.time())
+    except (ProviderError, LLMError) as exc:
+        return ModelOutcome(error_kind="provider", error=str(exc), at=time.time())
+    if ctx.item_id:
+        spend = rt.gateway.spend(f"item:{ctx.item_id}")
+        rt.emit(ctx.item_id, tokens=spend.spent_tokens + spend.reserved_tokens, token_limit=spend.limit_tokens,
+                usd=spend.spent_usd, usd_limit=spend.limit_usd)
+    return ModelOutcome(reply=reply, at=time.time())
+
+
+@DBOS.step()
+def run_tool(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) -> ToolResult:
+    return execute(worktree, name, args, policy)
+
+
+@DBOS.step()
+def record_tool(ctx: CallContext, name: str, args: dict[str, Any], result: ToolResult) -> float:
+    record_tool_call(current().store, ctx, name, args, result)
+    current().emit(ctx.item_id or "", last_tool=f"{name}({_brief(args)})")
+    return time.time()
+
+
+@DBOS.step()
+def handoff(ctx: CallContext, call_id: int | None, tool: str | None, valid: bool, error: str | None) -> None:
+    model = current().settings.model_for(ctx.role).model
+    record_handoff(current().store, ctx, model, call_id, tool, valid, error)
+
+
+def _brief(args: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+@DBOS.step()
+def check_round(item: Item, round_no: int) -> RoundCheck:
+    """Commit the round's work, then run the deterministic gates on its diff."""
+    rt = current()
+    ws = rt.workspace
+    sha = ws.commit_all(item.id, f"agentsprint: {item.id} round {round_no}")
+    diff = ws.diff(item.id)
+    changed = ws.changed_files(item.id)
+    stats = ws.diff_stats(item.id)
+    rt.emit(item.id, role="gates")
+    gates = dod.run_gates(item, ws.worktree_path(item.id), changed, diff, rt.settings)
+    return RoundCheck(sha=sha, diff=diff[:DIFF_CAP], diff_hash=ws.diff_hash(item.id), changed_files=changed,
+                      added=stats.added, removed=stats.removed, gates=gates, at=time.time())
+
+
+@DBOS.step()
+def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
+    runs.record_round(current().store, item_id, run_id, data)
+
+
+@DBOS.step()
+def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
+    """QA approved: await human review, or merge (never in shadow mode) and mark done."""
+    rt = current()
+    if item.needs_human_review:
+        runs.finish_item(rt.store, item.id, run_id, Status.AWAITING_REVIEW, reason="shadow" if shadow else None,
+                         detail=f"{changed_lines} changed lines")
+        return _done(item.id, Status.AWAITING_REVIEW)
+    if shadow:
+        runs.finish_item(rt.store, item.id, run_id, Status.DONE, reason="shadow", detail="shadow run: not merged")
+        return _done(item.id, Status.DONE)
+    return merge_item(item, run_id, actor="runner")
+
+
+def services() -> actions.Services:
+    rt = current()
+    return actions.Services(rt.settings, rt.store, rt.workspace)
+
+
+def merge_item(item: Item, run_id: str, actor: str) -> str:
+    status = actions.merge_item(services(), item, run_id, actor)
+    return _done(item.id, status)
+
+
+def _done(item_id: str, status: Status) -> str:
+    current().emit(item_id, status=status.value)
+    return status.value
+
+
+@DBOS.step()
+def escalate(item: Item, run_id: str, reason: str, detail: str) -> str:
+    return escalate_now(item, run_id, reason, detail)
+
+
+@DBOS.step()
+def fail(item: Item, run_id: str, detail: str) -> str:
+    return escalate_now(item, run_id, "failed", detail, to=Status.FAILED)
+
+
+def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED) -> str:
+    """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
+    status = actions.escalate_now(services(), item, run_id, reason, detail, to)
+    current().emit(item.id, status=status.value, reason=reason)
+    return status.value

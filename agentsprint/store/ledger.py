@@ -1,0 +1,203 @@
+"""Budget rows and model-call rows: reservations taken and settled atomically.
+
+A reservation is one transaction of conditional UPDATEs, one per scope (in sorted order, so two
+transactions never wait on each other in opposite orders), plus the `model_calls` row that records it.
+If any scope lacks room the whole transaction rolls back. SQLite runs every transaction as
+BEGIN IMMEDIATE (see engine.py); PostgreSQL re-checks each UPDATE's WHERE clause against the row
+version it locked, so on both, two processes cannot both take the last tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlmodel import col, select
+
+from agentsprint.store import Store
+from agentsprint.store.events import append_event
+from agentsprint.store.tables import BudgetRow, ModelCallRow
+
+_RESERVE = text(
+    "UPDATE budgets SET reserved_tokens = reserved_tokens + :t, reserved_usd = reserved_usd + :u, updated_at = :now "
+    "WHERE scope = :s AND (limit_tokens IS NULL OR spent_tokens + reserved_tokens + :t <= limit_tokens) "
+    "AND (limit_usd IS NULL OR spent_usd + reserved_usd + :u <= limit_usd)"
+)
+_SETTLE = text(
+    "UPDATE budgets SET spent_tokens = spent_tokens + :st, spent_usd = spent_usd + :su, "
+    "reserved_tokens = reserved_tokens - :rt, reserved_usd = reserved_usd - :ru, updated_at = :now WHERE scope = :s"
+)
+_INSERT = text(
+    "INSERT INTO budgets (scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, reserved_usd, "
+    "updated_at) VALUES (:s, :lt, :lu, 0, 0, :t, :u, :now) ON CONFLICT (scope) DO NOTHING"
+)
+_UPSERT_LIMITS = text(
+    "INSERT INTO budgets (scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, reserved_usd, "
+    "updated_at) VALUES (:s, :lt, :lu, 0, 0, 0, 0, :now) ON CONFLICT (scope) DO UPDATE SET "
+    "limit_tokens = excluded.limit_tokens, limit_usd = excluded.limit_usd, updated_at = excluded.updated_at"
+)
+_RAISE_LIMITS = text(
+    "UPDATE budgets SET limit_tokens = limit_tokens + :lt, limit_usd = limit_usd + :lu, updated_at = :now "
+    "WHERE scope = :s"
+)
+CALL_COLUMNS = frozenset(ModelCallRow.model_fields) - {"id"}
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """Limits (None = no cap), settled spend and open reservations of one scope."""
+
+    scope: str
+    limit_tokens: int | None = None
+    limit_usd: float | None = None
+    spent_tokens: int = 0
+    spent_usd: float = 0.0
+    reserved_tokens: int = 0
+    reserved_usd: float = 0.0
+
+    @property
+    def left_tokens(self) -> int | None:
+        if self.limit_tokens is None:
+            return None
+        return self.limit_tokens - self.spent_tokens - self.reserved_tokens
+
+    @property
+    def left_usd(self) -> float | None:
+        if self.limit_usd is None:
+            return None
+        return self.limit_usd - self.spent_usd - self.reserved_usd
+
+
+class _NoRoom(Exception):
+    """Raised inside a reservation transaction to roll it back."""
+
+
+def ensure_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
+    """Set the limits of `scope` exactly (creating it); None means no cap."""
+    with store.session() as session:
+        session.connection().execute(_UPSERT_LIMITS, {"s": scope, "lt": tokens, "lu": usd, "now": time.time()})
+
+
+def open_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
+    """Create `scope` with these limits unless it exists; an existing scope keeps its limits and spend."""
+    with store.session() as session:
+        session.connection().execute(_INSERT, {"s": scope, "lt": tokens, "lu": usd, "t": 0, "u": 0.0,
+                                               "now": time.time()})
+
+
+def add_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
+    """Raise the limits of `scope` by `tokens` and `usd` (an uncapped limit stays uncapped)."""
+    now = time.time()
+    with store.session() as session:
+        conn = session.connection()
+        new_limits = {"lt": None if tokens is None else 0, "lu": None if usd is None else 0.0}
+        conn.execute(_INSERT, {"s": scope, **new_limits, "t": 0, "u": 0.0, "now": now})
+        conn.execute(_RAISE_LIMITS, {"s": scope, "lt": tokens or 0, "lu": usd or 0.0, "now": now})
+
+
+def budgets(store: Store, scopes: Iterable[str]) -> dict[str, BudgetState]:
+    """The state of each scope; a scope without a row is uncapped and unspent."""
+    wanted = sorted(set(scopes))
+    states = {scope: BudgetState(scope) for scope in wanted}
+    if not wanted:
+        return states
+    with store.session() as session:
+        rows = session.exec(select(BudgetRow).where(col(BudgetRow.scope).in_(wanted))).all()
+        for row in rows:
+            states[row.scope] = BudgetState(row.scope, row.limit_tokens, row.limit_usd, row.spent_tokens,
+                                            row.spent_usd, row.reserved_tokens, row.reserved_usd)
+    return states
+
+
+def _reserve_scope(conn: Connection, scope: str, tokens: int, usd: float, now: float) -> None:
+    params = {"s": scope, "t": tokens, "u": usd, "now": now}
+    if conn.execute(_RESERVE, params).rowcount == 1:
+        return
+    inserted = conn.execute(_INSERT, {**params, "lt": None, "lu": None})
+    if inserted.rowcount != 1:
+        raise _NoRoom(scope)
+
+
+def _insert_call(conn: Connection, fields: dict[str, Any]) -> int:
+    unknown = set(fields) - CALL_COLUMNS
+    if unknown:
+        raise ValueError(f"not model_calls columns: {sorted(unknown)}")
+    values = ModelCallRow(**fields).model_dump(exclude={"id"})
+    names = sorted(values)
+    statement = text(f"INSERT INTO model_calls ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
+                     "RETURNING id")
+    return int(conn.execute(statement, values).scalar_one())
+
+
+def reserve(store: Store, scopes: Iterable[str], tokens: int, usd: float, call: dict[str, Any]) -> int | None:
+    """Reserve on every scope and record the call as "reserved", all or nothing: its id, or None."""
+    now = time.time()
+    try:
+        with store.session() as session:
+            conn = session.connection()
+            for scope in sorted(set(scopes)):
+                _reserve_scope(conn, scope, tokens, usd, now)
+            return _insert_call(conn, {**call, "reserved_tokens": tokens, "reserved_usd": usd,
+                                       "outcome": "reserved", "started_at": call.get("started_at", now)})
+    except _NoRoom:
+        return None
+
+
+def settle(store: Store, call_id: int, spent_tokens: int, spent_usd: float, fields: dict[str, Any],
+           event: dict[str, Any]) -> bool:
+    """Move a call's reservation to spend and record its outcome and audit event; False if already settled."""
+    now = time.time()
+    with store.session() as session:
+        conn = session.connection()
+        values = {**fields, "finished_at": fields.get("finished_at", now)}
+        unknown = set(values) - CALL_COLUMNS
+        if unknown:
+            raise ValueError(f"not model_calls columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = :{name}" for name in sorted(values))
+        row = conn.execute(text(f"UPDATE model_calls SET {assignments} WHERE id = :call_id AND outcome = 'reserved' "
+                                "RETURNING reserved_tokens, reserved_usd, scopes_json"), {**values, "call_id": call_id}).first()
+        if row is None:
+            return False
+        for scope in sorted(set(json.loads(row[2]))):
+            conn.execute(_SETTLE, {"s": scope, "st": spent_tokens, "su": spent_usd, "rt": row[0], "ru": row[1],
+                                   "now": now})
+        _append(session, event)
+    return True
+
+
+def record_call(store: Store, fields: dict[str, Any], event: dict[str, Any]) -> int:
+    """Record a call that reserved nothing (refused before any request) with its audit event."""
+    with store.session() as session:
+        call_id = _insert_call(session.connection(), fields)
+        _append(session, {**event, "call_id": call_id})
+    return call_id
+
+
+def _append(session: Any, event: dict[str, Any]) -> None:
+    append_event(session, "model.call", item_id=event.get("item_id"), run_id=event.get("run_id"),
+                 actor=f"agent:{event.get('role', '')}", data=event)
+
+
+def settled_call(store: Store, idempotency_key: str) -> tuple[int, str] | None:
+    """(id, response_json) of the latest call settled "ok" under this idempotency key, if any."""
+    with store.session() as session:
+        row = session.exec(
+            select(ModelCallRow.id, ModelCallRow.response_json)
+            .where(ModelCallRow.idempotency_key == idempotency_key, ModelCallRow.outcome == "ok")
+            .order_by(col(ModelCallRow.id).desc()).limit(1)
+        ).first()
+    return (int(row[0]), row[1]) if row is not None and row[0] is not None else None
+
+
+def model_calls(store: Store, item_id: str | None = None) -> list[dict[str, Any]]:
+    """Recorded model calls (all, or one item's), oldest first, as plain dicts."""
+    with store.session() as session:
+        query = select(ModelCallRow).order_by(col(ModelCallRow.id))
+        if item_id is not None:
+            query = query.where(ModelCallRow.item_id == item_id)
+        return [row.model_dump() for row in session.exec(query).all()]

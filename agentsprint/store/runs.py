@@ -1,0 +1,254 @@
+"""Runs, rounds, escalations and reviews: what the runner and the review inbox record."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from agentsprint.domain import Item, Status
+from agentsprint.store import Store
+from agentsprint.store.events import append_event
+from agentsprint.store.items import ItemState, _state, get_state, transition
+from agentsprint.store.tables import (
+    EscalationRow,
+    EventRow,
+    ItemStateRow,
+    ModelCallRow,
+    ReviewRow,
+    RunRow,
+)
+
+
+def start_run(store: Store, *, sprint: str | None, mode: str) -> str:
+    """Record a new run and return its id."""
+    run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    with store.session() as session:
+        session.add(RunRow(id=run_id, started_at=time.time(), sprint=sprint, mode=mode,
+                           host=socket.gethostname(), pid=os.getpid()))
+        append_event(session, "run.start", run_id=run_id, data={"sprint": sprint, "mode": mode})
+    return run_id
+
+
+def finish_run(store: Store, run_id: str, status: str) -> None:
+    with store.session() as session:
+        row = session.get(RunRow, run_id)
+        if row is not None:
+            row.finished_at, row.status = time.time(), status
+            session.add(row)
+        append_event(session, "run.finish", run_id=run_id, data={"status": status})
+
+
+def item_state(store: Store, item_id: str) -> ItemState | None:
+    with store.session() as session:
+        return get_state(session, item_id)
+
+
+def all_item_states(store: Store) -> dict[str, ItemState]:
+    with store.session() as session:
+        return {row.item_id: _state(row) for row in session.exec(select(ItemStateRow)).all()}
+
+
+def workflow_of(store: Store, item_id: str) -> tuple[str | None, int | None]:
+    """(workflow id, round-cap override of the next attempt) of an item."""
+    with store.session() as session:
+        row = session.get(ItemStateRow, item_id)
+        if row is None:
+            return None, None
+        return row.workflow_id, row.rounds_override
+
+
+def claim_attempt(store: Store, item_id: str, item: Item, run_id: str, sprint: str | None) -> tuple[str, int]:
+    """Give the item a new workflow id (next attempt), moving it to planned; returns (workflow id, attempt)."""
+    with store.session() as session:
+        transition(session, item_id, Status.PLANNED, actor="runner", run_id=run_id, item=item, sprint=sprint,
+                   initial=item.status)
+        row = session.get(ItemStateRow, item_id)
+        assert row is not None
+        row.attempt += 1
+        row.workflow_id = f"{item_id}:{row.attempt}"
+        session.add(row)
+        return row.workflow_id, row.attempt
+
+
+@dataclass
+class Begin:
+    """What an item's workflow starts from."""
+
+    status: Status
+    round: int
+    findings: list[str] = field(default_factory=list)
+    started_at: float = 0.0
+    skip: bool = False
+
+
+def begin_item(store: Store, item: Item, run_id: str, workflow_id: str) -> Begin:
+    """Mark the item running for this workflow (idempotent for a replay of the same workflow)."""
+    with store.session() as session:
+        row = session.get(ItemStateRow, item.id)
+        if row is not None and row.workflow_id not in (None, workflow_id):
+            return Begin(status=Status(row.status), round=row.round, skip=True)
+        current = Status(row.status) if row else item.status
+        if current in (Status.DONE, Status.DROPPED, Status.AWAITING_REVIEW):
+            return Begin(status=current, round=row.round if row else 0, skip=True)
+        findings = json.loads(row.pending_findings or "[]") if row else []
+        transition(session, item.id, Status.RUNNING, actor="runner", run_id=run_id, item=item,
+                   branch=f"agentsprint/{item.id}")
+        row = session.get(ItemStateRow, item.id)
+        assert row is not None
+        row.workflow_id, row.pending_findings, row.rounds_override = workflow_id, None, None
+        session.add(row)
+        return Begin(status=Status.RUNNING, round=row.round, findings=findings, started_at=time.time())
+
+
+def set_round(store: Store, item_id: str, round_no: int) -> None:
+    with store.session() as session:
+        row = session.get(ItemStateRow, item_id)
+        if row is not None:
+            row.round = round_no
+            session.add(row)
+
+
+def record_round(store: Store, item_id: str, run_id: str, data: dict[str, Any]) -> None:
+    """One QA round: plan, diff, gate results, verdict and findings (the escalation package's source)."""
+    with store.session() as session:
+        append_event(session, "round", item_id=item_id, run_id=run_id, actor="runner", data=data)
+
+
+def rounds_of(store: Store, item_id: str) -> list[dict[str, Any]]:
+    with store.session() as session:
+        rows = session.exec(
+            select(EventRow).where(EventRow.item_id == item_id, EventRow.kind == "round").order_by(col(EventRow.id))
+        ).all()
+        return [json.loads(r.data_json) for r in rows]
+
+
+def spend_by_role(store: Store, item_id: str) -> list[dict[str, Any]]:
+    """Settled (and in-flight reserved) spend of an item per role and model."""
+    with store.session() as session:
+        rows = session.exec(
+            select(ModelCallRow.role, ModelCallRow.model, func.count(),
+                   func.sum(ModelCallRow.input_tokens), func.sum(ModelCallRow.cached_input_tokens),
+                   func.sum(ModelCallRow.output_tokens), func.sum(ModelCallRow.usd))
+            .where(ModelCallRow.item_id == item_id)
+            .group_by(ModelCallRow.role, ModelCallRow.model)
+        ).all()
+    return [
+        {"role": r[0], "model": r[1], "calls": r[2], "input_tokens": r[3] or 0, "cached_input_tokens": r[4] or 0,
+         "output_tokens": r[5] or 0, "usd": round(float(r[6] or 0.0), 6)}
+        for r in rows
+    ]
+
+
+def finish_item(store: Store, item_id: str, run_id: str, to: Status, *, reason: str | None = None,
+                detail: str | None = None, actor: str = "runner") -> None:
+    """Move a running item to its end state of this attempt (no-op when it is already there)."""
+    with store.session() as session:
+        transition(session, item_id, to, actor=actor, run_id=run_id, reason=reason, detail=detail)
+
+
+def escalate_item(store: Store, item_id: str, run_id: str, reason: str, detail: str,
+                  package: dict[str, Any], to: Status = Status.ESCALATED) -> int:
+    """Record the escalation with its package and move the item to escalated (or failed)."""
+    with store.session() as session:
+        state = get_state(session, item_id)
+        if state is not None and state.status == to:
+            existing = session.exec(select(EscalationRow).where(EscalationRow.item_id == item_id,
+                                                                col(EscalationRow.resolved_at).is_(None))).first()
+            if existing is not None:
+                return existing.id or 0
+        row = EscalationRow(item_id=item_id, reason=reason, detail=detail, package_json=json.dumps(package),
+                            created_at=time.time())
+        session.add(row)
+        session.flush()
+        transition(session, item_id, to, actor="runner", run_id=run_id, reason=reason, detail=detail)
+        append_event(session, "escalation", item_id=item_id, run_id=run_id,
+                     data={"reason": reason, "detail": detail, "escalation_id": row.id})
+        return row.id or 0
+
+
+@dataclass(frozen=True)
+class Escalation:
+    id: int
+    item_id: str
+    reason: str
+    detail: str
+    created_at: float
+    resolved_at: float | None
+    resolution: str | None
+    package: dict[str, Any]
+
+
+def _escalation(row: EscalationRow) -> Escalation:
+    return Escalation(row.id or 0, row.item_id, row.reason, row.detail, row.created_at, row.resolved_at,
+                      row.resolution, json.loads(row.package_json))
+
+
+def open_escalations(store: Store, *, failed: bool | None = None) -> list[Escalation]:
+    """Unresolved escalations; failed=True only the dead-letter list, False only real escalations."""
+    with store.session() as session:
+        query = select(EscalationRow).where(col(EscalationRow.resolved_at).is_(None))
+        if failed is True:
+            query = query.where(EscalationRow.reason == "failed")
+        elif failed is False:
+            query = query.where(EscalationRow.reason != "failed")
+        return [_escalation(r) for r in session.exec(query.order_by(col(EscalationRow.id))).all()]
+
+
+def latest_escalation(store: Store, item_id: str) -> Escalation | None:
+    with store.session() as session:
+        row = session.exec(select(EscalationRow).where(EscalationRow.item_id == item_id)
+                           .order_by(col(EscalationRow.id).desc())).first()
+        return _escalation(row) if row else None
+
+
+def resolve_escalation(store: Store, item_id: str, resolution: str, findings: list[str], actor: str,
+                       rounds: int | None = None) -> None:
+    """Close an item's open escalation and queue it for another attempt with `findings`."""
+    with store.session() as session:
+        for row in session.exec(select(EscalationRow).where(EscalationRow.item_id == item_id,
+                                                            col(EscalationRow.resolved_at).is_(None))).all():
+            row.resolved_at, row.resolution = time.time(), resolution
+            session.add(row)
+        target = Status.DROPPED if resolution == "dropped" else Status.PLANNED
+        transition(session, item_id, target, actor=actor, reason=resolution)
+        state_row = session.get(ItemStateRow, item_id)
+        if state_row is not None and target is Status.PLANNED:
+            state_row.pending_findings = json.dumps(findings)
+            state_row.rounds_override = rounds
+            session.add(state_row)
+        append_event(session, "escalation.resolved", item_id=item_id, actor=actor,
+                     data={"resolution": resolution, "findings": findings})
+
+
+def awaiting_since(session: Session, item_id: str) -> float | None:
+    row = session.exec(select(EventRow.at).where(EventRow.item_id == item_id, EventRow.kind == "item.status",
+                                                 col(EventRow.data_json).contains('"to":"awaiting_review"'))
+                       .order_by(col(EventRow.id).desc())).first()
+    return row
+
+
+def record_review(store: Store, item_id: str, decision: str, comment: str | None, reviewer: str,
+                  changed_lines: int, to: Status | None, findings: list[str] | None = None) -> None:
+    """A timestamped human decision plus the item's move (approve -> done, reject -> planned)."""
+    with store.session() as session:
+        session.add(ReviewRow(item_id=item_id, decision=decision, comment=comment, reviewer=reviewer,
+                              requested_at=awaiting_since(session, item_id), decided_at=time.time(),
+                              changed_lines=changed_lines))
+        actor = f"human:{reviewer}"
+        reason = "rejected" if decision == "reject" else "approved"
+        if to is not None:
+            transition(session, item_id, to, actor=actor, reason=reason, detail=comment)
+        row = session.get(ItemStateRow, item_id)
+        if row is not None and findings:
+            row.pending_findings = json.dumps(findings)
+            session.add(row)
+        append_event(session, "review", item_id=item_id, actor=actor,
+                     data={"decision": decision, "comment": comment, "changed_lines": changed_lines})

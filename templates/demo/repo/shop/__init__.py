@@ -1,0 +1,1 @@
+"""A tiny shop used by the agentsprint demo."""
