@@ -1,0 +1,322 @@
+"""Item worktrees, branches, diffs, commits and merges: the only module that imports GitPython.
+
+Every git failure leaves as a WorkspaceError. Nothing here discards work: pending changes are
+committed on the item branch before anything moves, and a failed merge or rebase is rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import git
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentsprint.gitparse import name_status_files, numstat_totals, split_z, worktree_branches
+from agentsprint.policy import PolicyViolation, resolve_path
+
+BRANCH_PREFIX = "agentsprint/"
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "agentsprint",
+    "GIT_AUTHOR_EMAIL": "agentsprint@localhost",
+    "GIT_COMMITTER_NAME": "agentsprint",
+    "GIT_COMMITTER_EMAIL": "agentsprint@localhost",
+}
+"""Who agentsprint's commits are by: explicit, so it works on machines without a git identity."""
+_QUIET = {"GIT_EDITOR": "true", "GIT_TERMINAL_PROMPT": "0", "GIT_MERGE_AUTOEDIT": "no"}
+# Per-call config so a user's git config cannot change paths in output, sign, or stash behind our back.
+_CONFIG = ("core.quotePath=false", "commit.gpgSign=false", "rebase.autoStash=false",
+           "merge.autoStash=false", "advice.detachedHead=false", "diff.noprefix=false")
+_DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "--src-prefix=a/", "--dst-prefix=b/")
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
+_LOCK = threading.RLock()  # one merge, rebase or worktree change at a time in this process
+
+
+class WorkspaceError(Exception):
+    """A git operation failed or was refused; the message says what and where."""
+
+
+class DiffStats(BaseModel):
+    """Size of an item's change: files touched, lines added and removed (binary files count 0)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    files: int
+    added: int
+    removed: int
+
+
+class MergeResult(BaseModel):
+    """Outcome of a merge or rebase: merged (sha = new head) or conflicting (files listed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    merged: bool
+    sha: str | None = None
+    conflicts: list[str] = Field(default_factory=list)
+    fast_forward: bool = False
+
+
+class Workspace:
+    """Worktrees on `agentsprint/<ID>` branches of the repository at `repo_root`."""
+
+    use_merge_tree: bool | None = None
+    """Merge with `git merge-tree --write-tree` (git >= 2.38); None = detect from the git version."""
+
+    def __init__(self, repo_root: Path, worktrees_dir: Path, base_branch: str) -> None:
+        self.repo_root = Path(repo_root).resolve()
+        folder = Path(worktrees_dir)
+        self.worktrees_dir = (folder if folder.is_absolute() else self.repo_root / folder).resolve()
+        self.base_branch = base_branch
+
+    # --- running git -------------------------------------------------------------------------------
+
+    def run_git(self, cwd: Path, *args: str, env: dict[str, str] | None = None,
+                check: bool = True) -> tuple[int, str, str]:
+        """Run git in `cwd`: (status, stdout, stderr); WorkspaceError on failure when `check`.
+
+        Low level, for this module and `agentsprint.merging`; everyone else uses the methods below.
+        """
+        if not cwd.is_dir():
+            raise WorkspaceError(f"{cwd}: no such folder")
+        argv = ["git", "-C", str(cwd)]
+        for setting in _CONFIG:
+            argv += ["-c", setting]
+        try:
+            status, out, err = git.Git(str(cwd)).execute(
+                [*argv, *args], with_extended_output=True, with_exceptions=False, stdout_as_string=False,
+                strip_newline_in_stdout=False, env={**_QUIET, **(env or {})},
+            )
+        except git.GitCommandNotFound as exc:
+            raise WorkspaceError("git is not installed or not on PATH") from exc
+        except (git.GitError, OSError) as exc:
+            raise WorkspaceError(f"git {' '.join(args)}: {exc}") from exc
+        stdout = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
+        if check and status != 0:
+            raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {str(err).strip()}")
+        return status, stdout, str(err)
+
+    def git_out(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+        """Stripped stdout of a git command that must succeed."""
+        return self.run_git(cwd, *args, env=env)[1].strip()
+
+    def _rev(self, ref: str) -> str:
+        status, out, _ = self.run_git(self.repo_root, "rev-parse", "--verify", "--quiet",
+                                      f"{ref}^{{commit}}", check=False)
+        if status != 0:
+            raise WorkspaceError(f"{ref}: no such commit in {self.repo_root}")
+        return out.strip()
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """True when commit `older` is reachable from `newer`."""
+        status, _, err = self.run_git(self.repo_root, "merge-base", "--is-ancestor", older, newer,
+                                      check=False)
+        if status > 1:
+            raise WorkspaceError(f"git merge-base failed: {err.strip()}")
+        return status == 0
+
+    # --- names and heads ---------------------------------------------------------------------------
+
+    def branch_name(self, item_id: str) -> str:
+        """The item's branch, `agentsprint/<ID>`."""
+        if not _ITEM_ID.match(item_id):
+            raise WorkspaceError(f"{item_id!r} is not a valid item id")
+        return BRANCH_PREFIX + item_id
+
+    def worktree_path(self, item_id: str) -> Path:
+        """Where the item's worktree lives: `<worktrees_dir>/<ID>`."""
+        self.branch_name(item_id)
+        return self.worktrees_dir / item_id
+
+    def head(self, item_id: str) -> str:
+        """Sha of the item branch's tip (committed work only)."""
+        return self._rev(f"refs/heads/{self.branch_name(item_id)}")
+
+    def base_head(self) -> str:
+        """Sha of the base branch's tip."""
+        return self._rev(f"refs/heads/{self.base_branch}")
+
+    # --- worktrees ---------------------------------------------------------------------------------
+
+    def worktrees(self) -> dict[Path, str | None]:
+        """Registered worktrees: path -> checked-out branch ref (None when detached)."""
+        return worktree_branches(self.git_out(self.repo_root, "worktree", "list", "--porcelain"))
+
+    def _exclude_worktrees_dir(self) -> None:
+        """Keep nested worktrees out of the main tree's `git status` / `git add -A` (local exclude only)."""
+        try:
+            rel = self.worktrees_dir.relative_to(self.repo_root).as_posix()
+        except ValueError:
+            return
+        common = Path(self.git_out(self.repo_root, "rev-parse", "--git-common-dir"))
+        exclude = (common if common.is_absolute() else self.repo_root / common) / "info" / "exclude"
+        line = f"/{rel}/"
+        existing = exclude.read_text(encoding="utf-8").splitlines() if exclude.is_file() else []
+        if line not in existing:
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            exclude.write_text("\n".join([*existing, line]) + "\n", encoding="utf-8")
+
+    def create_worktree(self, item_id: str) -> Path:
+        """The item's worktree, created from the base branch or reattached; existing work is kept."""
+        path, branch = self.worktree_path(item_id), self.branch_name(item_id)
+        with _LOCK:
+            self.base_head()
+            self.run_git(self.repo_root, "worktree", "prune")
+            registered = self.worktrees()
+            if path in registered:
+                if registered[path] != f"refs/heads/{branch}":
+                    raise WorkspaceError(f"{path} is a worktree on {registered[path] or 'a detached HEAD'}, "
+                                         f"not on {branch}")
+                return path
+            if path.exists():
+                if not path.is_dir() or any(path.iterdir()):
+                    raise WorkspaceError(f"{path} exists but is not a worktree of this repository")
+                path.rmdir()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._exclude_worktrees_dir()
+            exists = self.run_git(self.repo_root, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}",
+                                  check=False)[0] == 0
+            if exists:
+                self.run_git(self.repo_root, "worktree", "add", "-q", str(path), branch)
+            else:
+                self.run_git(self.repo_root, "worktree", "add", "-q", "--no-track", "-b", branch, str(path),
+                             f"refs/heads/{self.base_branch}")
+            return path
+
+    def _has_worktree(self, item_id: str) -> bool:
+        path = self.worktree_path(item_id)
+        return path.is_dir() and path in self.worktrees()
+
+    def remove_worktree(self, item_id: str) -> None:
+        """Remove the item's worktree, keeping its branch (pending changes are committed first)."""
+        with _LOCK:
+            self.run_git(self.repo_root, "worktree", "prune")
+            if not self._has_worktree(item_id):
+                return
+            self.commit_all(item_id, f"{item_id}: work in progress (saved before removing the worktree)")
+            self.run_git(self.repo_root, "worktree", "remove", str(self.worktree_path(item_id)))
+
+    # --- diffs -------------------------------------------------------------------------------------
+
+    def _snapshot_tree(self, item_id: str) -> str:
+        """Tree of everything in the worktree (tracked, changed, untracked), via a temporary index."""
+        if not self._has_worktree(item_id):
+            return self.git_out(self.repo_root, "rev-parse", f"{self.head(item_id)}^{{tree}}")
+        path = self.worktree_path(item_id)
+        real_index = path / self.git_out(path, "rev-parse", "--git-path", "index")
+        with tempfile.TemporaryDirectory(prefix="agentsprint-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            if real_index.is_file():
+                shutil.copyfile(real_index, env["GIT_INDEX_FILE"])  # keeps git's stat cache: fast
+            else:
+                self.run_git(path, "read-tree", "HEAD", env=env)
+            self.run_git(path, "add", "-A", env=env)
+            return self.git_out(path, "write-tree", env=env)
+
+    def _endpoints(self, item_id: str) -> tuple[str, str]:
+        """(merge-base with the base branch, snapshot tree) of an item."""
+        base_ref = f"refs/heads/{self.base_branch}"
+        base = self.git_out(self.repo_root, "merge-base", base_ref, self.head(item_id))
+        return base, self._snapshot_tree(item_id)
+
+    def diff(self, item_id: str) -> str:
+        """Unified diff of all the item changed (committed, uncommitted, untracked) since the merge-base."""
+        base, tree = self._endpoints(item_id)
+        return self.run_git(self.repo_root, "diff", *_DIFF_FLAGS, base, tree)[1]
+
+    def changed_files(self, item_id: str) -> list[str]:
+        """Repo-relative paths the item added, changed or deleted; renames give both names."""
+        base, tree = self._endpoints(item_id)
+        output = self.run_git(self.repo_root, "diff", "--name-status", "-z", "-M", base, tree)[1]
+        return name_status_files(output)
+
+    def diff_stats(self, item_id: str) -> DiffStats:
+        """Files, added and removed lines of the item's diff."""
+        base, tree = self._endpoints(item_id)
+        output = self.run_git(self.repo_root, "diff", "--numstat", "-z", "-M", base, tree)[1]
+        files, added, removed = numstat_totals(output)
+        return DiffStats(files=files, added=added, removed=removed)
+
+    def diff_hash(self, item_id: str) -> str:
+        """sha256 of the item's diff: equal hashes mean the same change (loop detection)."""
+        return hashlib.sha256(self.diff(item_id).encode("utf-8")).hexdigest()
+
+    # --- commits -----------------------------------------------------------------------------------
+
+    def commit_all(self, item_id: str, message: str) -> str | None:
+        """Commit everything pending in the worktree as agentsprint; the new sha, None if nothing changed."""
+        if not self._has_worktree(item_id):
+            raise WorkspaceError(f"{item_id} has no worktree")
+        path = self.worktree_path(item_id)
+        self.run_git(path, "add", "-A")
+        return self._commit_staged(path, message)
+
+    def _commit_staged(self, path: Path, message: str) -> str | None:
+        if self.run_git(path, "diff", "--cached", "--quiet", check=False)[0] == 0:
+            return None
+        self.run_git(path, "commit", "-q", "--no-verify", "-m", message, env=IDENTITY)
+        return self.git_out(path, "rev-parse", "HEAD")
+
+    def _write_updates(self, item_id: str, file_updates: dict[str, str]) -> str | None:
+        """Write `file_updates` into the worktree and commit just those files."""
+        path = self.worktree_path(item_id)
+        for rel, text in file_updates.items():
+            try:
+                target = resolve_path(path, rel)
+            except PolicyViolation as exc:
+                raise WorkspaceError(f"file update refused: {exc}") from exc
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(text.encode("utf-8"))
+        self.run_git(path, "add", "--", *file_updates)
+        return self._commit_staged(path, f"{item_id}: update {', '.join(sorted(file_updates))}")
+
+    # --- merging (the mechanics are in agentsprint.merging) ---------------------------------------
+
+    def merge(self, item_id: str, message: str, file_updates: dict[str, str] | None = None) -> MergeResult:
+        """Commit pending work and `file_updates` on the item branch, then bring it into the base branch.
+
+        Fast-forward when possible, else a merge commit. On conflict nothing moves: the base and its
+        checked-out tree are untouched, and the file-updates commit is taken back off the item branch.
+        """
+        from agentsprint.merging import integrate  # merging builds on this module
+
+        with _LOCK:
+            self.create_worktree(item_id)
+            self.commit_all(item_id, message)
+            before_updates = self.head(item_id)
+            try:
+                if file_updates:
+                    self._write_updates(item_id, file_updates)
+                result = integrate(self, item_id, message)
+            except WorkspaceError:
+                self._take_back(item_id, before_updates)
+                raise
+            if not result.merged:
+                self._take_back(item_id, before_updates)
+            return result
+
+    def _take_back(self, item_id: str, sha: str) -> None:
+        if self.head(item_id) != sha:
+            self.run_git(self.worktree_path(item_id), "reset", "-q", "--keep", sha)
+
+    def rebase_onto_base(self, item_id: str) -> MergeResult:
+        """Replay the item branch onto the current base; on conflict abort, report, and change nothing."""
+        with _LOCK:
+            path = self.create_worktree(item_id)
+            self.commit_all(item_id, f"{item_id}: work in progress (saved before rebasing)")
+            base_sha, before = self.base_head(), self.head(item_id)
+            if self.is_ancestor(base_sha, before):
+                return MergeResult(merged=True, sha=before, fast_forward=True)
+            status, _, err = self.run_git(path, "rebase", "-q", "--no-verify", base_sha, env=IDENTITY,
+                                          check=False)
+            if status == 0:
+                return MergeResult(merged=True, sha=self.head(item_id))
+            conflicts = split_z(self.run_git(path, "diff", "--name-only", "--diff-filter=U", "-z")[1])
+            self.run_git(path, "rebase", "--abort")
+            if not conflicts:
+                raise WorkspaceError(f"git rebase failed: {err.strip()}")
+            return MergeResult(merged=False, conflicts=sorted(conflicts))
