@@ -1,0 +1,102 @@
+"""`review list | show | approve | reject`: the human gate."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+
+from agentsprint.cli.context import console, fail, settings_or_exit
+
+app = typer.Typer(help="The review inbox: approve (merge) or reject (new round) agents' work.", no_args_is_help=True)
+
+
+def _services():  # type: ignore[no-untyped-def]
+    from agentsprint.runner.actions import open_services
+    from agentsprint.store import StoreError
+
+    try:
+        return open_services(settings_or_exit())
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _age(since: float) -> str:
+    minutes = max(0, int((time.time() - since) / 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Items awaiting a human decision, oldest first."""
+    from rich.table import Table
+
+    from agentsprint.runner.actions import review_inbox
+
+    entries = review_inbox(_services())
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    if not entries:
+        console.print("review inbox is empty")
+        return
+    table = Table(title="review inbox")
+    for column in ("item", "waiting", "round", "files", "changed lines"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e["id"] + (" (shadow)" if e["shadow"] else ""), _age(e["since"]), str(e["round"]),
+                      str(e["files"]), str(e["changed_lines"]))
+    console.print(table)
+
+
+@app.command("show")
+def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The diff with stats, the gates' results and QA's reasons."""
+    from rich.syntax import Syntax
+
+    from agentsprint.runner.actions import ActionError, review_detail
+
+    try:
+        detail = review_detail(_services(), item_id)
+    except ActionError as exc:
+        fail(str(exc), code=1)
+    if as_json:
+        typer.echo(json.dumps(detail, indent=2))
+        return
+    console.print(f"[bold]{item_id}[/bold] round {detail['round']} on {detail['branch']}: "
+                  f"{detail['files']} files, +{detail['added']} -{detail['removed']}")
+    for gate in detail["gates"]:
+        console.print(f"  gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}")
+    for reason in detail["qa_reasons"]:
+        console.print(f"  QA: {reason}")
+    console.print(Syntax(detail["diff"] or "(empty diff)", "diff", word_wrap=True))
+
+
+@app.command("approve")
+def approve_command(item_id: str) -> None:
+    """Approve and merge into the base branch (the item file is marked done in the same merge)."""
+    from agentsprint.runner.actions import ActionError, approve
+    from agentsprint.workspace import WorkspaceError
+
+    try:
+        status = approve(_services(), item_id)
+    except (ActionError, WorkspaceError) as exc:
+        fail(str(exc), code=1)
+    if status.value == "done":
+        console.print(f"{item_id} approved and merged")
+    else:
+        console.print(f"{item_id} approved but the merge conflicted: escalated (agentsprint escalations show {item_id})")
+        raise typer.Exit(1)
+
+
+@app.command("reject")
+def reject_command(item_id: str, message: str = typer.Option(..., "-m", "--message", help="What must change.")) -> None:
+    """Reject; the next `agentsprint run` starts a new round with this comment as the finding."""
+    from agentsprint.runner.actions import ActionError, reject
+
+    try:
+        reject(_services(), item_id, message)
+    except ActionError as exc:
+        fail(str(exc), code=1)
+    console.print(f"{item_id} rejected: `agentsprint run --item {item_id}` starts its next round with your comment")

@@ -1,0 +1,130 @@
+"""`run`, `stop`, `worker` and `demo`: executing items. Heavy modules are imported inside commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from agentsprint.cli.context import console, err, fail, settings_or_exit
+
+app = typer.Typer(help="Execute backlog items with agents.")
+
+
+def _junit(report: object, path: Path) -> None:
+    from xml.sax.saxutils import quoteattr
+
+    results = report.results  # type: ignore[attr-defined]
+    notes = report.notes  # type: ignore[attr-defined]
+    bad = [i for i, s in results.items() if s not in ("done", "awaiting_review")]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f'<testsuite name="agentsprint" tests="{len(results)}" failures="{len(bad)}">']
+    for item_id, status in results.items():
+        lines.append(f'  <testcase classname="agentsprint" name={quoteattr(item_id)}>')
+        if item_id in bad:
+            message = quoteattr(f"{status}: {notes.get(item_id, '')}".strip(": "))
+            lines.append(f"    <failure message={message}/>")
+        lines.append("  </testcase>")
+    lines.append("</testsuite>")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _summary(report: object) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
+    table.add_column("item")
+    table.add_column("status")
+    table.add_column("note")
+    for item_id, status in report.results.items():  # type: ignore[attr-defined]
+        table.add_row(item_id, status, report.notes.get(item_id, ""))  # type: ignore[attr-defined]
+    console.print(table)
+
+
+@app.command("run")
+def run_command(
+    item: list[str] = typer.Option(None, "--item", help="Item id to run (repeatable)."),
+    sprint: str = typer.Option(None, "--sprint", help="Run the items of this sprint."),
+    parallel: int = typer.Option(None, "--parallel", min=1, max=64, help="Items at once."),
+    ci: bool = typer.Option(False, "--ci", help="Plain log lines, no live display."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
+    shadow: bool = typer.Option(False, "--shadow", help="Execute as usual but never merge or change item files."),
+) -> None:
+    """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
+    from agentsprint.runner.progress import Board
+    from agentsprint.runner.service import RunError, run_items
+
+    if item and sprint:
+        fail("give either --item or --sprint, not both")
+    settings = settings_or_exit()
+    board = Board(console=err, live=not (ci or as_json) and err.is_terminal)
+    try:
+        with board:
+            report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
+                               mode="ci" if ci else "normal", progress=board.update)
+    except RunError as exc:
+        fail(str(exc))
+    if junit:
+        _junit(report, junit)
+    if as_json:
+        typer.echo(json.dumps(report.model_dump() | {"ok": report.ok}, indent=2))
+    else:
+        _summary(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("stop")
+def stop_command() -> None:
+    """Kill switch: every running item freezes at its next step, work committed; `run` resumes it."""
+    from agentsprint.runner.control import stop_all
+
+    stopped = stop_all(settings_or_exit())
+    if stopped:
+        console.print(f"stopped {len(stopped)} item(s): {', '.join(stopped)} (resume with: agentsprint run)")
+    else:
+        console.print("nothing was running")
+
+
+@app.command("worker")
+def worker_command(
+    parallel: int = typer.Option(None, "--parallel", min=1, max=64, help="Items this worker runs at once."),
+    idle_exit: float = typer.Option(0.0, "--idle-exit", help="Exit after this many idle seconds (0 = never)."),
+) -> None:
+    """Serve the run queue (several workers on several machines share one PostgreSQL database)."""
+    from agentsprint.runner.worker import serve
+
+    serve(settings_or_exit(), parallel=parallel, idle_exit=idle_exit)
+
+
+@app.command("demo")
+def demo_command(
+    directory: Path = typer.Option(None, "--dir", help="Where to create the sample (default: a new temp dir)."),
+) -> None:
+    """The whole flow offline: a sample repo with a real bug, a backlog, scripted models, one sprint."""
+    from agentsprint.runner.demo import default_dir, run_demo
+    from agentsprint.runner.progress import Board
+
+    target = (directory or default_dir()).resolve()
+    board = Board(console=err, live=err.is_terminal)
+    try:
+        with board:
+            result = run_demo(target, progress=board.update)
+    except FileExistsError as exc:
+        fail(str(exc))
+    _print_demo(result)
+    raise typer.Exit(0 if result.as_designed else 1)
+
+
+def _print_demo(result: object) -> None:
+    root = result.root  # type: ignore[attr-defined]
+    console.print(f"\n[bold]Demo sprint finished in {result.seconds:.1f} s[/bold] in {root}")  # type: ignore[attr-defined]
+    for item_id, status in result.results.items():  # type: ignore[attr-defined]
+        expected = result.expected.get(item_id)  # type: ignore[attr-defined]
+        mark = "ok" if status == expected else f"expected {expected}"
+        console.print(f"  {item_id}: {status} ({mark})")
+    console.print(f"\nWorktrees:     {root / '.agentsprint' / 'worktrees'}")
+    console.print(f"Review inbox:  cd {root} && agentsprint review list")
+    console.print(f"Escalations:   cd {root} && agentsprint escalations list")
+    console.print(f"Events:        {root / '.agentsprint' / 'agentsprint.db'} (table events; agentsprint audit verify)")

@@ -1,0 +1,50 @@
+"""Worker heartbeats, so a live worker can recover the items of one that died."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from agentsprint.store import Store
+from agentsprint.store.tables import WorkerRow
+
+
+def register(store: Store, executor_id: str) -> None:
+    now = time.time()
+    with store.session() as session:
+        session.add(WorkerRow(executor_id=executor_id, host=socket.gethostname(), pid=os.getpid(),
+                              started_at=now, heartbeat_at=now))
+
+
+def heartbeat(store: Store, executor_id: str) -> None:
+    with store.session() as session:
+        session.exec(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)  # type: ignore[call-overload]
+                     .values(heartbeat_at=time.time()))
+
+
+def retire(store: Store, executor_id: str) -> None:
+    """An exit: let a live worker take over at once whatever this one left pending."""
+    with store.session() as session:
+        session.exec(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)  # type: ignore[call-overload]
+                     .values(stopped_at=time.time(), heartbeat_at=0.0))
+
+
+def claim_dead(store: Store, me: str, stale_after: float) -> list[str]:
+    """Atomically claim workers whose heartbeat is older than `stale_after` seconds; exactly one claimer wins."""
+    cutoff = time.time() - stale_after
+    claimed: list[str] = []
+    with store.session() as session:
+        dead = session.exec(select(WorkerRow.executor_id).where(
+            col(WorkerRow.heartbeat_at) < cutoff, col(WorkerRow.recovered_by).is_(None),
+            WorkerRow.executor_id != me)).all()
+        for executor_id in dead:
+            result = session.exec(update(WorkerRow).where(  # type: ignore[call-overload]
+                col(WorkerRow.executor_id) == executor_id, col(WorkerRow.recovered_by).is_(None))
+                .values(recovered_by=me))
+            if result.rowcount == 1:
+                claimed.append(executor_id)
+    return claimed
