@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentsprint.domain import ItemType, parse_duration
+from agentsprint.offline import offline_env as offline_env  # public here; stdlib-only there
 
 CONFIG_FILE = "agentsprint.toml"
 STATE_DIR = ".agentsprint"
@@ -120,6 +121,11 @@ class ReviewSettings(_Section):
     """Changed lines a reviewer gets through in an hour (for review load)."""
 
 
+class BacklogSettings(_Section):
+    id_prefix: str = Field(default="AS", pattern=r"^[A-Z][A-Z0-9]*$")
+    """Prefix of new item ids (`AS` gives AS-1, AS-2, ...)."""
+
+
 class NotifySettings(_Section):
     webhook: str | None = None
     """URL that receives a signed JSON POST on awaiting_review, done, escalated, failed."""
@@ -141,6 +147,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    backlog: BacklogSettings = Field(default_factory=BacklogSettings)
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root (the folder holding agentsprint.toml / the git work tree)."""
@@ -222,6 +229,13 @@ def _env_value(raw: str) -> Any:
 _LIST_KEYS = {("policy", "allowed_commands"), ("policy", "protected_paths"), ("policy", "precedence")}
 
 
+def _split_list(value: Any) -> Any:
+    """A comma-separated env value as a list (JSON lists pass through)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
     """Merge AGENTSPRINT_<SECTION>_<KEY> (and AGENTSPRINT_MODELS_<ROLE>_<KEY>) into `data`."""
     applied: list[str] = []
@@ -234,12 +248,13 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
         if section == "models":
             role, _, key = key.partition("_")
             if role and key:
-                data.setdefault("models", {}).setdefault(role, {})[key] = _env_value(raw)
+                value = _split_list(_env_value(raw)) if key == "fallbacks" else _env_value(raw)
+                data.setdefault("models", {}).setdefault(role, {})[key] = value
                 applied.append(name)
         elif section in sections and key:
             value = _env_value(raw)
-            if (section, key) in _LIST_KEYS and isinstance(value, str):
-                value = [part.strip() for part in value.split(",") if part.strip()]
+            if (section, key) in _LIST_KEYS:
+                value = _split_list(value)
             data.setdefault(section, {})[key] = value
             applied.append(name)
     return applied
@@ -261,7 +276,7 @@ def load_settings(root: Path | None = None, environ: dict[str, str] | None = Non
     data, source = _file_data(project_root)
     env_names = _apply_env(data, dict(os.environ if environ is None else environ))
     if "models" in data and isinstance(data["models"], dict):
-        defaults = {role: {} for role in DEFAULT_ROLES}
+        defaults: dict[str, Any] = {role: {} for role in DEFAULT_ROLES}
         data["models"] = {**defaults, **data["models"]}
     try:
         settings = Settings.model_validate(data)
@@ -278,21 +293,3 @@ def templates_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "templates"
-
-
-def offline_env() -> None:
-    """Point tiktoken at litellm's bundled encodings and keep litellm's price map local.
-
-    Called once by composition roots (CLI entry, test conftest) before litellm or tiktoken is used.
-    Uses importlib.util so litellm itself is not imported here.
-    """
-    import importlib.util
-
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    if "TIKTOKEN_CACHE_DIR" in os.environ:
-        return
-    spec = importlib.util.find_spec("litellm")
-    if spec and spec.submodule_search_locations:
-        folder = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
-        if folder.is_dir():
-            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Status(StrEnum):
@@ -113,6 +113,14 @@ class Budget(BaseModel):
     usd: float | None = Field(default=None, ge=0)
     time: str | None = None  # kept as written ("30m") so the file round-trips
     rounds: int | None = Field(default=None, ge=0)
+
+    @field_validator("time")
+    @classmethod
+    def _time_is_a_duration(cls, value: str | None) -> str | None:
+        """Refuse a time budget parse_duration cannot read, rather than failing at run time."""
+        if value is not None:
+            parse_duration(value)
+        return value
 
     @property
     def time_seconds(self) -> float | None:

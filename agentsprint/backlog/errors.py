@@ -1,0 +1,36 @@
+"""Problems found in backlog files, and the error that carries them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with one file, at a 1-based line."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+    def shown_from(self, base: Path) -> str:
+        """`path:line: message` with the path relative to `base` when it lies below it."""
+        try:
+            shown = self.path.resolve().relative_to(base.resolve())
+        except ValueError:
+            shown = self.path
+        return f"{shown}:{self.line}: {self.message}"
+
+
+class BacklogError(Exception):
+    """A backlog file or an item about to be written is invalid (a user error, not a bug)."""
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+        self.problems = list(problems)
+        lines = [message] if message else []
+        super().__init__("\n".join([*lines, *(str(p) for p in self.problems)]))
