@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentsprint import backlog
+from agentsprint.backlog.files import existing_path
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.store import Store, runs
@@ -42,7 +43,7 @@ def load_item(svc: Services, item_id: str) -> Item:
 
 def merge_item(svc: Services, item: Item, run_id: str | None, actor: str) -> Status:
     """Merge the item branch, with its file marked done in the same merge; a conflict escalates."""
-    path = backlog.path_of(svc.settings.backlog_dir, item.id)
+    path = existing_path(svc.settings.backlog_dir, item.id)
     updates = {}
     if path is not None:
         updates[path.relative_to(svc.settings.root).as_posix()] = backlog.set_file_status(path, Status.DONE)

@@ -83,14 +83,14 @@ def _git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *env_args, *args], cwd=cwd, check=True, capture_output=True, text=True)
 
 
-def create_sample(target: Path, base_url: str) -> Path:
+def create_sample(target: Path, base_url: str, items: list[Item] | None = None, config: str = CONFIG) -> Path:
     """A git repository with a real bug, its tests, a backlog and a config for the scripted server."""
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty: give the demo an empty or new folder (--dir)")
     shutil.copytree(templates_dir() / "demo" / "repo", target, dirs_exist_ok=True)
-    (target / "agentsprint.toml").write_text(CONFIG.format(base=base_url), encoding="utf-8")
+    (target / "agentsprint.toml").write_text(config.format(base=base_url), encoding="utf-8")
     (target / ".gitignore").write_text(f"{STATE_DIR}/\n__pycache__/\n", encoding="utf-8")
-    for item in demo_items():
+    for item in demo_items() if items is None else items:
         backlog.write_item(target / "backlog", item)
     _git(target, "init", "-q", "-b", "main")
     _git(target, "add", "-A")

@@ -48,7 +48,7 @@ def to_csv(lines):
 
 Step = dict[str, Any]
 
-CODER: dict[tuple[str, int], list[Step]] = {
+CODER: dict[tuple[str, int], list[Any]] = {
     ("AS-1", 1): [
         tool_call("read_file", path="shop/pagination.py"),
         tool_call("edit_file", path="shop/pagination.py", old="    start = page * per_page",
@@ -85,7 +85,7 @@ CODER: dict[tuple[str, int], list[Step]] = {
     ],
 }
 
-PLANS: dict[str, Step] = {
+PLANS: dict[str, Any] = {
     "AS-1": tool_call("submit_plan", steps=["Read shop/pagination.py", "Make pages start at 1 in paginate",
                                             "Run the pagination tests"],
                       acceptance=["page 1 starts with the first item", "tests/test_pagination.py passes"],
@@ -101,7 +101,7 @@ PLANS: dict[str, Step] = {
                       escalate=None),
 }
 
-VERDICTS: dict[tuple[str, int], Step] = {
+VERDICTS: dict[tuple[str, int], Any] = {
     ("AS-2", 1): tool_call("submit_verdict", verdict="reject", reasons=[
         "apply_discount accepts percentages outside 0..100 (acceptance criterion 2 is not met)"]),
 }
@@ -117,27 +117,45 @@ def _context(body: dict[str, Any]) -> tuple[str, int, int]:
     return (item.group(1) if item else "?"), (int(found_round.group(1)) if found_round else 1), steps
 
 
-def supervisor(body: dict[str, Any]) -> ScriptedReply:
-    item, _, _ = _context(body)
-    return ScriptedReply(tool_calls=[PLANS.get(item, tool_call("submit_plan", steps=["Do the item"],
-                                                               acceptance=[], escalate=None))])
+Reply = Step | ScriptedReply
 
 
-def coder(body: dict[str, Any]) -> ScriptedReply:
-    item, round_no, step = _context(body)
-    script = CODER.get((item, round_no)) or CODER.get((item, 1)) or [tool_call("finish", summary="done")]
-    return ScriptedReply(tool_calls=[script[min(step, len(script) - 1)]])
+def _reply(step: Reply) -> ScriptedReply:
+    return step if isinstance(step, ScriptedReply) else ScriptedReply(tool_calls=[step])
 
 
-def qa(body: dict[str, Any]) -> ScriptedReply:
-    item, round_no, _ = _context(body)
-    verdict = VERDICTS.get((item, round_no)) or tool_call(
-        "submit_verdict", verdict="approve", reasons=["the diff meets every acceptance criterion"])
-    return ScriptedReply(tool_calls=[verdict])
+class ScriptBook:
+    """Stateless responders for the supervisor, coder and QA models, keyed on item, round and step."""
+
+    def __init__(self, plans: dict[str, Reply], coder: dict[tuple[str, int], list[Reply]],
+                 verdicts: dict[tuple[str, int], Reply] | None = None,
+                 supervisor_steps: dict[tuple[str, int], list[Reply]] | None = None) -> None:
+        self.plans, self.coder_steps = plans, coder
+        self.verdicts = verdicts or {}
+        self.supervisor_steps = supervisor_steps or {}
+
+    def supervisor(self, body: dict[str, Any]) -> ScriptedReply:
+        item, round_no, step = _context(body)
+        script = self.supervisor_steps.get((item, round_no))
+        if script:
+            return _reply(script[min(step, len(script) - 1)])
+        return _reply(self.plans.get(item, tool_call("submit_plan", steps=["Do the item"], acceptance=[],
+                                                     escalate=None)))
+
+    def coder(self, body: dict[str, Any]) -> ScriptedReply:
+        item, round_no, step = _context(body)
+        script = self.coder_steps.get((item, round_no)) or self.coder_steps.get((item, 1)) or [
+            tool_call("finish", summary="done")]
+        return _reply(script[min(step, len(script) - 1)])
+
+    def qa(self, body: dict[str, Any]) -> ScriptedReply:
+        item, round_no, _ = _context(body)
+        return _reply(self.verdicts.get((item, round_no)) or tool_call(
+            "submit_verdict", verdict="approve", reasons=["the diff meets every acceptance criterion"]))
+
+    def responders(self, prefix: str = "demo") -> dict[str, Callable[[dict[str, Any]], ScriptedReply]]:
+        return {f"{prefix}-supervisor": self.supervisor, f"{prefix}-coder": self.coder, f"{prefix}-qa": self.qa}
 
 
-RESPONDERS: dict[str, Callable[[dict[str, Any]], ScriptedReply]] = {
-    "demo-supervisor": supervisor,
-    "demo-coder": coder,
-    "demo-qa": qa,
-}
+DEMO_BOOK = ScriptBook(PLANS, CODER, VERDICTS)
+RESPONDERS = DEMO_BOOK.responders("demo")

@@ -59,7 +59,7 @@ class DurableIO:
     def call_model(self, ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         outcome = steps.call_model(ctx, messages, tools)
         if outcome.error_kind == "budget":
-            raise BudgetExhausted.from_text(outcome.error or "budget exhausted")
+            raise Escalate("budget", outcome.error or "budget exhausted")
         if outcome.error_kind is not None:
             raise ProviderError("unknown", outcome.error or "provider error", 0)
         self._check_time(outcome.at)
@@ -94,6 +94,7 @@ class ItemRun:
         self.scopes = steps.scope_names(item, options.sprint)
         self.worktree = str(current().workspace.worktree_path(item.id))
         self.round_cap = options.rounds if options.rounds is not None else item.budget.rounds
+        self.protected = list(settings.policy.protected_paths)
 
     def ctx(self, role: str, round_no: int) -> CallContext:
         return CallContext(role=role, item_id=self.item.id, run_id=self.options.run_id, round=round_no,
@@ -117,12 +118,13 @@ class ItemRun:
         while True:
             round_no += 1
             steps.set_round(self.item.id, round_no)
-            plan = supervisor.plan(self.io, self.ctx("supervisor", round_no), self.item, findings, plan)
+            plan = supervisor.plan(self.io, self.ctx("supervisor", round_no), self.item, findings, plan,
+                                   limits=self.limits, protected_paths=self.protected)
             if plan.escalate:
                 raise Escalate("supervisor", plan.escalate)
             outcome = self.coder.work(self.io, self.ctx("coder", round_no), self.item, plan, findings, self.worktree)
             check = steps.check_round(self.item, round_no)
-            verdict_reasons, approved = self.judge(round_no, plan, check)
+            verdict_reasons, approved = self.judge(round_no, plan, check, outcome.summary)
             self.record(round_no, plan, outcome, check, approved, verdict_reasons)
             if approved:
                 return steps.finish(self.item, self.options.run_id, self.options.shadow, check.added + check.removed)
@@ -133,19 +135,24 @@ class ItemRun:
             failed = [g for g in check.gates if not g.passed]
             self.guard.observe(fingerprint(dod.summarize(failed)) if failed else None, check.diff_hash)
 
-    def judge(self, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck) -> tuple[list[str], bool]:
+    def judge(self, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck,
+              coder_summary: str) -> tuple[list[str], bool]:
         """Gates first (a failing gate is a rejection, no model call); then QA; then security if asked."""
         summary = dod.summarize(check.gates)
         if any(not g.passed for g in check.gates):
             return [summary], False
-        verdict = qa.review(self.io, self.ctx("qa", round_no), self.item, plan, check.diff, summary,
-                            self.worktree, role="qa")
+        verdict = self.review("qa", round_no, plan, check, summary, coder_summary)
         if verdict.verdict == "approve" and self.item.needs_security_review:
-            security = qa.review(self.io, self.ctx("security", round_no), self.item, plan, check.diff, summary,
-                                 self.worktree, role="security")
+            security = self.review("security", round_no, plan, check, summary, coder_summary)
             if security.verdict == "reject":  # the security reviewer's reject overrides QA's approve
                 return [f"security: {r}" for r in security.reasons], False
         return list(verdict.reasons), verdict.verdict == "approve"
+
+    def review(self, role: str, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck, summary: str,
+               coder_summary: str) -> qa.Verdict:
+        return qa.review(self.io, self.ctx(role, round_no), self.item, plan, check.diff, summary, self.worktree,
+                         role=role, limits=self.limits, protected_paths=self.protected,  # type: ignore[arg-type]
+                         coder_summary=coder_summary)
 
     def record(self, round_no: int, plan: supervisor.Plan, outcome: CoderOutcome, check: steps.RoundCheck,
                approved: bool, reasons: list[str]) -> None:
