@@ -1,0 +1,211 @@
+"""The deterministic DoD gates: protected paths, scope, secret scan, and command gates.
+
+They run before the QA model and judge the item's diff; a failing gate is a rejection with its
+output. The review (`review: human`) and security (`security: agent`) gates belong to the runner.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentsprint import policy
+from agentsprint.config import Settings
+from agentsprint.domain import Gate, GateKind, Item
+from agentsprint.redaction import find_secrets
+
+PROTECTED = "protected"
+SCOPE = "scope"
+SECRETS = GateKind.SECRETS.value
+COMMAND = GateKind.COMMAND.value
+
+SUMMARY_CHARS = 4000
+"""Rough size of `summarize`'s text: what a prompt gets about the gates."""
+
+# detect-secrets plugins left out: entropy and public-IP detectors flag hashes, UUIDs and fixtures,
+# and a false positive in a blocking gate costs a whole round.
+_NOISY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector"}
+# The allowlist filter is left out too: a `pragma: allowlist secret` comment would let the coder
+# tick the gate itself.
+_ALLOWLIST_FILTER = "detect_secrets.filters.allowlist.is_line_allowlisted"
+_DETECT_SECRETS_LOCK = threading.Lock()  # detect-secrets keeps its settings in module globals
+_HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+class GateResult(BaseModel):
+    """Outcome of one gate: passed or not, its output for people and prompts, and the time it took."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    """protected | scope | secrets | command"""
+    passed: bool
+    output: str = ""
+    seconds: float = 0.0
+    details: list[str] = Field(default_factory=list)
+    """One line per finding: a file, `file:line: kind of secret`, or a command's exit status."""
+
+
+# --- paths -----------------------------------------------------------------------------------------
+
+
+def check_protected(changed_files: list[str], protected_paths: list[str]) -> GateResult:
+    """Fail naming each changed file that matches a protected pattern."""
+    touched = [path for path in changed_files if policy.matches_any(path, protected_paths)]
+    if not touched:
+        return GateResult(name=PROTECTED, kind=PROTECTED, passed=True, output="no protected path changed")
+    listing = "\n".join(f"- {path}" for path in touched)
+    output = f"the change touches protected paths (only a human may change them; revert these):\n{listing}"
+    return GateResult(name=PROTECTED, kind=PROTECTED, passed=False, output=output, details=touched)
+
+
+def check_scope(changed_files: list[str], scope: list[str]) -> GateResult:
+    """Fail naming each changed file outside the item's scope patterns."""
+    outside = [path for path in changed_files if not policy.matches_any(path, scope)]
+    if not outside:
+        return GateResult(name=SCOPE, kind=SCOPE, passed=True, output=f"all changes in {', '.join(scope)}")
+    listing = "\n".join(f"- {path}" for path in outside)
+    output = f"the change leaves the item's scope ({', '.join(scope)}); revert these:\n{listing}"
+    return GateResult(name=SCOPE, kind=SCOPE, passed=False, output=output, details=outside)
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+
+def _unquote(name: str) -> str:
+    """A path as git wrote it, C-quoted when it holds quotes, backslashes or control characters."""
+    if not (len(name) >= 2 and name[0] == name[-1] == '"'):
+        return name
+    escapes = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+    return re.sub(r'\\(.)', lambda m: escapes.get(m[1], m[1]), name[1:-1])
+
+
+def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
+    """The lines a unified diff adds, per new file path, with their line numbers in the new file."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    path: str | None = None
+    old_left = new_left = 0
+    number = 0
+    for line in diff.split("\n"):  # not splitlines(): a CR inside a line is content
+        if old_left > 0 or new_left > 0:
+            tag, text = line[:1] or " ", line[1:]
+            if tag in ("+", " ") and path is not None:
+                if tag == "+":
+                    found.setdefault(path, []).append((number, text))
+                number += 1
+                new_left -= 1
+            if tag in ("-", " "):
+                old_left -= 1
+            continue
+        if line.startswith("+++ "):
+            target = _unquote(line[4:].rstrip("\t"))
+            path = target[2:] if target.startswith("b/") else None
+        elif hunk := _HUNK.match(line):
+            old_left = int(hunk[1] or 1)
+            number, new_left = int(hunk[2]), int(hunk[3] or 1)
+    return found
+
+
+def _detect_secrets(files: dict[str, list[tuple[int, str]]]) -> set[tuple[str, int, str]]:
+    """detect-secrets findings as (path, line, type), scanning copies of the added lines on disk."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import Settings as DetectSettings
+    from detect_secrets.settings import transient_settings
+
+    known: dict[str, type] = get_mapping_from_secret_type_to_class()
+    plugins = [{"name": cls.__name__} for cls in known.values() if cls.__name__ not in _NOISY_PLUGINS]
+    filters = [{"path": name} for name in DetectSettings().filters
+               if name not in DetectSettings.DEFAULT_FILTERS and name != _ALLOWLIST_FILTER]
+    findings: set[tuple[str, int, str]] = set()
+    with _DETECT_SECRETS_LOCK, tempfile.TemporaryDirectory(prefix="agentsprint-secrets-") as tmp, \
+            transient_settings({"plugins_used": plugins, "filters_used": filters}):
+        for index, (path, lines) in enumerate(files.items()):
+            copy = Path(tmp) / str(index) / Path(path).name  # same name: plugins look at the extension
+            copy.parent.mkdir()
+            copy.write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8")
+            for secret in scan_file(str(copy)):
+                findings.add((path, lines[secret.line_number - 1][0], secret.type))
+    return findings
+
+
+def check_secrets(diff: str) -> GateResult:
+    """Fail naming `file:line` and the kind of each secret the diff adds (never the secret itself)."""
+    started = time.monotonic()
+    files = added_lines(diff)
+    findings = _detect_secrets(files) if files else set()
+    for path, lines in files.items():
+        for number, text in lines:
+            findings.update((path, number, kind) for kind in find_secrets(text))
+    details = [f"{path}:{number}: {kind}" for path, number, kind in sorted(findings)]
+    seconds = round(time.monotonic() - started, 3)
+    if not details:
+        return GateResult(name=SECRETS, kind=SECRETS, passed=True, output="no secrets in the added lines",
+                          seconds=seconds)
+    output = "the change adds what looks like secrets; remove them (read keys from the environment):\n"
+    output += "\n".join(f"- {line}" for line in details)
+    return GateResult(name=SECRETS, kind=SECRETS, passed=False, output=output, seconds=seconds,
+                      details=details)
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def run_command_gate(gate: Gate, worktree: Path, settings: Settings) -> GateResult:
+    """Run a `name: command` gate in the worktree (no shell); exit code 0 passes."""
+    command = gate.command or ""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        argv, problem = [], f"cannot parse the command: {exc}"
+    else:
+        problem = "empty command"
+    if not argv:
+        return GateResult(name=gate.name, kind=COMMAND, passed=False, output=f"$ {command}\n{problem}",
+                          details=["not run"])
+    timeout = settings.run.command_timeout_seconds
+    result = policy.run_command(argv, worktree, timeout, settings.run.output_cap, env=policy.scrubbed_env())
+    status = f"timed out after {timeout:g}s" if result.timed_out else f"exit code {result.exit_code}"
+    passed = result.exit_code == 0 and not result.timed_out
+    return GateResult(name=gate.name, kind=COMMAND, passed=passed, output=f"$ {command}\n{result.output}",
+                      seconds=result.seconds, details=[status])
+
+
+def run_gates(item: Item, worktree: Path, changed_files: list[str], diff: str,
+              settings: Settings) -> list[GateResult]:
+    """Protected paths, scope (if set), secrets (if in the DoD), then each command gate, in that order."""
+    results = [check_protected(changed_files, list(settings.policy.protected_paths))]
+    if item.scope:
+        results.append(check_scope(changed_files, item.scope))
+    if any(gate.kind is GateKind.SECRETS for gate in item.dod):
+        results.append(check_secrets(diff))
+    results.extend(run_command_gate(gate, worktree, settings) for gate in item.command_gates)
+    return results
+
+
+def summarize(results: list[GateResult], limit: int = SUMMARY_CHARS) -> str:
+    """The gates' results for a prompt: failed gates first with their output, passed ones in a line each."""
+    if not results:
+        return "no deterministic gates ran"
+    failed = [r for r in results if not r.passed]
+    passed_lines = [_header(r) for r in results if r.passed]
+    if not failed:
+        return "\n".join(["all deterministic gates passed", *passed_lines])
+    headers = [_header(r) for r in failed]
+    room = max(200, (limit - sum(len(text) + 1 for text in [*passed_lines, *headers])) // len(failed))
+    blocks = [f"{head}\n{policy.cap_text(r.output.strip(), room)}"
+              for head, r in zip(headers, failed, strict=True)]
+    return "\n\n".join([*blocks, "\n".join(passed_lines)] if passed_lines else blocks)
+
+
+def _header(result: GateResult) -> str:
+    status = "PASSED" if result.passed else "FAILED"
+    facts = [result.kind, *(result.details[:1] if result.kind == COMMAND else []), f"{result.seconds:.1f}s"]
+    return f"{status} {result.name} ({', '.join(facts)})"
