@@ -49,8 +49,8 @@ BODY = "{what}\n\n## Acceptance criteria\n{criteria}\n"
 
 
 def _item(item_id: str, title: str, type_: ItemType, value: int, what: str, criteria: list[str],
-          dod: list[object], **budget: object) -> Item:
-    return Item(id=item_id, title=title, type=type_, priority=Priority.HIGH, value=value,
+          dod: list[object], depends_on: list[str] | None = None, **budget: object) -> Item:
+    return Item(id=item_id, title=title, type=type_, priority=Priority.HIGH, value=value, depends_on=depends_on or [],
                 scope=["shop/**"], budget=Budget(**budget), dod=[parse_gate(g) for g in dod],  # type: ignore[arg-type]
                 body=BODY.format(what=what, criteria="\n".join(f"- {c}" for c in criteria)))
 
@@ -67,14 +67,15 @@ def demo_items() -> list[Item]:
         _item("AS-2", "Add a discount helper", ItemType.FEATURE, 5,
               "Orders need a percentage discount on a price.",
               ["apply_discount(100, 15) == 85.0", "percent outside 0..100 raises ValueError"],
-              [tests, "secrets"], tokens=60000, usd=0.5, time="5m", rounds=3),
+              [tests, "secrets"], depends_on=["AS-1"], tokens=60000, usd=0.5, time="5m", rounds=3),
         _item("AS-3", "Tidy up the sales report", ItemType.REFACTOR, 2,
               "sales_report builds its total by hand; make it shorter without changing its output.",
               ["sales_report output unchanged"], [tests], tokens=2500, usd=0.05, time="5m", rounds=2),
         _item("AS-4", "Export order lines as CSV", ItemType.FEATURE, 3,
               "Finance wants the order lines as CSV.",
               ["header row name,price,quantity,total", "one row per order line"],
-              [tests, "secrets", {"review": "human"}], tokens=60000, usd=0.5, time="5m", rounds=3),
+              [tests, "secrets", {"review": "human"}], depends_on=["AS-1"], tokens=60000, usd=0.5, time="5m",
+              rounds=3),
     ]
 
 
