@@ -111,7 +111,7 @@ def run_agent(io: AgentIO, ctx: CallContext, messages: list[Message], offered: O
     schemas = tool_schemas(valid)
     run, guard = _Run(messages=list(messages)), LoopGuard(limits.loop_repeat_threshold)
     while True:
-        reply = io.call_model(ctx, run.messages, schemas)
+        reply = io.call_model(ctx, list(run.messages), schemas)
         run.charge(reply)
         try:
             calls = parse_calls(reply, valid)
@@ -144,7 +144,7 @@ def _act(io: AgentIO, ctx: CallContext, run: _Run, calls: list[tuple[ToolCall, T
     for call, parsed in calls:
         args = parsed.model_dump(mode="json")
         if call.name == terminal:
-            io.progress(ctx, f"{terminal}")
+            io.progress(ctx, terminal)
             return args
         if guard.observe(call.name, args) == "nudge":
             run.pending.append({"role": "user", "content": prompts.render(
