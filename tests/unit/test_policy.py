@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentsprint import policy, process
 from agentsprint.domain import Item, ItemType, Priority
@@ -258,3 +260,16 @@ def test_cap_text_keeps_head_and_tail() -> None:
     assert policy.cap_text("short", 10) == "short"
     capped = policy.cap_text("a" * 50 + "b" * 50, 20)
     assert capped == "a" * 10 + "\n[... 80 characters cut ...]\n" + "b" * 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=400), cap=st.integers(1, 120),
+       sizes=st.lists(st.integers(1, 50), min_size=1, max_size=20))
+def test_streamed_capture_equals_cap_text(text: str, cap: int, sizes: list[int]) -> None:
+    capture = process._Capture(cap)
+    data, position, index = text.encode(), 0, 0
+    while position < len(data):
+        size = sizes[index % len(sizes)]
+        capture.feed(data[position : position + size])
+        position, index = position + size, index + 1
+    assert capture.text() == policy.cap_text(text, cap)
