@@ -152,8 +152,8 @@ class TestRunCommand:
             open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{grandchild.pid}}")
             time.sleep(60)
         """))
-        result = policy.run_command([PY, str(script)], tmp_path, 1.0, 1000)
-        assert result.timed_out and "timed out after 1s" in result.output
+        result = policy.run_command([PY, str(script)], tmp_path, 1.5, 1000)
+        assert result.timed_out and "timed out after 1.5s" in result.output
         assert result.seconds < 5
         child, grandchild = (int(pid) for pid in pids.read_text().split())
         assert is_gone(child) and is_gone(grandchild)  # the grandchild ignored SIGTERM: SIGKILL got it
