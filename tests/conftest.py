@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agentsprint.config import offline_env
+from agentsprint.config import Settings, offline_env
+from agentsprint.llm.scripted import ScriptedServer
 
 offline_env()
 
@@ -42,3 +45,32 @@ def git_repo(tmp_path: Path) -> Path:
     git(repo, "add", "README.md")
     git(repo, "commit", "-q", "-m", "initial")
     return repo
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """A running scripted OpenAI-compatible model server on 127.0.0.1 (no replies queued yet)."""
+    with ScriptedServer() as server:
+        yield server
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if nested else value
+    return merged
+
+
+def settings_for(server: ScriptedServer, **overrides: Any) -> Settings:
+    """Settings whose roles call `server`: model "openai/<role>-model" with a price override.
+
+    Token estimates are exact (safety factor 1.0: the server counts with the same tiktoken code), so
+    budget tests run at the boundary. `overrides` merge deeply, e.g. run={"num_retries": 0},
+    models={"coder": {"max_tokens": 100}}.
+    """
+    models = {role: {"model": f"openai/{role}-model", "api_base": server.base_url, "max_tokens": 1024,
+                     "input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}
+              for role in ("supervisor", "coder", "qa")}
+    data = _merge({"models": models, "run": {"token_safety_factor": 1.0, "call_timeout": "10s"}}, overrides)
+    return Settings.model_validate(data)

@@ -1,0 +1,359 @@
+"""A scripted OpenAI-compatible model server: real HTTP on 127.0.0.1, replies taken from a script.
+
+Used by the test suite, the offline demo and `python -m agentsprint.llm.scripted --script FILE.json`
+(test a configuration without a provider). Usage is counted with tiktoken exactly as the gateway
+estimates it, and `max_tokens` is honoured (the reply is cut, finish_reason "length") unless a reply
+says otherwise. Depends on the standard library, pydantic and tiktoken only (never on litellm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agentsprint.llm import tokens
+
+_call_ids = itertools.count(1)
+_reply_ids = itertools.count(1)
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
+    """One OpenAI-format tool call of `name` with JSON `arguments`."""
+    return {
+        "id": f"call_{next(_call_ids)}",
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
+
+
+def _as_openai_call(call: dict[str, Any]) -> dict[str, Any]:
+    if "function" in call:
+        return call
+    arguments = call.get("arguments", {})
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {
+        "id": call.get("id") or f"call_{next(_call_ids)}",
+        "type": "function",
+        "function": {"name": call["name"], "arguments": text},
+    }
+
+
+class ScriptedReply(BaseModel):
+    """One scripted reply, with optional faults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    """OpenAI-format calls (see `tool_call`), or the short form {"name": ..., "arguments": {...}}."""
+    latency: float = 0.0
+    """Seconds to wait before answering."""
+    status: int = 200
+    """An HTTP error status (429, 500, ...) answered with an OpenAI-format error body."""
+    hang: float = 0.0
+    """Seconds to wait before answering, meant to exceed the client's timeout."""
+    malformed_json: bool = False
+    """Send tool-call arguments that are not valid JSON."""
+    completion_tokens: int | None = None
+    """Report this many output tokens (e.g. more than max_tokens) instead of counting them."""
+    cached_tokens: int = 0
+    """Report this many of the prompt tokens as cached."""
+
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _openai_calls(cls, calls: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        return [_as_openai_call(call) for call in calls or []]
+
+
+Responder = Callable[[dict[str, Any]], ScriptedReply]
+
+
+class ScriptedServer:
+    """OpenAI chat completions on 127.0.0.1; model "openai/<name>" with api_base=`base_url` reaches it."""
+
+    def __init__(
+        self,
+        scripts: dict[str, list[ScriptedReply]] | None = None,
+        *,
+        responders: dict[str, Responder] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._scripts: dict[str, deque[ScriptedReply]] = defaultdict(deque)
+        self._responders: dict[str, Responder] = dict(responders or {})
+        self._repeat: set[str] = set()
+        self._served: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._address = (host, port)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        """Every request body received, per model name."""
+        self.errors: list[str] = []
+        """Script problems (exhausted or missing scripts), for tests to assert on."""
+        self.handling_seconds: list[float] = []
+        """Server-side time per answered request, excluding scripted latency and hangs."""
+        for model, replies in (scripts or {}).items():
+            self.add(model, *replies)
+
+    def add(
+        self, model: str, *replies: ScriptedReply, responder: Responder | None = None, repeat: bool = False
+    ) -> None:
+        """Queue replies for `model` ("*": any model without its own); a responder answers after them."""
+        with self._lock:
+            self._scripts[model].extend(replies)
+            if responder is not None:
+                self._responders[model] = responder
+            if repeat:
+                self._repeat.add(model)
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the scripted server is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    @property
+    def models(self) -> list[str]:
+        with self._lock:
+            return sorted(set(self._scripts) | set(self._responders))
+
+    def start(self) -> ScriptedServer:
+        """Bind and serve in a daemon thread."""
+        self._stopping.clear()
+        self._httpd = ThreadingHTTPServer(self._address, _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.owner = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="scripted-model-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; requests still sleeping in a latency or hang are woken and dropped."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd, self._thread = None, None
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; False when the server is stopping."""
+        return not self._stopping.wait(seconds) if seconds > 0 else not self._stopping.is_set()
+
+    def _script_key(self, model: str) -> str | None:
+        for key in (model, "*"):
+            if key in self._scripts or key in self._responders:
+                return key
+        return None
+
+    def next_reply(self, model: str, body: dict[str, Any]) -> ScriptedReply | str:
+        """The reply for this request, or an error message when the script has none."""
+        with self._lock:
+            self.requests[model].append(body)
+            key = self._script_key(model)
+            if key is None:
+                return self._fail(f"no script for model {model}")
+            queue = self._scripts.get(key) or deque()
+            responder = self._responders.get(key)
+            if not queue and responder is None:
+                return self._fail(f"script for model {model} exhausted after {self._served[key]} replies")
+            self._served[key] += 1
+            if queue:
+                reply = queue.popleft()
+                if key in self._repeat:
+                    queue.append(reply)
+                return reply
+        assert responder is not None
+        return responder(body)
+
+    def _fail(self, message: str) -> str:
+        self.errors.append(message)
+        return message
+
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    kind = ERROR_TYPES.get(status, "server_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": str(status)}}
+
+
+def _fit(
+    content: str | None, calls: list[dict[str, Any]], limit: int | None, encoding: str
+) -> tuple[str | None, list[dict[str, Any]], int, bool]:
+    """Cut the reply to `limit` output tokens as a provider does: (content, calls, tokens, cut)."""
+    used = tokens.count_reply_tokens(content, calls, encoding)
+    if limit is None or used <= limit:
+        return content, calls, used, False
+    text_tokens = tokens.count_text(content, encoding) if content else 0
+    if content and text_tokens >= limit:
+        return tokens.truncate_text(content, limit, encoding), [], limit, True
+    room = limit - text_tokens
+    first = calls[0]["function"]
+    cut = tokens.truncate_text(first["arguments"], room - tokens.TOOL_CALL_OVERHEAD, encoding)
+    return content, [{**calls[0], "function": {"name": first["name"], "arguments": cut}}], limit, True
+
+
+def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply) -> dict[str, Any]:
+    """The chat.completion JSON for `reply` to request `body`, with tiktoken usage."""
+    encoding = tokens.encoding_name(model)
+    calls = [dict(call) for call in reply.tool_calls]
+    if reply.malformed_json:
+        calls = [
+            {**c, "function": {**c["function"], "arguments": c["function"]["arguments"][:-1] + ",}"}}
+            for c in calls
+        ]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    content, calls, used, cut = _fit(reply.content, calls, limit, encoding)
+    prompt = tokens.count_prompt_tokens(body.get("messages", []), body.get("tools"), encoding)
+    output = reply.completion_tokens if reply.completion_tokens is not None else used
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = calls
+    finish = "length" if cut else ("tool_calls" if calls else "stop")
+    return {
+        "id": f"chatcmpl-scripted-{next(_reply_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": output,
+            "total_tokens": prompt + output,
+            "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, prompt)},
+        },
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "agentsprint-scripted/1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed ACK
+
+    @property
+    def owner(self) -> ScriptedServer:
+        return self.server.owner  # type: ignore[attr-defined,no-any-return]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and the demo read `requests` and `errors` instead."""
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            data = [{"id": name, "object": "model", "owned_by": "scripted"} for name in self.owner.models]
+            self._send(200, {"object": "list", "data": data})
+        else:
+            self._send(404, _error(404, f"no route {self.path}"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            self._send(404, _error(404, f"no route {self.path}"))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            self._send(400, _error(400, f"request body is not JSON: {exc}"))
+            return
+        self._answer(body)
+
+    def _answer(self, body: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        model = str(body.get("model", ""))
+        reply = self.owner.next_reply(model, body)
+        if isinstance(reply, str):
+            status = 404 if reply.startswith("no script") else 500
+            self._send(status, _error(status, reply))
+            return
+        delay = reply.latency + reply.hang
+        if delay and not self.owner.wait(delay):
+            self.close_connection = True
+            return
+        if reply.status >= 400:
+            self._send(reply.status, _error(reply.status, f"scripted error {reply.status} for model {model}"))
+            return
+        payload = completion_body(model, body, reply)
+        self._send(200, payload)
+        self.owner.handling_seconds.append(time.perf_counter() - started - delay)
+
+
+def load_script(path: str, port: int = 0) -> ScriptedServer:
+    """A server from a script file: {"models": {name: [reply, ...] | {"replies": [...], "repeat": true}}}."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    server = ScriptedServer(port=port)
+    for model, spec in (data.get("models") or {}).items():
+        entry = {"replies": spec} if isinstance(spec, list) else spec
+        replies = [ScriptedReply.model_validate(reply) for reply in entry.get("replies", [])]
+        server.add(model, *replies, repeat=bool(entry.get("repeat", False)))
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a script file until interrupted."""
+    import argparse
+
+    from agentsprint.config import offline_env
+
+    parser = argparse.ArgumentParser(prog="python -m agentsprint.llm.scripted", description=__doc__)
+    parser.add_argument("--script", required=True, help="JSON script file (see docs/models-and-budgets.md)")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
+    args = parser.parse_args(argv)
+    offline_env()
+    try:
+        server = load_script(args.script, args.port)
+    except (OSError, ValueError) as exc:
+        print(f"cannot load {args.script}: {exc}")
+        return 2
+    with server:
+        print(f"scripted model server on {server.base_url} (models: {', '.join(server.models)})", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
