@@ -241,6 +241,12 @@ class Workspace:
         files, added, removed = numstat_totals(output)
         return DiffStats(files=files, added=added, removed=removed)
 
+    def base_changes(self, item_id: str, paths: list[str]) -> str:
+        """What the base branch changed in `paths` since the item forked: the other side of a conflict."""
+        base, _ = self._endpoints(item_id)
+        return self.run_git(self.repo_root, "diff", *_DIFF_FLAGS, base, f"refs/heads/{self.base_branch}",
+                            "--", *paths)[1]
+
     def diff_hash(self, item_id: str) -> str:
         """sha256 of the item's diff: equal hashes mean the same change (loop detection)."""
         return hashlib.sha256(self.diff(item_id).encode("utf-8")).hexdigest()

@@ -33,6 +33,8 @@ def _junit(report: object, path: Path) -> None:
 def _summary(report: object) -> None:
     from rich.table import Table
 
+    for warning in report.warnings:  # type: ignore[attr-defined]
+        err.print(f"[yellow]warning:[/yellow] {warning}")
     table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
     table.add_column("item")
     table.add_column("status")

@@ -15,7 +15,7 @@ from agentsprint.backlog.files import existing_path
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.store import Store, runs
-from agentsprint.workspace import Workspace
+from agentsprint.workspace import MergeResult, Workspace
 
 
 class ActionError(Exception):
@@ -42,27 +42,57 @@ def load_item(svc: Services, item_id: str) -> Item:
 
 
 def merge_item(svc: Services, item: Item, run_id: str | None, actor: str) -> Status:
-    """Merge the item branch, with its file marked done in the same merge; a conflict escalates."""
+    """Merge the item branch, its file marked done in the same merge.
+
+    On a conflict the item is rebased onto the new base and its gates re-run; if the rebase conflicts
+    too, or the gates fail on the new base, it escalates with reason `conflict` and both diffs.
+    """
+    from agentsprint.runner.conflicts import merge_lock, regate
+
+    with merge_lock(svc.settings.state_dir):
+        result = _merge(svc, item)
+        if result.merged:
+            return _merged(svc, item, run_id, actor, result.sha)
+        conflicts = result.conflicts
+        rebased = svc.workspace.rebase_onto_base(item.id)
+        if rebased.merged:
+            failed = [g for g in regate(item, svc) if not g.passed]
+            if not failed:
+                result = _merge(svc, item)
+                if result.merged:
+                    return _merged(svc, item, run_id, actor, result.sha, note="rebased onto the new base")
+            detail = "rebased onto the new base, but gates failed there: " + ", ".join(g.name for g in failed)
+        else:
+            conflicts = rebased.conflicts or conflicts
+            detail = "merge conflict in " + ", ".join(conflicts)
+        extra = {"item_diff": svc.workspace.diff(item.id),
+                 "base_diff": svc.workspace.base_changes(item.id, conflicts), "conflicts": conflicts}
+        return escalate_now(svc, item, run_id or "", "conflict", detail, extra=extra)
+
+
+def _merge(svc: Services, item: Item) -> MergeResult:
     path = existing_path(svc.settings.backlog_dir, item.id)
     updates = {}
     if path is not None:
         updates[path.relative_to(svc.settings.root).as_posix()] = backlog.set_file_status(path, Status.DONE)
-    result = svc.workspace.merge(item.id, f"agentsprint: merge {item.id} {item.title}", file_updates=updates)
-    if not result.merged:
-        return escalate_now(svc, item, run_id or "", "conflict", "merge conflict in " + ", ".join(result.conflicts))
-    runs.finish_item(svc.store, item.id, run_id or "", Status.DONE, reason="merged", detail=result.sha, actor=actor)
+    return svc.workspace.merge(item.id, f"agentsprint: merge {item.id} {item.title}", file_updates=updates)
+
+
+def _merged(svc: Services, item: Item, run_id: str | None, actor: str, sha: str | None, note: str = "") -> Status:
+    detail = f"{sha} ({note})" if note else sha
+    runs.finish_item(svc.store, item.id, run_id or "", Status.DONE, reason="merged", detail=detail, actor=actor)
     return Status.DONE
 
 
 def escalate_now(svc: Services, item: Item, run_id: str, reason: str, detail: str,
-                 to: Status = Status.ESCALATED) -> Status:
+                 to: Status = Status.ESCALATED, extra: dict[str, Any] | None = None) -> Status:
     """Commit whatever the agents did, build the package, and escalate (or dead-letter) the item."""
     sha = None
     try:
         sha = svc.workspace.commit_all(item.id, f"agentsprint: {item.id} preserved at escalation ({reason})")
     except Exception as exc:  # the package must still be written
         detail = f"{detail} (work could not be committed: {exc})"
-    package = build_package(svc, item, reason, detail, sha)
+    package = build_package(svc, item, reason, detail, sha) | (extra or {})
     runs.escalate_item(svc.store, item.id, run_id, reason, detail, package, to=to)
     return to
 

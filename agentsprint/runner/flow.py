@@ -26,6 +26,10 @@ from agentsprint.runner.runtime import current
 from agentsprint.store.runs import Begin
 
 
+MERGE_WAIT_SECONDS = 1.0
+MERGE_WAIT_POLLS = 600  # at most ten minutes behind higher-precedence items, then merge anyway
+
+
 class RunOptions(BaseModel):
     """Per-run choices that travel with the workflow."""
 
@@ -127,6 +131,7 @@ class ItemRun:
             verdict_reasons, approved = self.judge(round_no, plan, check, outcome.summary)
             self.record(round_no, plan, outcome, check, approved, verdict_reasons)
             if approved:
+                self.wait_for_precedence()
                 return steps.finish(self.item, self.options.run_id, self.options.shadow, check.added + check.removed)
             findings = verdict_reasons
             rejections += 1
@@ -134,6 +139,15 @@ class ItemRun:
                 raise Escalate("rounds", f"{rejections} rejections (cap {self.round_cap})")
             failed = [g for g in check.gates if not g.passed]
             self.guard.observe(fingerprint(dod.summarize(failed)) if failed else None, check.diff_hash)
+
+    def wait_for_precedence(self) -> None:
+        """Before merging, let active higher-precedence items with overlapping scopes merge first."""
+        if self.item.needs_human_review or self.options.shadow:
+            return
+        for _ in range(MERGE_WAIT_POLLS):
+            if not steps.merge_blockers(self.item, self.options.run_id):
+                return
+            DBOS.sleep(MERGE_WAIT_SECONDS)
 
     def judge(self, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck,
               coder_summary: str) -> tuple[list[str], bool]:

@@ -26,6 +26,7 @@ class RunReport(BaseModel):
     run_id: str
     results: dict[str, str] = {}
     notes: dict[str, str] = {}
+    warnings: list[str] = []
     seconds: float = 0.0
 
     @property
@@ -179,6 +180,18 @@ def _wf_status(workflow_id: str | None) -> str | None:
     return status.status if status else None
 
 
+def overlap_warnings(store: object, run_id: str, items: list[Item]) -> list[str]:
+    """Flag items whose scopes overlap: they may conflict when both are approved."""
+    from agentsprint.runner.conflicts import overlapping_pairs
+    from agentsprint.store.runs import record_warning
+
+    pairs = overlapping_pairs(items)
+    warnings = [f"{a} and {b} have overlapping scopes: merge order follows policy.precedence" for a, b in pairs]
+    if pairs:
+        record_warning(store, run_id, "run.scope_overlap", {"pairs": pairs})  # type: ignore[arg-type]
+    return warnings
+
+
 def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
               parallel: int | None = None, shadow: bool = False, mode: str = "normal",
               progress: ProgressSink | None = None) -> RunReport:
@@ -191,7 +204,7 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
     rt_mod.launch(settings, parallel=parallel)
     try:
         run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
-        report = RunReport(run_id=run_id)
+        report = RunReport(run_id=run_id, warnings=overlap_warnings(runtime.store, run_id, items))
         options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
         Scheduler(items, all_items, options, report).run()
         runs.finish_run(runtime.store, run_id, "finished")

@@ -188,6 +188,21 @@ def _done(item_id: str, status: Status) -> str:
 
 
 @DBOS.step()
+def merge_blockers(item: Item, run_id: str) -> list[str]:
+    """Higher-precedence items of this run, still active, whose scope overlaps this one's."""
+    from agentsprint.runner.conflicts import merge_blockers as blockers
+
+    rt = current()
+    active = runs.active_in_run(rt.store, run_id)
+    loaded = backlog.load_backlog(rt.settings.backlog_dir).items
+    others = {i: (loaded[i], status) for i, status in active.items() if i in loaded}
+    found = blockers(item, others, list(rt.settings.policy.precedence))
+    if found:
+        rt.emit(item.id, note="waiting to merge after " + ", ".join(found))
+    return found
+
+
+@DBOS.step()
 def escalate(item: Item, run_id: str, reason: str, detail: str) -> str:
     return escalate_now(item, run_id, reason, detail)
 

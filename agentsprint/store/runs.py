@@ -21,6 +21,7 @@ from agentsprint.store.tables import (
     EscalationRow,
     EventRow,
     ItemStateRow,
+    ItemTransitionRow,
     ModelCallRow,
     ReviewRow,
     RunRow,
@@ -44,6 +45,11 @@ def finish_run(store: Store, run_id: str, status: str) -> None:
             row.finished_at, row.status = time.time(), status
             session.add(row)
         append_event(session, "run.finish", run_id=run_id, data={"status": status})
+
+
+def record_warning(store: Store, run_id: str, kind: str, data: dict[str, Any]) -> None:
+    with store.session() as session:
+        append_event(session, kind, run_id=run_id, data=data)
 
 
 def item_state(store: Store, item_id: str) -> ItemState | None:
@@ -106,6 +112,15 @@ def begin_item(store: Store, item: Item, run_id: str, workflow_id: str) -> Begin
         row.workflow_id, row.pending_findings, row.rounds_override = workflow_id, None, None
         session.add(row)
         return Begin(status=Status.RUNNING, round=row.round, findings=findings, started_at=time.time())
+
+
+def active_in_run(store: Store, run_id: str) -> dict[str, Status]:
+    """Items that entered a status during `run_id` and are still planned or running."""
+    with store.session() as session:
+        ids = set(session.exec(select(ItemTransitionRow.item_id).where(ItemTransitionRow.run_id == run_id)).all())
+        rows = session.exec(select(ItemStateRow).where(col(ItemStateRow.item_id).in_(ids))).all() if ids else []
+        return {r.item_id: Status(r.status) for r in rows
+                if r.status in (Status.PLANNED.value, Status.RUNNING.value)}
 
 
 def set_round(store: Store, item_id: str, round_no: int) -> None:
