@@ -164,7 +164,9 @@ def parse_gate(entry: object) -> Gate:
             return parse_gate({name.strip(): rest.strip()})
         if entry == "secrets":
             return Gate(kind=GateKind.SECRETS, name="secrets")
-        raise ValueError(f"unknown DoD entry {entry!r} (expected secrets, review: human, security: agent, or name: command)")
+        raise ValueError(
+            f"unknown DoD entry {entry!r} (expected secrets, review: human, security: agent, or name: command)"
+        )
     if isinstance(entry, dict) and len(entry) == 1:
         name, value = next(iter(entry.items()))
         name = str(name).strip()

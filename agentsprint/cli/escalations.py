@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -26,8 +27,8 @@ def list_command(failed: bool = typer.Option(False, "--failed", help="Only the d
     from agentsprint.store.runs import open_escalations
 
     found = open_escalations(_services().store, failed=True if failed else None)
-    rows = [{"id": e.item_id, "escalation": e.id, "reason": e.reason, "detail": e.detail,
-             "created_at": e.created_at} for e in found]
+    rows: list[dict[str, Any]] = [{"id": e.item_id, "escalation": e.id, "reason": e.reason, "detail": e.detail,
+                                   "created_at": e.created_at} for e in found]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

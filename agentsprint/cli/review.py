@@ -86,7 +86,8 @@ def approve_command(item_id: str) -> None:
     if status.value == "done":
         console.print(f"{item_id} approved and merged")
     else:
-        console.print(f"{item_id} approved but the merge conflicted: escalated (agentsprint escalations show {item_id})")
+        console.print(f"{item_id} approved but the merge conflicted: escalated "
+                      f"(agentsprint escalations show {item_id})")
         raise typer.Exit(1)
 
 

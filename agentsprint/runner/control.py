@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from agentsprint.config import Settings
 from agentsprint.domain import Status
 from agentsprint.runner.actions import open_services
@@ -27,10 +29,8 @@ def stop_all(settings: Settings, who: str = "human") -> list[str]:
                 continue
             client.cancel_workflow(workflow_id or "")
             runs.finish_item(svc.store, state.item_id, "", Status.STOPPED, reason="stopped", actor=who)
-            try:
+            with contextlib.suppress(Exception):  # no worktree yet (never started): nothing to preserve
                 svc.workspace.commit_all(state.item_id, f"agentsprint: {state.item_id} stopped (work preserved)")
-            except Exception:  # no worktree yet (never started): nothing to preserve
-                pass
             stopped.append(state.item_id)
     finally:
         client.destroy()

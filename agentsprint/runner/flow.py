@@ -25,7 +25,6 @@ from agentsprint.runner import steps
 from agentsprint.runner.runtime import current
 from agentsprint.store.runs import Begin
 
-
 MERGE_WAIT_SECONDS = 1.0
 MERGE_WAIT_POLLS = 600  # at most ten minutes behind higher-precedence items, then merge anyway
 

@@ -167,6 +167,7 @@ def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, s
     workflow_id, _ = runs.claim_attempt(store, item.id, item, str(options["run_id"]), options.get("sprint"))  # type: ignore[arg-type]
     run_options = RunOptions(rounds=rounds_override, **options)  # type: ignore[arg-type]
     queue = DBOS.retrieve_queue(rt_mod.QUEUE_NAME)
+    assert queue is not None, "the item queue is registered at launch"
     with SetWorkflowID(workflow_id):
         return queue.enqueue(item_workflow, item.id, run_options), "started"
 

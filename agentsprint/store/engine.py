@@ -49,7 +49,7 @@ def make_engine(url: str) -> Engine:
 
 
 def _m001_initial(conn: Connection) -> None:
-    names = [t.__tablename__ for t in tables.ALL_TABLES if t is not tables.MigrationRow]
+    names = [str(t.__tablename__) for t in tables.ALL_TABLES if t is not tables.MigrationRow]  # type: ignore[attr-defined]
     SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])  # type: ignore[index]
 
 

@@ -149,7 +149,7 @@ def spend_by_role(store: Store, item_id: str) -> list[dict[str, Any]]:
     """Settled (and in-flight reserved) spend of an item per role and model."""
     with store.session() as session:
         rows = session.exec(
-            select(ModelCallRow.role, ModelCallRow.model, func.count(),
+            select(ModelCallRow.role, ModelCallRow.model, func.count(),  # type: ignore[call-overload]
                    func.sum(ModelCallRow.input_tokens), func.sum(ModelCallRow.cached_input_tokens),
                    func.sum(ModelCallRow.output_tokens), func.sum(ModelCallRow.usd))
             .where(ModelCallRow.item_id == item_id)
