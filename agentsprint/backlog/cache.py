@@ -22,7 +22,7 @@ from agentsprint.backlog.files import atomic_write
 from agentsprint.domain import Item
 
 CACHE_NAME = "backlog.json"
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 2_000_000_000
 
 StatKey = list[int]
@@ -71,7 +71,8 @@ class ParseCache:
         self.entries.pop(path.name, None)
         self.changed = True
         if key is not None and key[0] < time.time_ns() - RACY_NS:
-            self.entries[path.name] = {"stat": key, "item": item.model_dump(mode="json")}
+            dump = item.model_dump(mode="json", exclude_defaults=True)
+            self.entries[path.name] = {"stat": key, "item": dump}
 
     def save(self, present: list[Path]) -> None:
         """Drop entries of deleted files and write the cache if anything changed (best effort)."""

@@ -8,26 +8,28 @@ from pathlib import Path
 from agentsprint.backlog import frontmatter
 from agentsprint.backlog.errors import Problem
 from agentsprint.backlog.frontmatter import FrontMatterError, KeyPath
+from agentsprint.backlog.ids import id_sort_key
 from agentsprint.domain import Item
 
 
 class LineFinder:
     """Looks up the line of a key in a file that already parsed (read again only when needed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, texts: dict[Path, str] | None = None) -> None:
+        self._texts = texts or {}
         self._lines: dict[Path, dict[KeyPath, int]] = {}
 
     def __call__(self, path: Path, key: KeyPath) -> int:
         if path not in self._lines:
-            self._lines[path] = _file_key_lines(path)
+            self._lines[path] = self._key_lines(path)
         return frontmatter.line_of(self._lines[path], key)
 
-
-def _file_key_lines(path: Path) -> dict[KeyPath, int]:
-    try:
-        return frontmatter.key_lines(frontmatter.split(path.read_text(encoding="utf-8")).front)
-    except (OSError, UnicodeDecodeError, FrontMatterError):
-        return {}
+    def _key_lines(self, path: Path) -> dict[KeyPath, int]:
+        try:
+            text = self._texts[path] if path in self._texts else path.read_text(encoding="utf-8")
+            return frontmatter.key_lines(frontmatter.split(text).front)
+        except (OSError, UnicodeDecodeError, FrontMatterError):
+            return {}
 
 
 def cross_check(entries: list[tuple[Path, Item]], line_of: LineFinder | None = None
@@ -63,17 +65,12 @@ def dependency_cycles(items: dict[str, Item], paths: dict[str, Path], find: Line
     """One problem per cycle, at the file of its lowest id, naming the whole cycle."""
     problems = []
     for component in _cyclic_components(items):
-        start = min(component, key=_id_sort_key)
+        start = min(component, key=id_sort_key)
         cycle = _cycle_through(start, component, items)
         entry = items[start].depends_on.index(cycle[1])
         problems.append(Problem(paths[start], find(paths[start], ("depends_on", entry)),
                                 f"dependency cycle: {' -> '.join(cycle)}"))
     return problems
-
-
-def _id_sort_key(item_id: str) -> tuple[str, int]:
-    prefix, _, number = item_id.rpartition("-")
-    return prefix, int(number) if number.isdigit() else 0
 
 
 def _cyclic_components(items: dict[str, Item]) -> list[set[str]]:
@@ -83,7 +80,7 @@ def _cyclic_components(items: dict[str, Item]) -> list[set[str]]:
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[set[str]] = []
-    for root in sorted(items, key=_id_sort_key):
+    for root in sorted(items, key=id_sort_key):
         if root in index:
             continue
         work = [(root, iter(_edges(root, items)))]

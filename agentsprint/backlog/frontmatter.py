@@ -1,16 +1,18 @@
 """Split a Markdown file into YAML front matter and body; find the line of any key.
 
 Loading uses libyaml (CSafeLoader) because it is fast; the node walk that finds lines only runs
-when something is wrong, so the common path pays for nothing it does not need.
+when something is wrong, so the common path pays for nothing it does not need. PyYAML itself is
+imported on first use: a warm `agentsprint list` reads the parse cache and never needs it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 _OPEN = re.compile(r"(\ufeff)?---[ \t]*\r?\n")
 _CLOSE = re.compile(r"^---[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
@@ -52,6 +54,8 @@ def split(text: str) -> Split:
 
 def load(front: str) -> Any:
     """The YAML value of the front matter; FrontMatterError with the file line on a syntax error."""
+    import yaml
+
     try:
         return yaml.load(front, Loader=yaml.CSafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -64,6 +68,8 @@ def load(front: str) -> Any:
 
 def key_lines(front: str) -> dict[KeyPath, int]:
     """File line of every key and list entry, e.g. {("budget", "tokens"): 14, ("dod", 1): 18}."""
+    import yaml
+
     try:
         root = yaml.compose(front, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
@@ -74,6 +80,8 @@ def key_lines(front: str) -> dict[KeyPath, int]:
 
 
 def _walk(node: yaml.Node | None, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key_path = (*path, str(key_node.value))
@@ -104,6 +112,8 @@ def duplicate_top_keys(front: str) -> list[tuple[str, int]]:
     candidates = [match.group(1) for match in _TOP_KEY.finditer(front)]
     if len(candidates) == len(set(candidates)):
         return []
+    import yaml
+
     try:
         root = yaml.compose(front, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:

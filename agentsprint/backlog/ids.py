@@ -20,6 +20,12 @@ def id_number(name: str, prefix: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def id_sort_key(item_id: str) -> tuple[str, int]:
+    """Sort ids by prefix, then number (AS-2 before AS-10)."""
+    prefix, _, number = item_id.rpartition("-")
+    return prefix, int(number) if number.isdigit() else 0
+
+
 def highest(names: Iterable[str], prefix: str) -> int:
     """The highest id number among `names` (0 when there is none)."""
     return max((n for n in (id_number(name, prefix) for name in names) if n is not None), default=0)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import yaml
-
 from agentsprint.backlog import frontmatter
 from agentsprint.backlog.errors import BacklogError
 from agentsprint.domain import FILE_STATUSES, Budget, Item, Status
@@ -76,6 +74,8 @@ def scalar(text: str) -> str:
 
 def flow_list(values: list[str], quoted: bool = False) -> str:
     """A one-line YAML flow sequence such as [api] or ["src/**"]."""
+    import yaml
+
     dumped = yaml.safe_dump(values, default_flow_style=True, default_style='"' if quoted else None,
                             allow_unicode=True, width=_WIDE).rstrip("\n")
     if not quoted and any(mark in dumped for mark in _BREAKS):
@@ -84,6 +84,8 @@ def flow_list(values: list[str], quoted: bool = False) -> str:
 
 
 def _dump(text: str, style: str | None) -> str:
+    import yaml
+
     dumped = yaml.safe_dump(text, default_style=style, allow_unicode=True, width=_WIDE)
     return dumped.removesuffix("\n...\n").removesuffix("\n")
 
@@ -108,6 +110,8 @@ def with_status(text: str, status: Status | str, path: Path | None = None) -> st
     target = Status(status)
     if target not in FILE_STATUSES:
         raise BacklogError(f"{path or 'item'}: a file status is todo, done or dropped, not {target.value}")
+    import yaml
+
     parts = frontmatter.split(text)
     root = yaml.compose(parts.front, Loader=yaml.SafeLoader)  # pure-Python marks count characters
     for key_node, value_node in root.value if isinstance(root, yaml.MappingNode) else []:

@@ -67,13 +67,13 @@ def _locked(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def template_path(templates_dir: Path, name: str) -> Path:
-    """The item template called `name`; BacklogError listing the known ones otherwise."""
-    path = templates_dir / f"{name}.md"
-    if not path.is_file():
-        known = sorted(p.stem for p in templates_dir.glob("*.md"))
-        raise BacklogError(f"unknown template {name!r} (known: {', '.join(known) or 'none'})")
-    return path
+def template_path(folders: list[Path], name: str) -> Path:
+    """The item template called `name` from the first folder holding it; BacklogError otherwise."""
+    for folder in folders:
+        if (folder / f"{name}.md").is_file():
+            return folder / f"{name}.md"
+    known = sorted({path.stem for folder in folders for path in folder.glob("*.md")})
+    raise BacklogError(f"unknown template {name!r} (known: {', '.join(known) or 'none'})")
 
 
 def load_template(path: Path) -> tuple[dict[str, Any], str]:

@@ -32,3 +32,23 @@ def live_statuses(url: str) -> dict[str, tuple[str, int]] | None:
     finally:
         conn.close()
     return {item_id: (status, rnd) for item_id, status, rnd in rows}
+
+
+def sprint_item_ids(url: str, name: str) -> list[str] | None:
+    """Ids of a sprint's items from a SQLite database; None when there is no such sprint (or no database).
+
+    Only for SQLite URLs (check with sqlite_path first); other databases go through the store.
+    """
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        if conn.execute("SELECT 1 FROM sprints WHERE name = ?", (name,)).fetchone() is None:
+            return None
+        rows = conn.execute("SELECT item_id FROM sprint_items WHERE sprint = ? ORDER BY added_at", (name,))
+        return [row[0] for row in rows.fetchall()]
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        conn.close()
