@@ -178,3 +178,22 @@ def test_depends_on_waits_for_the_dependency(tmp_path, server):
     ends = dict(query(settings, "SELECT item_id, max(at) FROM item_transitions WHERE to_status = 'done' "
                                 "GROUP BY item_id"))
     assert [s[0] for s in starts] == ["AS-1", "AS-2"] and starts[1][1] >= ends["AS-1"]
+
+
+def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, server):
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX, ("AS-1", 2): [
+        tool_call("write_file", path="shop/notes.py", content="NOTE = 'pages start at 1'\n"),
+        tool_call("finish", summary="documented")]})
+    settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[{"review": "human"}])], book)
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
+
+    actions.reject(actions.open_services(settings), "AS-1", "Document that pages start at 1", reviewer="lead")
+    assert runs.item_state(actions.open_services(settings).store, "AS-1").status.value == "planned"
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
+
+    supervisor_round_2 = json.dumps(server.requests["t-supervisor"][-1]["messages"])
+    assert "Document that pages start at 1" in supervisor_round_2 and "round 2" in supervisor_round_2
+    detail = actions.review_detail(actions.open_services(settings), "AS-1")
+    assert detail["round"] == 2 and "pages start at 1" in detail["diff"] and "page - 1" in detail["diff"]
+    (decision, comment), = query(settings, "SELECT decision, comment FROM reviews")
+    assert (decision, comment) == ("reject", "Document that pages start at 1")
