@@ -11,34 +11,36 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from agentsprint.store import Store
 from agentsprint.store.events import append_event
-from agentsprint.store.tables import BudgetRow, ModelCallRow
+from agentsprint.store.tables import ModelCallRow
 
 _RESERVE = text(
-    "UPDATE budgets SET reserved_tokens = reserved_tokens + :t, reserved_usd = reserved_usd + :u, updated_at = :now "
-    "WHERE scope = :s AND (limit_tokens IS NULL OR spent_tokens + reserved_tokens + :t <= limit_tokens) "
+    "UPDATE budgets SET reserved_tokens = reserved_tokens + :t, reserved_usd = reserved_usd + :u, "
+    "updated_at = :now WHERE scope = :s "
+    "AND (limit_tokens IS NULL OR spent_tokens + reserved_tokens + :t <= limit_tokens) "
     "AND (limit_usd IS NULL OR spent_usd + reserved_usd + :u <= limit_usd)"
 )
 _SETTLE = text(
     "UPDATE budgets SET spent_tokens = spent_tokens + :st, spent_usd = spent_usd + :su, "
-    "reserved_tokens = reserved_tokens - :rt, reserved_usd = reserved_usd - :ru, updated_at = :now WHERE scope = :s"
+    "reserved_tokens = reserved_tokens - :rt, reserved_usd = reserved_usd - :ru, updated_at = :now "
+    "WHERE scope = :s"
 )
 _INSERT = text(
-    "INSERT INTO budgets (scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, reserved_usd, "
-    "updated_at) VALUES (:s, :lt, :lu, 0, 0, :t, :u, :now) ON CONFLICT (scope) DO NOTHING"
+    "INSERT INTO budgets (scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, "
+    "reserved_usd, updated_at) VALUES (:s, :lt, :lu, 0, 0, :t, :u, :now) ON CONFLICT (scope) DO NOTHING"
 )
 _UPSERT_LIMITS = text(
-    "INSERT INTO budgets (scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, reserved_usd, "
-    "updated_at) VALUES (:s, :lt, :lu, 0, 0, 0, 0, :now) ON CONFLICT (scope) DO UPDATE SET "
+    "INSERT INTO budgets (scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, "
+    "reserved_usd, updated_at) VALUES (:s, :lt, :lu, 0, 0, 0, 0, :now) ON CONFLICT (scope) DO UPDATE SET "
     "limit_tokens = excluded.limit_tokens, limit_usd = excluded.limit_usd, updated_at = excluded.updated_at"
 )
 _RAISE_LIMITS = text(
@@ -46,6 +48,11 @@ _RAISE_LIMITS = text(
     "WHERE scope = :s"
 )
 CALL_COLUMNS = frozenset(ModelCallRow.model_fields) - {"id"}
+_CALL_DEFAULTS = {
+    name: info.default
+    for name, info in ModelCallRow.model_fields.items()
+    if name != "id" and not info.is_required()
+}
 
 
 @dataclass(frozen=True)
@@ -80,14 +87,17 @@ class _NoRoom(Exception):
 def ensure_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
     """Set the limits of `scope` exactly (creating it); None means no cap."""
     with store.session() as session:
-        session.connection().execute(_UPSERT_LIMITS, {"s": scope, "lt": tokens, "lu": usd, "now": time.time()})
+        session.connection().execute(
+            _UPSERT_LIMITS, {"s": scope, "lt": tokens, "lu": usd, "now": time.time()}
+        )
 
 
 def open_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
     """Create `scope` with these limits unless it exists; an existing scope keeps its limits and spend."""
     with store.session() as session:
-        session.connection().execute(_INSERT, {"s": scope, "lt": tokens, "lu": usd, "t": 0, "u": 0.0,
-                                               "now": time.time()})
+        session.connection().execute(
+            _INSERT, {"s": scope, "lt": tokens, "lu": usd, "t": 0, "u": 0.0, "now": time.time()}
+        )
 
 
 def add_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
@@ -100,18 +110,24 @@ def add_budget(store: Store, scope: str, tokens: int | None, usd: float | None) 
         conn.execute(_RAISE_LIMITS, {"s": scope, "lt": tokens or 0, "lu": usd or 0.0, "now": now})
 
 
+_SELECT = text(
+    "SELECT scope, limit_tokens, limit_usd, spent_tokens, spent_usd, reserved_tokens, reserved_usd "
+    "FROM budgets WHERE scope IN :scopes"
+).bindparams(bindparam("scopes", expanding=True))
+
+
+def _read(conn: Connection, scopes: list[str]) -> dict[str, BudgetState]:
+    states = {scope: BudgetState(scope) for scope in scopes}
+    if scopes:
+        for row in conn.execute(_SELECT, {"scopes": scopes}):
+            states[row[0]] = BudgetState(*row)
+    return states
+
+
 def budgets(store: Store, scopes: Iterable[str]) -> dict[str, BudgetState]:
     """The state of each scope; a scope without a row is uncapped and unspent."""
-    wanted = sorted(set(scopes))
-    states = {scope: BudgetState(scope) for scope in wanted}
-    if not wanted:
-        return states
     with store.session() as session:
-        rows = session.exec(select(BudgetRow).where(col(BudgetRow.scope).in_(wanted))).all()
-        for row in rows:
-            states[row.scope] = BudgetState(row.scope, row.limit_tokens, row.limit_usd, row.spent_tokens,
-                                            row.spent_usd, row.reserved_tokens, row.reserved_usd)
-    return states
+        return _read(session.connection(), sorted(set(scopes)))
 
 
 def _reserve_scope(conn: Connection, scope: str, tokens: int, usd: float, now: float) -> None:
@@ -127,29 +143,61 @@ def _insert_call(conn: Connection, fields: dict[str, Any]) -> int:
     unknown = set(fields) - CALL_COLUMNS
     if unknown:
         raise ValueError(f"not model_calls columns: {sorted(unknown)}")
-    values = ModelCallRow(**fields).model_dump(exclude={"id"})
+    values = {**_CALL_DEFAULTS, **fields}
     names = sorted(values)
-    statement = text(f"INSERT INTO model_calls ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
-                     "RETURNING id")
+    statement = text(
+        f"INSERT INTO model_calls ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
+        "RETURNING id"
+    )
     return int(conn.execute(statement, values).scalar_one())
 
 
-def reserve(store: Store, scopes: Iterable[str], tokens: int, usd: float, call: dict[str, Any]) -> int | None:
-    """Reserve on every scope and record the call as "reserved", all or nothing: its id, or None."""
+def reserve_fitting(
+    store: Store,
+    scopes: Iterable[str],
+    decide: Callable[[dict[str, BudgetState]], tuple[int, float, dict[str, Any]]],
+) -> int | None:
+    """Read the scopes, then reserve what `decide` asks (tokens, usd, call row) in the same transaction.
+
+    Returns the call's id, or None when a conditional update found no room (a concurrent reservation
+    won; PostgreSQL only, since SQLite's BEGIN IMMEDIATE already serializes the read and the update).
+    An exception from `decide` rolls the transaction back and propagates.
+    """
+    scope_list = sorted(set(scopes))
     now = time.time()
     try:
         with store.session() as session:
             conn = session.connection()
-            for scope in sorted(set(scopes)):
+            tokens, usd, call = decide(_read(conn, scope_list))
+            for scope in scope_list:
                 _reserve_scope(conn, scope, tokens, usd, now)
-            return _insert_call(conn, {**call, "reserved_tokens": tokens, "reserved_usd": usd,
-                                       "outcome": "reserved", "started_at": call.get("started_at", now)})
+            return _insert_call(
+                conn,
+                {
+                    **call,
+                    "reserved_tokens": tokens,
+                    "reserved_usd": usd,
+                    "outcome": "reserved",
+                    "started_at": call.get("started_at", now),
+                },
+            )
     except _NoRoom:
         return None
 
 
-def settle(store: Store, call_id: int, spent_tokens: int, spent_usd: float, fields: dict[str, Any],
-           event: dict[str, Any]) -> bool:
+def reserve(store: Store, scopes: Iterable[str], tokens: int, usd: float, call: dict[str, Any]) -> int | None:
+    """Reserve on every scope and record the call as "reserved", all or nothing: its id, or None."""
+    return reserve_fitting(store, scopes, lambda _states: (tokens, usd, call))
+
+
+def settle(
+    store: Store,
+    call_id: int,
+    spent_tokens: int,
+    spent_usd: float,
+    fields: dict[str, Any],
+    event: dict[str, Any],
+) -> bool:
     """Move a call's reservation to spend and record its outcome and audit event; False if already settled."""
     now = time.time()
     with store.session() as session:
@@ -159,13 +207,20 @@ def settle(store: Store, call_id: int, spent_tokens: int, spent_usd: float, fiel
         if unknown:
             raise ValueError(f"not model_calls columns: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = :{name}" for name in sorted(values))
-        row = conn.execute(text(f"UPDATE model_calls SET {assignments} WHERE id = :call_id AND outcome = 'reserved' "
-                                "RETURNING reserved_tokens, reserved_usd, scopes_json"), {**values, "call_id": call_id}).first()
+        row = conn.execute(
+            text(
+                f"UPDATE model_calls SET {assignments} WHERE id = :call_id AND outcome = 'reserved' "
+                "RETURNING reserved_tokens, reserved_usd, scopes_json"
+            ),
+            {**values, "call_id": call_id},
+        ).first()
         if row is None:
             return False
         for scope in sorted(set(json.loads(row[2]))):
-            conn.execute(_SETTLE, {"s": scope, "st": spent_tokens, "su": spent_usd, "rt": row[0], "ru": row[1],
-                                   "now": now})
+            conn.execute(
+                _SETTLE,
+                {"s": scope, "st": spent_tokens, "su": spent_usd, "rt": row[0], "ru": row[1], "now": now},
+            )
         _append(session, event)
     return True
 
@@ -179,8 +234,14 @@ def record_call(store: Store, fields: dict[str, Any], event: dict[str, Any]) -> 
 
 
 def _append(session: Any, event: dict[str, Any]) -> None:
-    append_event(session, "model.call", item_id=event.get("item_id"), run_id=event.get("run_id"),
-                 actor=f"agent:{event.get('role', '')}", data=event)
+    append_event(
+        session,
+        "model.call",
+        item_id=event.get("item_id"),
+        run_id=event.get("run_id"),
+        actor=f"agent:{event.get('role', '')}",
+        data=event,
+    )
 
 
 def settled_call(store: Store, idempotency_key: str) -> tuple[int, str] | None:
@@ -189,7 +250,8 @@ def settled_call(store: Store, idempotency_key: str) -> tuple[int, str] | None:
         row = session.exec(
             select(ModelCallRow.id, ModelCallRow.response_json)
             .where(ModelCallRow.idempotency_key == idempotency_key, ModelCallRow.outcome == "ok")
-            .order_by(col(ModelCallRow.id).desc()).limit(1)
+            .order_by(col(ModelCallRow.id).desc())
+            .limit(1)
         ).first()
     return (int(row[0]), row[1]) if row is not None and row[0] is not None else None
 

@@ -1,0 +1,315 @@
+"""The model gateway: every model call reserves before it calls, settles after, and is recorded.
+
+Flow of `complete`: estimate input tokens; fit `max_tokens` into what is left of every budget scope
+(shrinking it, or refusing below `run.min_reply_tokens` without calling); reserve atomically; call the
+provider through litellm with `max_tokens` = the granted value; retry 429/5xx/connection errors on the
+same reservation and timeouts on a new one (a timed-out attempt stays charged at its reservation, like
+a call in flight when the process dies); settle with the reported usage and cost. litellm is imported
+on the first call, not with this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, Field
+
+from agentsprint.config import ModelSettings, Settings
+from agentsprint.llm import records, tokens
+from agentsprint.llm.calls import PendingCall, overshoot
+from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
+from agentsprint.llm.ledger import Ask, BudgetState, Ledger, Reservation, fit
+from agentsprint.llm.prices import Price, check_prices, price_for
+from agentsprint.llm.ratelimit import RateLimiter, limiter_for
+from agentsprint.store import Store
+
+if TYPE_CHECKING:
+    from agentsprint.llm.provider import ProviderResult
+
+log = logging.getLogger("agentsprint.llm")
+RACE_ATTEMPTS = 20
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOOPBACK_KEY = "no-key-needed"
+OVERSHOOT_USD_NOISE = 1e-12
+
+
+class CallContext(BaseModel):
+    """Who is calling and which budget scopes pay for it."""
+
+    role: str
+    item_id: str | None = None
+    run_id: str | None = None
+    round: int = 0
+    scopes: list[str] = Field(default_factory=list)
+    max_tokens: int | None = None
+    """Output cap for this call; default: the role's `max_tokens`."""
+
+
+class ToolCall(BaseModel):
+    """One tool call of a reply."""
+
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON text the model produced (validated by the caller, not here)."""
+
+
+class Reply(BaseModel):
+    """A settled model reply with its usage and cost (serializable: it is a durable step's output)."""
+
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    model: str = ""
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    usd: float = 0.0
+    max_tokens: int = 0
+    """The output cap granted and sent to the provider."""
+    retries: int = 0
+    latency_ms: float = 0.0
+    call_id: int | None = None
+    """The model_calls row of this call."""
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return message
+
+
+class Spend(BaseModel):
+    """Limits (None = no cap), settled spend and open reservations of one budget scope."""
+
+    limit_tokens: int | None = None
+    limit_usd: float | None = None
+    spent_tokens: int = 0
+    spent_usd: float = 0.0
+    reserved_tokens: int = 0
+    reserved_usd: float = 0.0
+
+
+class _NoRoom(Exception):
+    """Not even a minimal reply fits (raised inside the reservation transaction to roll it back)."""
+
+    def __init__(self, states: dict[str, BudgetState], binding: str | None) -> None:
+        super().__init__(binding)
+        self.states, self.binding = states, binding
+
+
+def _api_key(settings: ModelSettings) -> str | None:
+    if settings.api_key_env:
+        value = os.environ.get(settings.api_key_env)
+        if not value:
+            raise ProviderError("auth", f"no API key: environment variable {settings.api_key_env} is not set")
+        return value
+    if settings.api_base and urlparse(settings.api_base).hostname in LOOPBACK_HOSTS:
+        return LOOPBACK_KEY
+    return None  # litellm reads the provider's own variable (OPENAI_API_KEY, ...)
+
+
+class Gateway:
+    """The one way to call a model: budgets, retries, fallbacks, recording."""
+
+    def __init__(self, settings: Settings, store: Store, *, backoff: float = 0.5, max_backoff: float = 8.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = Ledger(store)
+        self.backoff = backoff
+        """Seconds before the first retry; doubled on each further one (with jitter), up to max_backoff."""
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._prices: dict[tuple[str, str], Price | None] = {}
+
+    def ensure_budget(self, scope: str, tokens: int | None = None, usd: float | None = None) -> None:
+        """Set the limits of `scope` exactly (None = no cap)."""
+        self.ledger.ensure_budget(scope, tokens, usd)
+
+    def open_budget(self, scope: str, tokens: int | None = None, usd: float | None = None) -> None:
+        """Create `scope` with these limits unless it exists (then its limits are kept)."""
+        self.ledger.open_budget(scope, tokens, usd)
+
+    def add_budget(self, scope: str, tokens: int | None = None, usd: float | None = None) -> None:
+        """Raise the limits of `scope` (escalation retry)."""
+        self.ledger.add_budget(scope, tokens, usd)
+
+    def spend(self, scope: str) -> Spend:
+        """Limits, spend and open reservations of `scope`."""
+        state = self.ledger.remaining([scope])[scope]
+        return Spend(limit_tokens=state.limit_tokens, limit_usd=state.limit_usd,
+                     spent_tokens=state.spent_tokens, spent_usd=state.spent_usd,
+                     reserved_tokens=state.reserved_tokens, reserved_usd=state.reserved_usd)
+
+    def check_prices(self, roles: Iterable[str], *, usd_budgets: bool = True) -> None:
+        """PriceUnknown (a ConfigError) if a model of `roles` has no price while USD budgets are in play."""
+        if usd_budgets:
+            check_prices(self.settings, roles)
+
+    def complete(self, ctx: CallContext, messages: list[dict[str, Any]],
+                 tools: list[dict[str, Any]] | None = None, idempotency_key: str | None = None) -> Reply:
+        """One model reply within budget; BudgetExhausted (no call made) or ProviderError otherwise.
+
+        With an `idempotency_key` already settled (a durable step replayed), the recorded reply is
+        returned and nothing is paid twice.
+        """
+        if idempotency_key is not None:
+            replayed = self.ledger.settled_reply(idempotency_key)
+            if replayed is not None:
+                return Reply.model_validate_json(replayed[1]).model_copy(update={"call_id": replayed[0]})
+        role_settings = self.settings.model_for(ctx.role)
+        models = [role_settings.model, *role_settings.fallbacks]
+        for index, model in enumerate(models):
+            try:
+                call = self._prepare(ctx, role_settings, model, messages, tools, idempotency_key)
+                return self._complete(call)
+            except ProviderError as exc:
+                if not exc.retryable or index == len(models) - 1:
+                    raise
+                log.warning("%s failed (%s); falling back to %s", model, exc, models[index + 1])
+        raise AssertionError("unreachable")
+
+    def _price(self, settings: ModelSettings, model: str) -> Price | None:
+        key = (settings.model, model)
+        if key not in self._prices:
+            self._prices[key] = price_for(settings, model)
+        return self._prices[key]
+
+    def _prepare(self, ctx: CallContext, settings: ModelSettings, model: str, messages: list[dict[str, Any]],
+                 tools: list[dict[str, Any]] | None, idempotency_key: str | None) -> PendingCall:
+        requested = ctx.max_tokens or settings.max_tokens
+        estimate = tokens.estimate_input_tokens(model, messages, tools, self.settings.run.token_safety_factor)
+        secrets = records.secrets()
+        request = records.request_json(model, messages, tools, requested, settings.temperature, secrets)
+        return PendingCall(ctx, settings, model, messages, tools, self._price(settings, model), estimate,
+                           requested, _api_key(settings), request, idempotency_key, secrets)
+
+    def _complete(self, call: PendingCall) -> Reply:
+        while True:
+            reservation = self._reserve(call)
+            try:
+                result, latency_ms = self._attempt(call, reservation)
+            except ProviderError as exc:
+                self._settle_failure(call, reservation, exc, charged=exc.kind == "timeout")
+                if exc.kind == "timeout" and call.retries < self.settings.run.num_retries:
+                    self._pause(call)
+                    continue
+                raise ProviderError(exc.kind, exc.message, call.retries) from exc
+            except Exception as exc:  # a defect after the request went out: charged like a crash
+                self._settle_failure(call, reservation, ProviderError("unknown", repr(exc)), charged=True)
+                raise
+            return self._settle_ok(call, reservation, result, latency_ms)
+
+    def _attempt(self, call: PendingCall, reservation: Reservation) -> tuple[ProviderResult, float]:
+        """Call the provider, retrying 429/5xx/connection errors on the same reservation."""
+        from agentsprint.llm import provider
+
+        run = self.settings.run
+        limiter = limiter_for(call.settings.api_base, call.model)
+        while True:
+            limiter.acquire()
+            started = time.perf_counter()
+            try:
+                result = provider.complete(
+                    call.model, call.messages, call.tools, max_tokens=reservation.granted_max_tokens,
+                    temperature=call.settings.temperature, api_base=call.settings.api_base,
+                    api_key=call.api_key, timeout=run.call_timeout_seconds)
+                return result, (time.perf_counter() - started) * 1000
+            except ProviderError as exc:
+                if exc.kind == "timeout" or not exc.retryable or call.retries >= run.num_retries:
+                    raise
+                self._pause(call, limiter if exc.kind == "rate_limit" else None)
+
+    def _pause(self, call: PendingCall, limiter: RateLimiter | None = None) -> None:
+        """Back off before a retry; after a 429 every caller of that endpoint and model waits."""
+        delay = min(self.max_backoff, self.backoff * 2**call.retries) * random.uniform(0.5, 1.0)
+        call.retries += 1
+        if limiter is not None:
+            limiter.penalize(delay)
+        elif delay > 0:
+            self._sleep(delay)
+
+    def _reserve(self, call: PendingCall) -> Reservation:
+        minimum = min(self.settings.run.min_reply_tokens, call.requested)
+        for _ in range(RACE_ATTEMPTS):
+            try:
+                reservation = self.ledger.reserve_fitting(call.ctx.scopes,
+                                                          lambda states: self._ask(call, states, minimum))
+            except _NoRoom as refusal:
+                raise self._refuse(call, refusal.states, refusal.binding, minimum) from None
+            if reservation is not None:
+                return reservation
+        raise self._refuse(call, self.ledger.remaining(call.ctx.scopes), None, minimum)
+
+    def _ask(self, call: PendingCall, states: dict[str, BudgetState], minimum: int) -> Ask:
+        """The largest reservation that fits `states` (PriceUnknown / _NoRoom when none may be made)."""
+        if call.price is None and any(state.limit_usd is not None for state in states.values()):
+            raise PriceUnknown([f"{call.ctx.role}: {call.model}"])
+        fitted = fit(states, call.estimate, call.requested, call.price)
+        granted = fitted.max_tokens
+        if granted < minimum:
+            raise _NoRoom(states, fitted.binding)
+        usd = call.price.reserve_usd(call.estimate, granted) if call.price else 0.0
+        return Ask(call.estimate + granted, usd, granted, call.estimate, call.reserved_row(granted, usd))
+
+    def _refuse(self, call: PendingCall, states: dict[str, BudgetState], binding: str | None,
+                minimum: int) -> BudgetExhausted:
+        capped = [s for s in states.values() if s.limit_tokens is not None or s.limit_usd is not None]
+        state = states[binding] if binding else (capped[0] if capped else BudgetState("(none)"))
+        needed_usd = call.price.reserve_usd(call.estimate, minimum) if call.price else 0.0
+        error = BudgetExhausted(state.scope, call.estimate + minimum, state.left_tokens, needed_usd,
+                                state.left_usd)
+        self.ledger.refuse(call.refused_row(str(error)),
+                           call.summary(outcome="refused", scope=state.scope, error=str(error)))
+        return error
+
+    def _cost(self, call: PendingCall, result: ProviderResult) -> float:
+        from agentsprint.llm import provider
+
+        if call.price is not None and call.price.source == "override":
+            return call.price.cost(result.input_tokens, result.cached_input_tokens, result.output_tokens)
+        reported = provider.completion_cost(result)
+        if reported is not None:
+            return reported
+        if call.price is None:
+            return 0.0  # no USD budget in play (checked at reservation); the row says the price is unknown
+        return call.price.cost(result.input_tokens, result.cached_input_tokens, result.output_tokens)
+
+    def _settle_ok(self, call: PendingCall, reservation: Reservation, result: ProviderResult,
+                   latency_ms: float) -> Reply:
+        usd = self._cost(call, result)
+        reply = Reply(
+            content=result.content, tool_calls=[ToolCall(**c) for c in result.tool_calls], model=result.model,
+            finish_reason=result.finish_reason, input_tokens=result.input_tokens,
+            cached_input_tokens=result.cached_input_tokens, output_tokens=result.output_tokens, usd=usd,
+            max_tokens=reservation.granted_max_tokens, retries=call.retries, latency_ms=round(latency_ms, 3),
+            call_id=reservation.call_id)
+        response = records.dumps(reply.model_dump(), call.secrets)
+        fields = call.ok_fields(reservation, result, usd, reply.latency_ms, response)
+        over_tokens, over_usd = overshoot(reservation, result, usd)
+        if over_tokens or over_usd > OVERSHOOT_USD_NOISE:
+            log.warning("call %s: usage exceeded its reservation by %d tokens, $%.6f", reservation.call_id,
+                        over_tokens, over_usd)
+        self.ledger.settle(reservation, result.input_tokens + result.output_tokens, usd, fields,
+                           call.ok_event(reservation, result, usd, reply.latency_ms))
+        return reply
+
+    def _settle_failure(self, call: PendingCall, reservation: Reservation, error: ProviderError,
+                        charged: bool) -> None:
+        """Release the reservation, or keep it charged when the provider may have billed (timeout)."""
+        fields = call.failure_fields(reservation, error, charged)
+        event = call.summary(outcome="error", error_kind=error.kind, error=error.message[:500],
+                             charged=charged)
+        spent = fields["input_tokens"] + fields["output_tokens"]
+        self.ledger.settle(reservation, spent, fields["usd"], fields, event)

@@ -1,0 +1,178 @@
+"""The budget ledger: fit a call into what is left of its scopes, reserve it atomically, settle it.
+
+Scopes are `item:<ID>`, `sprint:<NAME>`, `epic:<NAME>`. A reservation is charged to every scope of
+the call in one transaction (see agentsprint.store.ledger). A call in flight when the process dies
+keeps its `model_calls` row in outcome "reserved" and its scopes stay charged at the reservation:
+`settle` never runs for it and nothing releases it later. That is the contract, not a leak: the
+provider may have billed the call, so the budget must assume it did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentsprint.llm.prices import Price
+from agentsprint.store import Store
+from agentsprint.store import ledger as store_ledger
+from agentsprint.store.ledger import BudgetState
+
+__all__ = ["Ask", "BudgetState", "Fit", "Ledger", "Reservation", "fit"]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Tokens and USD held on `scopes` for one call, recorded as model_calls row `call_id`."""
+
+    call_id: int
+    scopes: tuple[str, ...]
+    tokens: int
+    usd: float
+    granted_max_tokens: int
+    estimated_input_tokens: int
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What to reserve for one call and the model_calls fields to record with it."""
+
+    tokens: int
+    usd: float
+    granted_max_tokens: int
+    estimated_input_tokens: int
+    call: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The largest reply that fits every scope, and the scope that limits it (None: nothing does)."""
+
+    max_tokens: int
+    binding: str | None
+
+
+def _usd_room(state: BudgetState, estimate: int, price: Price, requested: int) -> int:
+    """Most output tokens whose reservation passes the store's check `spent + reserved + usd <= limit`."""
+    assert state.limit_usd is not None
+    held = state.spent_usd + state.reserved_usd
+    if price.output <= 0:
+        return requested if held + price.reserve_usd(estimate, 0) <= state.limit_usd else -1
+    room = math.floor((state.limit_usd - held - estimate * price.input) / price.output)
+    room = min(room, requested)
+    while room >= 0 and held + price.reserve_usd(estimate, room) > state.limit_usd:
+        room -= 1  # float rounding at the boundary: step down until the database would agree
+    return room
+
+
+def fit(states: Mapping[str, BudgetState], estimate: int, requested: int, price: Price | None) -> Fit:
+    """Shrink `requested` output tokens until estimate + reply fits every scope's tokens and USD."""
+    grant, binding = requested, None
+    for state in states.values():
+        rooms = []
+        if state.left_tokens is not None:
+            rooms.append(state.left_tokens - estimate)
+        if state.limit_usd is not None and price is not None:
+            rooms.append(_usd_room(state, estimate, price, requested))
+        for room in rooms:
+            if room < grant:
+                grant, binding = room, state.scope
+    return Fit(grant, binding)
+
+
+class Ledger:
+    """Budget operations of one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def ensure_budget(self, scope: str, tokens: int | None, usd: float | None) -> None:
+        """Set the limits of `scope` exactly, creating it if needed (None = no cap)."""
+        store_ledger.ensure_budget(self.store, scope, tokens, usd)
+
+    def open_budget(self, scope: str, tokens: int | None, usd: float | None) -> None:
+        """Create `scope` with these limits unless it exists (an existing scope keeps its limits)."""
+        store_ledger.open_budget(self.store, scope, tokens, usd)
+
+    def add_budget(self, scope: str, tokens: int | None, usd: float | None) -> None:
+        """Raise the limits of `scope` (an uncapped limit stays uncapped)."""
+        store_ledger.add_budget(self.store, scope, tokens, usd)
+
+    def remaining(self, scopes: Iterable[str]) -> dict[str, BudgetState]:
+        """Limits, spend and reservations of each scope (left_tokens / left_usd are what remains)."""
+        return store_ledger.budgets(self.store, scopes)
+
+    def reserve(
+        self,
+        scopes: Iterable[str],
+        tokens: int,
+        usd: float,
+        call: dict[str, Any] | None = None,
+        *,
+        granted_max_tokens: int = 0,
+        estimated_input_tokens: int = 0,
+    ) -> Reservation | None:
+        """Hold `tokens` and `usd` on every scope at once, or on none (None when any lacks room)."""
+        ask = Ask(tokens, usd, granted_max_tokens, estimated_input_tokens, call or {})
+        return self.reserve_fitting(scopes, lambda _states: ask)
+
+    def reserve_fitting(
+        self, scopes: Iterable[str], decide: Callable[[dict[str, BudgetState]], Ask]
+    ) -> Reservation | None:
+        """Read the scopes and reserve what `decide` asks in one transaction (None: a concurrent call won)."""
+        scope_list = tuple(sorted(set(scopes)))
+        asked: list[Ask] = []
+
+        def store_decide(states: dict[str, BudgetState]) -> tuple[int, float, dict[str, Any]]:
+            ask = decide(states)
+            asked.append(ask)
+            fields = {
+                **ask.call,
+                "scopes_json": json.dumps(list(scope_list)),
+                "granted_max_tokens": ask.granted_max_tokens,
+                "estimated_input_tokens": ask.estimated_input_tokens,
+            }
+            return ask.tokens, ask.usd, fields
+
+        call_id = store_ledger.reserve_fitting(self.store, scope_list, store_decide)
+        if call_id is None:
+            return None
+        ask = asked[-1]
+        return Reservation(
+            call_id, scope_list, ask.tokens, ask.usd, ask.granted_max_tokens, ask.estimated_input_tokens
+        )
+
+    def settle(
+        self,
+        reservation: Reservation,
+        actual_tokens: int,
+        actual_usd: float,
+        fields: dict[str, Any] | None = None,
+        event: dict[str, Any] | None = None,
+    ) -> bool:
+        """Replace the reservation by the actual spend on its scopes; False if it was already settled."""
+        data = {
+            "reserved_tokens": reservation.tokens,
+            "spent_tokens": actual_tokens,
+            "usd": actual_usd,
+            **(event or {}),
+            "call_id": reservation.call_id,
+        }
+        return store_ledger.settle(
+            self.store,
+            reservation.call_id,
+            actual_tokens,
+            actual_usd,
+            {"outcome": "ok", **(fields or {})},
+            data,
+        )
+
+    def refuse(self, fields: dict[str, Any], event: dict[str, Any]) -> int:
+        """Record a call refused before any request (nothing reserved, nothing spent)."""
+        return store_ledger.record_call(self.store, {**fields, "outcome": "refused"}, event)
+
+    def settled_reply(self, idempotency_key: str) -> tuple[int, str] | None:
+        """(call id, stored reply JSON) of the settled call made under this key, if any."""
+        return store_ledger.settled_call(self.store, idempotency_key)

@@ -1,0 +1,163 @@
+"""The litellm boundary: the one module that imports litellm, imported lazily by the gateway.
+
+Everything litellm raises is translated into `ProviderError` here; nothing else sees its types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import litellm
+
+from agentsprint.llm.errors import ProviderError, ProviderErrorKind
+
+litellm.suppress_debug_info = True  # no "Give Feedback" banner on every error
+litellm.telemetry = False
+
+
+@dataclass
+class ProviderResult:
+    """One successful completion, with the provider's reported usage."""
+
+    content: str | None
+    tool_calls: list[dict[str, Any]]
+    finish_reason: str | None
+    model: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    raw: dict[str, Any] = field(repr=False)
+    response: Any = field(repr=False, default=None)
+
+
+_KINDS: list[tuple[str, ProviderErrorKind]] = [
+    ("Timeout", "timeout"),
+    ("RateLimitError", "rate_limit"),
+    ("AuthenticationError", "auth"),
+    ("PermissionDeniedError", "auth"),
+    ("APIConnectionError", "connection"),
+    ("InternalServerError", "server"),
+    ("ServiceUnavailableError", "server"),
+    ("BadGatewayError", "server"),
+    ("BadRequestError", "bad_request"),
+    ("NotFoundError", "bad_request"),
+    ("UnprocessableEntityError", "bad_request"),
+]
+
+
+def _transport_kind(exc: BaseException) -> ProviderErrorKind | None:
+    """"timeout" or "connection" when the cause is the transport (litellm reports some as a 500)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = type(cause).__name__
+        if isinstance(cause, TimeoutError) or name in ("APITimeoutError", "Timeout") or name.endswith("Timeout"):
+            return "timeout"
+        if isinstance(cause, ConnectionError) or name in ("APIConnectionError", "ConnectError"):
+            return "connection"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def translate(exc: BaseException) -> ProviderError:
+    """The ProviderError for anything litellm (or the HTTP stack under it) raised."""
+    kind: ProviderErrorKind | None = None
+    for name, candidate in _KINDS:
+        if isinstance(exc, getattr(litellm, name)):
+            kind = candidate
+            break
+    if kind in (None, "server"):
+        kind = _transport_kind(exc) or kind
+    if kind is None:
+        status = getattr(exc, "status_code", None)
+        kind = "server" if isinstance(status, int) and status >= 500 else "unknown"
+    message = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    return ProviderError(kind, message.strip())
+
+
+def _usage(response: Any) -> tuple[int, int, int]:
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return 0, 0, 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
+    return int(usage.prompt_tokens or 0), cached, int(usage.completion_tokens or 0)
+
+
+def _tool_calls(message: Any) -> list[dict[str, Any]]:
+    calls = []
+    for call in getattr(message, "tool_calls", None) or []:
+        function = call.function
+        calls.append(
+            {"id": call.id or "", "name": function.name or "", "arguments": function.arguments or ""}
+        )
+    return calls
+
+
+def complete(
+    model: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    *,
+    max_tokens: int,
+    temperature: float,
+    api_base: str | None,
+    api_key: str | None,
+    timeout: float,
+) -> ProviderResult:
+    """One attempt of one chat completion (litellm's own retries off: the gateway counts each one)."""
+    extra: dict[str, Any] = {"tools": tools} if tools else {}
+    try:
+        response = litellm.completion(
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            max_retries=0,
+            num_retries=0,
+            **extra,
+        )
+    except Exception as exc:  # litellm wraps provider SDK errors; translate every one
+        raise translate(exc) from exc
+    choice = response.choices[0]
+    input_tokens, cached, output_tokens = _usage(response)
+    return ProviderResult(
+        content=choice.message.content,
+        tool_calls=_tool_calls(choice.message),
+        finish_reason=choice.finish_reason,
+        model=str(response.model or model),
+        input_tokens=input_tokens,
+        cached_input_tokens=cached,
+        output_tokens=output_tokens,
+        raw=response.model_dump(exclude_none=True),
+        response=response,
+    )
+
+
+def completion_cost(result: ProviderResult) -> float | None:
+    """litellm's cost of a completion from its price map, or None when it does not know the model."""
+    try:
+        return float(litellm.completion_cost(completion_response=result.response))
+    except Exception:  # unmapped model: the caller falls back to its own price
+        return None
+
+
+def model_info(model: str) -> dict[str, Any] | None:
+    """litellm's price-map entry for `model`, or None when the model is not mapped."""
+    try:
+        return dict(litellm.get_model_info(model))
+    except Exception:  # litellm raises several types for an unmapped model
+        return None
+
+
+def missing_keys(model: str) -> list[str]:
+    """Environment variables litellm needs for `model` and cannot find."""
+    try:
+        return list(litellm.validate_environment(model).get("missing_keys") or [])
+    except Exception:  # an unknown provider: nothing to say
+        return []

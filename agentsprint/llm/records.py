@@ -1,0 +1,103 @@
+"""What the gateway stores about a call: redacted request/response JSON and OpenTelemetry GenAI attributes.
+
+Redaction walks the JSON value and redacts each string through a cache: an agent's prompt grows by
+appending, so only the new messages are scanned on each call.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from agentsprint.redaction import REDACTED, SECRET_PATTERNS, secret_values
+
+
+@lru_cache(maxsize=4096)
+def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    for _name, pattern in SECRET_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _walk(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return _redact_text(value, secrets)
+    if isinstance(value, dict):
+        return {key: _walk(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_walk(item, secrets) for item in value]
+    return value
+
+
+def secrets() -> tuple[str, ...]:
+    """The secret env values to redact right now (read once per call: the environment may change)."""
+    return tuple(secret_values())
+
+
+def redacted(value: Any, secret_texts: tuple[str, ...] | None = None) -> Any:
+    """`value` (JSON-like) with every string redacted (secret env values, key shapes)."""
+    return _walk(value, secrets() if secret_texts is None else secret_texts)
+
+
+def dumps(value: Any, secret_texts: tuple[str, ...] | None = None) -> str:
+    """Redacted, compact JSON text of `value`."""
+    return json.dumps(redacted(value, secret_texts), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def request_json(
+    model: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    max_tokens: int,
+    temperature: float,
+    secret_texts: tuple[str, ...] | None = None,
+) -> str:
+    """The request as stored (redacted): what the caller asked for, before any shrink."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+    if tools:
+        body["tools"] = tools
+    return dumps(body, secret_texts)
+
+
+def system_of(model: str) -> str:
+    """gen_ai.system: litellm's provider prefix ("openai/gpt-4.1" -> "openai")."""
+    return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+def attributes(
+    model: str,
+    granted: int,
+    temperature: float,
+    *,
+    response_model: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    finish_reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """OpenTelemetry GenAI semantic-convention attributes of one call, as JSON."""
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": system_of(model),
+        "gen_ai.request.model": model,
+        "gen_ai.request.max_tokens": granted,
+        "gen_ai.request.temperature": temperature,
+    }
+    if response_model is not None:
+        attrs["gen_ai.response.model"] = response_model
+    if input_tokens is not None:
+        attrs["gen_ai.usage.input_tokens"] = input_tokens
+    if output_tokens is not None:
+        attrs["gen_ai.usage.output_tokens"] = output_tokens
+    if finish_reason is not None:
+        attrs["gen_ai.response.finish_reasons"] = [finish_reason]
+    attrs.update(extra or {})
+    return json.dumps(attrs, separators=(",", ":"))
