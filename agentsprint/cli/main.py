@@ -24,6 +24,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.run", None),  # run, stop, worker, demo
     ("agentsprint.cli.review", "review"),
     ("agentsprint.cli.escalations", "escalations"),
+    ("agentsprint.cli.llm", "llm"),
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so
