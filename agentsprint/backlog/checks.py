@@ -42,8 +42,8 @@ def cross_check(entries: list[tuple[Path, Item]], line_of: LineFinder | None = N
     for path, item in entries:
         if item.id in paths:
             first = paths[item.id]
-            problems.append(Problem(first, find(first, ("id",)), f"duplicate id {item.id} (also in {path})"))
-            problems.append(Problem(path, find(path, ("id",)), f"duplicate id {item.id} (also in {first})"))
+            problems.append(Problem(first, find(first, ("id",)), f"duplicate id {item.id} (also in {path.name})"))
+            problems.append(Problem(path, find(path, ("id",)), f"duplicate id {item.id} (also in {first.name})"))
             continue
         items[item.id], paths[item.id] = item, path
     problems += unknown_dependencies(items, paths, find)

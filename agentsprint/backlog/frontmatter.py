@@ -59,11 +59,19 @@ def load(front: str) -> Any:
     try:
         return yaml.load(front, Loader=yaml.CSafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = FIRST_LINE + (mark.line if mark else 0)
-        raise FrontMatterError(line, f"YAML syntax error: {exc.problem or exc.context}") from exc
+        raise FrontMatterError(*_syntax_error(exc)) from exc
     except yaml.YAMLError as exc:
         raise FrontMatterError(FIRST_LINE, f"YAML error: {exc}") from exc
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """Report at the start of what was being parsed (an unclosed [ ...), noting where it failed."""
+    problem_line = FIRST_LINE + exc.problem_mark.line if exc.problem_mark else FIRST_LINE
+    if exc.context_mark is None:
+        return problem_line, f"YAML syntax error: {exc.problem}"
+    line = FIRST_LINE + exc.context_mark.line
+    where = f" (at line {problem_line})" if problem_line != line else ""
+    return line, f"YAML syntax error {exc.context}: {exc.problem}{where}"
 
 
 def key_lines(front: str) -> dict[KeyPath, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "labels", 
         "budget", "dod")
 BUDGET_KEYS = ("tokens", "usd", "time", "rounds")
 
+_ID = re.compile(r"[A-Z][A-Z0-9]*-\d+")
 Found = list[tuple[KeyPath, str]]  # problems before their lines are looked up
 
 
@@ -94,6 +96,9 @@ def _budget_fields(budget: Any) -> Any:
 
 
 def _name_matches(path: Path, item_id: str) -> bool:
+    """Whether the file is `<ID>.md` or `<ID>-<slug>.md` (a malformed id is reported on its own)."""
+    if not _ID.fullmatch(item_id):
+        return True
     return path.stem == item_id or path.stem.startswith(item_id + "-")
 
 

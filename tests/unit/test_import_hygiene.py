@@ -1,0 +1,93 @@
+"""DESIGN section 2 as a test: each third-party boundary is imported in one place only, and the CLI
+starts without loading the heavy libraries."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "agentsprint"
+
+# top-level module -> the only files (relative to agentsprint/) allowed to import it
+BOUNDARIES = {
+    "textual": lambda rel: rel.startswith("tui/"),
+    "typer": lambda rel: rel.startswith("cli/"),
+    "click": lambda rel: rel.startswith("cli/"),
+    "litellm": lambda rel: rel.startswith("llm/"),
+    "git": lambda rel: rel == "workspace.py",
+    "dbos": lambda rel: rel.startswith("runner/"),
+}
+
+
+def imported_modules(tree: ast.AST) -> list[tuple[str, int]]:
+    """(top-level module, line) of every import anywhere in a module, including function bodies."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module.split(".")[0], node.lineno))
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_each_boundary_library_is_imported_only_in_its_place() -> None:
+    wrong = []
+    for path in modules():
+        rel = path.relative_to(PACKAGE).as_posix()
+        for name, line in imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+            allowed = BOUNDARIES.get(name)
+            if allowed is not None and not allowed(rel):
+                wrong.append(f"agentsprint/{rel}:{line}: imports {name}")
+    assert wrong == []
+
+
+def top_level_imports(path: Path) -> list[tuple[str, int]]:
+    """Imports executed when the module is imported (not inside functions or TYPE_CHECKING blocks)."""
+    found = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, node.lineno))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "cli").glob("*.py")), ids=lambda p: p.name)
+def test_cli_modules_import_only_typer_and_the_stdlib_at_top_level(path: Path) -> None:
+    allowed_own = ("agentsprint.cli", "agentsprint.offline")
+    wrong = [f"{path.name}:{line}: {name}" for name, line in top_level_imports(path)
+             if not (name.split(".")[0] in sys.stdlib_module_names or name.split(".")[0] == "typer"
+                     or name == "agentsprint" or name.startswith(allowed_own))]
+    assert wrong == []
+
+
+HEAVY = ["litellm", "textual", "dbos", "sqlmodel", "sqlalchemy", "rich", "yaml", "tiktoken", "git", "jinja2"]
+
+
+def loaded_after(code: str) -> list[str]:
+    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return [name for name in json.loads(done.stdout.splitlines()[-1]) if name.split(".")[0] in HEAVY]
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    assert loaded_after("import agentsprint.cli.main") == []
+
+
+def test_building_the_whole_app_loads_no_heavy_library() -> None:
+    assert loaded_after("from agentsprint.cli.main import build_app\nbuild_app()") == []
+
+
+def test_help_loads_no_heavy_library() -> None:
+    code = ("from agentsprint.cli.main import main\nsys.argv = ['agentsprint', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass")
+    assert loaded_after(code) == []

@@ -1,0 +1,71 @@
+"""Store on real SQLite: named migrations applied once, transitions, and a tamper-evident event chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from agentsprint.domain import Status
+from agentsprint.store import Store
+from agentsprint.store.engine import MIGRATIONS, migrate
+from agentsprint.store.events import append_event, verify_chain
+from agentsprint.store.fastread import live_statuses
+from agentsprint.store.items import TransitionError, transition
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path / 'state' / 'agentsprint.db'}")
+    yield opened
+    opened.close()
+
+
+def applied(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return [row[0] for row in conn.execute(text("SELECT name FROM schema_migrations ORDER BY name"))]
+
+
+def test_migrations_are_named_and_applied_once(store: Store) -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert len(names) == len(set(names)) and all(name[:3].isdigit() for name in names)
+    assert applied(store) == sorted(names)
+    assert migrate(store.engine) == []  # a second open applies none
+    reopened = Store(store.url)
+    assert applied(reopened) == sorted(names)
+    reopened.close()
+
+
+def test_transitions_follow_the_status_machine_and_show_in_fastread(store: Store) -> None:
+    with store.session() as session:
+        transition(session, "AS-1", Status.PLANNED, round=0)
+        transition(session, "AS-1", Status.RUNNING, round=1)
+    with pytest.raises(TransitionError, match="cannot go from running to todo"), store.session() as session:
+        transition(session, "AS-1", Status.TODO)
+    assert live_statuses(store.url) == {"AS-1": ("running", 1)}
+
+
+def test_event_chain_verifies_and_names_the_first_tampered_event(store: Store) -> None:
+    with store.session() as session:
+        transition(session, "AS-1", Status.RUNNING)
+        for n in range(3):
+            append_event(session, "note", item_id="AS-1", data={"n": n})
+    with store.session() as session:
+        assert verify_chain(session) == (4, None, None)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET data_json = :tampered WHERE id = 3"), {"tampered": '{"n":99}'})
+    with store.session() as session:
+        checked, bad_id, reason = verify_chain(session)
+    assert (checked, bad_id) == (2, 3) and reason is not None and "content" in reason
+
+
+def test_deleted_event_breaks_the_chain_at_the_next_one(store: Store) -> None:
+    with store.session() as session:
+        for n in range(3):
+            append_event(session, "note", data={"n": n})
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM events WHERE id = 2"))
+    with store.session() as session:
+        assert verify_chain(session)[1] == 3
