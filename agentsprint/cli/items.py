@@ -108,14 +108,16 @@ def init_command() -> None:
 
 @app.command("add")
 def add_command(
-    title: str = typer.Argument(..., help="What the item is about (one line)."),
-    type_: ItemTypeName | None = typer.Option(None, "--type", help="Item type (default: feature)."),
-    priority: PriorityName | None = typer.Option(None, "--priority", help="Priority (default: medium)."),
-    value: int | None = typer.Option(None, "--value", min=0, help="Business value points, for ROI."),
-    tokens: int | None = typer.Option(None, "--tokens", min=0, help="Token budget (all roles together)."),
-    usd: float | None = typer.Option(None, "--usd", min=0, help="USD budget."),
-    time: str | None = typer.Option(None, "--time", help="Wall-clock budget, e.g. 30m."),
-    rounds: int | None = typer.Option(None, "--rounds", min=0, help="QA rejections before escalation."),
+    title: str = typer.Argument(..., metavar="TITLE", help="What the item is about (one line)."),
+    type_: ItemTypeName | None = typer.Option(
+        None, "--type", metavar="TYPE", help="bug, feature, refactor, chore, security, performance (default feature)."),
+    priority: PriorityName | None = typer.Option(
+        None, "--priority", metavar="PRIORITY", help="critical, high, medium or low (default medium)."),
+    value: int | None = typer.Option(None, "--value", min=0, metavar="N", help="Business value points, for ROI."),
+    tokens: int | None = typer.Option(None, "--tokens", min=0, metavar="N", help="Token budget (all roles together)."),
+    usd: float | None = typer.Option(None, "--usd", min=0, metavar="USD", help="USD budget."),
+    time: str | None = typer.Option(None, "--time", metavar="DURATION", help="Wall-clock budget, e.g. 30m."),
+    rounds: int | None = typer.Option(None, "--rounds", min=0, metavar="N", help="QA rejections before escalation."),
     dod: list[str] | None = typer.Option(
         None, "--dod", metavar="ENTRY", help="DoD entry: 'tests: pytest -q', secrets, 'review: human'..."),
     scope: list[str] | None = typer.Option(
@@ -123,9 +125,9 @@ def add_command(
     depends_on: list[str] | None = typer.Option(
         None, "--depends-on", metavar="ID", help="Item that must be done first (repeatable)."),
     label: list[str] | None = typer.Option(None, "--label", metavar="LABEL", help="A label (repeatable)."),
-    epic: str | None = typer.Option(None, "--epic", help="Epic name."),
-    template: str | None = typer.Option(None, "--template", help="bug, feature, refactor or security."),
-    body: str | None = typer.Option(None, "--body", help="Markdown body, or - to read it from stdin."),
+    epic: str | None = typer.Option(None, "--epic", metavar="NAME", help="Epic name."),
+    template: str | None = typer.Option(None, "--template", metavar="NAME", help="bug, feature, refactor or security."),
+    body: str | None = typer.Option(None, "--body", metavar="TEXT", help="Markdown body, or - to read it from stdin."),
     as_json: bool = typer.Option(False, "--json", help="Print the new item as JSON."),
 ) -> None:
     """Add an item to the backlog (validated first; options override the template's defaults)."""
@@ -169,7 +171,7 @@ def list_command(
     status: list[str] | None = typer.Option(None, "--status", metavar="STATUS", help="Only this status."),
     type_: list[str] | None = typer.Option(None, "--type", metavar="TYPE", help="Only this type."),
     label: list[str] | None = typer.Option(None, "--label", metavar="LABEL", help="Only with this label."),
-    sprint: str | None = typer.Option(None, "--sprint", help="Only the items of this sprint."),
+    sprint: str | None = typer.Option(None, "--sprint", metavar="NAME", help="Only the items of this sprint."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
     """List items with their live status; broken files are reported on stderr, the rest still listed."""
