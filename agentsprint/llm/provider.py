@@ -5,6 +5,7 @@ Everything litellm raises is translated into `ProviderError` here; nothing else 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,10 @@ from agentsprint.llm.errors import ProviderError, ProviderErrorKind
 
 litellm.suppress_debug_info = True  # no "Give Feedback" banner on every error
 litellm.telemetry = False
+
+
+_LITELLM_PREFIX = re.compile(r"^litellm\.\w+:\s*(\w+:\s*)?(\w+Exception\s*-\s*)?")
+"""litellm's "litellm.RateLimitError: RateLimitError: OpenAIException - " in front of the provider's text."""
 
 
 @dataclass
@@ -74,7 +79,7 @@ def translate(exc: BaseException) -> ProviderError:
         status = getattr(exc, "status_code", None)
         kind = "server" if isinstance(status, int) and status >= 500 else "unknown"
     message = str(getattr(exc, "message", "") or exc) or type(exc).__name__
-    return ProviderError(kind, message.strip())
+    return ProviderError(kind, _LITELLM_PREFIX.sub("", " ".join(message.split())))
 
 
 def _usage(response: Any) -> tuple[int, int, int]:
