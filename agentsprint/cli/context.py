@@ -27,6 +27,22 @@ class _LazyConsole:
 
 console: Console = _LazyConsole()  # type: ignore[assignment]
 err: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
+_fast_exit = False
+
+
+def exit_without_teardown() -> None:
+    """Let main() end the process with os._exit once this command has returned.
+
+    Only for short read-only commands that leave nothing to atexit handlers: tearing the interpreter
+    down after pydantic and friends costs ~50 ms (measured), a fifth of `list`'s time budget.
+    """
+    global _fast_exit
+    _fast_exit = True
+
+
+def fast_exit_requested() -> bool:
+    """Whether the command that ran asked for exit_without_teardown."""
+    return _fast_exit
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import typer
 
-from agentsprint.cli.context import console, fail, settings_or_exit
+from agentsprint.cli.context import console, exit_without_teardown, fail, settings_or_exit
 
 if TYPE_CHECKING:
     from agentsprint.backlog import Backlog, Problem
@@ -175,6 +175,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
     """List items with their live status; broken files are reported on stderr, the rest still listed."""
+    exit_without_teardown()
     from agentsprint.cli.views import print_items
 
     _choices("--status", status, get_args(StatusName))
@@ -206,6 +207,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """One item: definition, live status, rounds, spend against its budget, and body."""
+    exit_without_teardown()
     from agentsprint.cli.views import item_record, relative, show_lines
 
     settings = settings_or_exit()
@@ -262,6 +264,7 @@ def edit_command(item_id: str = typer.Argument(..., metavar="ID", help="Item id,
 @app.command("validate")
 def validate_command() -> None:
     """Check every item file and the links between them; exit 1 when anything is wrong."""
+    exit_without_teardown()
     settings = settings_or_exit()
     backlog = load(settings)
     report(backlog.problems, err=False)

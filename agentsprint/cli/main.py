@@ -9,7 +9,10 @@ anything heavier is imported inside the command bodies (tests/unit/test_import_h
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -17,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from agentsprint import __version__
+from agentsprint.cli.context import fast_exit_requested
 from agentsprint.offline import offline_env
 
 COMMAND_MODULES: list[tuple[str, str | None]] = [
@@ -96,4 +100,19 @@ def build_app(modules: list[tuple[str, str | None]] | None = None) -> typer.Type
 def main() -> None:
     """Entry point of the `agentsprint` script."""
     offline_env()
-    build_app()(prog_name="agentsprint")
+    # Fewer, larger collections: with the default thresholds, full collections walking every object
+    # pydantic and typer created cost `list` ~35 ms (measured). Cycles are still collected.
+    gc.set_threshold(100_000, 20, 20)
+    try:
+        build_app()(prog_name="agentsprint")
+    except SystemExit as done:
+        if not fast_exit_requested() or not isinstance(done.code, int | None):
+            raise
+        _flush_and_exit(done.code or 0)
+
+
+def _flush_and_exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a closed pipe (`agentsprint list | head -1`)
+            stream.flush()
+    os._exit(code)

@@ -378,3 +378,16 @@ def test_registering_a_module_adds_its_commands(tmp_path: Path, monkeypatch: pyt
     assert CliRunner().invoke(app, ["extra", "hello", "you"]).stdout == "hello you\n"
     merged = build_app([("extra_cli", None)])
     assert CliRunner().invoke(merged, ["hello", "me"]).stdout == "hello me\n"
+
+
+def test_real_script_prints_everything_and_keeps_exit_codes(project: Path) -> None:
+    """list/show/validate end the process early (os._exit): output must still be complete."""
+    for n in range(40):
+        add(f"Item number {n}")
+    listed = subprocess.run([str(SCRIPT), "list", "--json"], cwd=project, capture_output=True, text=True)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 40
+    (project / "backlog" / "AS-41-bad.md").write_text("---\nid: AS-41\n---\n")
+    checked = subprocess.run([str(SCRIPT), "validate"], cwd=project, capture_output=True, text=True)
+    assert (checked.returncode, checked.stdout) == (1, "backlog/AS-41-bad.md:1: missing key 'title'\n")
+    missing = subprocess.run([str(SCRIPT), "show", "AS-99"], cwd=project, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no valid item AS-99" in missing.stderr
