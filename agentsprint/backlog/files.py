@@ -93,9 +93,17 @@ def read_text(path: Path) -> str:
 
 
 def write_item(backlog_dir: Path, item: Item) -> Path:
-    """Write `item` to its file (the existing one for its id, else `<ID>-<slug>.md`); returns the path."""
+    """Write `item` to its file (the existing one for its id, else `<ID>-<slug>.md`); returns the path.
+
+    An existing file that does not parse is left alone (BacklogError): it may hold work to recover.
+    """
     backlog_dir.mkdir(parents=True, exist_ok=True)
-    path = existing_path(backlog_dir, item.id) or backlog_dir / file_name(item)
+    path = existing_path(backlog_dir, item.id)
+    if path is not None:
+        _, problems = check_text(read_text(path), path)
+        if problems:
+            raise BacklogError(f"{path}: not rewritten because it does not parse", problems)
+    path = path or backlog_dir / file_name(item)
     atomic_write(path, render_item(item))
     return path
 

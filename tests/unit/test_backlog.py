@@ -250,6 +250,12 @@ class TestWrites:
         renamed = write_item(tmp_path, item.model_copy(update={"title": "New title"}))
         assert renamed == first and parse_item_text(first.read_text()).title == "New title"
 
+    def test_write_item_never_replaces_a_file_it_cannot_parse(self, tmp_path: Path) -> None:
+        broken = write(tmp_path, "AS-1-a.md", "---\nid: AS-1\ntitle: [half an edit\n---\n")
+        with pytest.raises(BacklogError, match="not rewritten"):
+            write_item(tmp_path, parse_item_text(item_text("AS-1")))
+        assert broken.read_text() == "---\nid: AS-1\ntitle: [half an edit\n---\n"
+
     def test_failed_write_leaves_the_old_file_and_no_temp_file(self, tmp_path: Path) -> None:
         path = write(tmp_path, "AS-1-a.md", item_text())
         with pytest.raises(UnicodeEncodeError):
