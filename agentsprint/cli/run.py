@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from agentsprint.cli.context import console, err, fail, settings_or_exit
+
+if TYPE_CHECKING:
+    from agentsprint.config import Settings
 
 app = typer.Typer(help="Execute backlog items with agents.")
 
@@ -53,6 +57,7 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
     shadow: bool = typer.Option(False, "--shadow", help="Execute as usual but never merge or change item files."),
+    submit: bool = typer.Option(False, "--submit", help="Only enqueue the items for `agentsprint worker`s; return."),
 ) -> None:
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
     from agentsprint.runner.progress import Board
@@ -61,6 +66,9 @@ def run_command(
     if item and sprint:
         fail("give either --item or --sprint, not both")
     settings = settings_or_exit()
+    if submit:
+        _submit(settings, item or None, sprint, shadow, as_json)
+        return
     board = Board(console=err, live=not (ci or as_json) and err.is_terminal)
     try:
         with board:
@@ -75,6 +83,24 @@ def run_command(
     else:
         _summary(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _submit(settings: Settings, items: list[str] | None, sprint: str | None, shadow: bool, as_json: bool) -> None:
+    """Enqueue for the workers and print what was submitted and what was skipped."""
+    from agentsprint.runner.service import RunError, submit
+
+    try:
+        found = submit(settings, items, sprint=sprint, shadow=shadow)
+    except RunError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"run_id": found.run_id, "submitted": found.submitted, "skipped": found.skipped},
+                              indent=2))
+        return
+    console.print(f"run {found.run_id}: submitted {len(found.submitted)} item(s) to the queue "
+                  f"{', '.join(found.submitted) or '(none)'}; `agentsprint worker` processes execute them")
+    for item_id, why in found.skipped.items():
+        console.print(f"  skipped {item_id}: {why}")
 
 
 @app.command("stop")
@@ -93,11 +119,12 @@ def stop_command() -> None:
 def worker_command(
     parallel: int = typer.Option(None, "--parallel", min=1, max=64, help="Items this worker runs at once."),
     idle_exit: float = typer.Option(0.0, "--idle-exit", help="Exit after this many idle seconds (0 = never)."),
+    drain: float = typer.Option(20.0, "--drain", min=0, help="On SIGTERM, seconds running items get to finish."),
 ) -> None:
     """Serve the run queue (several workers on several machines share one PostgreSQL database)."""
     from agentsprint.runner.worker import serve
 
-    serve(settings_or_exit(), parallel=parallel, idle_exit=idle_exit)
+    serve(settings_or_exit(), parallel=parallel, idle_exit=idle_exit, drain=drain)
 
 
 @app.command("demo")

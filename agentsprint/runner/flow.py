@@ -188,6 +188,7 @@ class ItemRun:
 @DBOS.workflow()
 def item_workflow(item_id: str, options: RunOptions) -> str:
     """Execute one item to done, awaiting_review, escalated or failed; returns the final status."""
+    steps.note_execution(item_id, options.run_id, DBOS.workflow_id or item_id)
     item = steps.load_item(item_id)
     begin = steps.begin(item, options.run_id, DBOS.workflow_id or item_id, options.sprint)
     if begin.skip:

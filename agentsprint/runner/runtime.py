@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from agentsprint.store import Store
     from agentsprint.workspace import Workspace
 
+APP_NAME = "agentsprint"
 QUEUE_NAME = "agentsprint-items"
 # The workflow code's version, not the package's: DBOS recovers only workflows of the version it
 # runs, so this changes only when the workflow's step sequence changes incompatibly.
@@ -99,7 +100,7 @@ def launch(settings: Settings, *, executor_id: str = "local", parallel: int | No
     for name in ("dbos", "dbos._logger"):
         logging.getLogger(name).setLevel(logging.WARNING)
     config = {
-        "name": "agentsprint",
+        "name": APP_NAME,
         "system_database_url": system_database_url(settings),
         "log_level": "WARNING",
         "application_version": WORKFLOW_VERSION,
@@ -112,7 +113,8 @@ def launch(settings: Settings, *, executor_id: str = "local", parallel: int | No
                         polling_interval_sec=0.05)
 
 
-def shutdown() -> None:
+def shutdown(drain_seconds: float = 0.0) -> None:
+    """Stop DBOS: no more dequeuing; running workflows get up to `drain_seconds` to finish first."""
     from dbos import DBOS
 
-    DBOS.destroy(destroy_registry=False)
+    DBOS.destroy(destroy_registry=False, workflow_completion_timeout_sec=max(0, round(drain_seconds)))

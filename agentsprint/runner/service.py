@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -14,7 +15,13 @@ from agentsprint.runner import runtime as rt_mod
 from agentsprint.runner.runtime import ProgressSink
 from agentsprint.store import runs
 
+if TYPE_CHECKING:
+    from dbos import DBOSClient
+
+    from agentsprint.store import Store
+
 DONE_LIKE = {Status.DONE}
+WORKFLOW_NAME = "item_workflow"  # flow.item_workflow's registered name: the client enqueues it by name
 SETTLED = {Status.DONE, Status.AWAITING_REVIEW, Status.ESCALATED, Status.FAILED, Status.STOPPED, Status.DROPPED}
 
 
@@ -213,3 +220,102 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
         return report
     finally:
         rt_mod.shutdown()
+
+
+@dataclass
+class Submission:
+    """What `run --submit` enqueued for the workers, and what it left out and why."""
+
+    run_id: str
+    submitted: dict[str, str] = field(default_factory=dict)  # item id -> workflow id
+    skipped: dict[str, str] = field(default_factory=dict)  # item id -> why
+
+
+def submit(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
+           shadow: bool = False) -> Submission:
+    """Enqueue the selected items for `agentsprint worker` processes and return without executing them."""
+    from dbos import DBOS, DBOSClient
+
+    from agentsprint.store import Store
+
+    items, all_items = select_items(settings, ids, sprint)
+    url = rt_mod.system_database_url(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    DBOS.migrate(url)  # the client never creates DBOS's tables, and a first submit may precede every worker
+    store = Store(settings.database_url)
+    client = DBOSClient(system_database_url=url, application_name=rt_mod.APP_NAME)
+    try:
+        run_id = runs.start_run(store, sprint=sprint, mode="shadow" if shadow else "normal")
+        found = Submission(run_id=run_id)
+        options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
+        for item in items:
+            _submit_one(client, store, item, all_items, options, found)
+        runs.finish_run(store, run_id, "submitted")  # the workers execute it; its items' transitions say when
+        return found
+    finally:
+        client.destroy()
+        store.close()
+
+
+def submit_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
+                 shadow: bool = False) -> list[str]:
+    """Enqueue the selected items for the workers; returns the workflow ids enqueued or resumed."""
+    return list(submit(settings, ids, sprint=sprint, shadow=shadow).submitted.values())
+
+
+def _submit_one(client: DBOSClient, store: Store, item: Item, all_items: dict[str, Item],
+                options: dict[str, object], found: Submission) -> None:
+    """Enqueue a new attempt at `item`, or resume its stopped one; record why not otherwise."""
+    state = runs.item_state(store, item.id)
+    status = state.status if state else item.status
+    workflow_id, rounds_override = runs.workflow_of(store, item.id)
+    wf_status = _client_wf_status(client, workflow_id)
+    blocked = [d for d in item.depends_on if _status_of(store, all_items, d) not in DONE_LIKE]
+    if status in SETTLED - {Status.STOPPED}:
+        found.skipped[item.id] = f"already {status.value}"
+    elif wf_status in ("PENDING", "ENQUEUED", "DELAYED"):
+        found.skipped[item.id] = "already queued or running"
+    elif workflow_id and status in (Status.STOPPED, Status.RUNNING) and wf_status == "CANCELLED":
+        runs.finish_item(store, item.id, str(options["run_id"]), Status.RUNNING, reason="resumed", actor="runner")
+        client.resume_workflow(workflow_id, queue_name=rt_mod.QUEUE_NAME)
+        found.submitted[item.id] = workflow_id
+    elif status is Status.RUNNING:
+        found.skipped[item.id] = (f"running, but its workflow {workflow_id} is {wf_status}: "
+                                  f"`agentsprint run --item {item.id}` dead-letters it")
+    elif blocked:
+        found.skipped[item.id] = "blocked: " + ", ".join(blocked) + " not done (submit it again once they are)"
+    else:
+        found.submitted[item.id] = _enqueue(client, store, item, options, rounds_override)
+
+
+def _enqueue(client: DBOSClient, store: Store, item: Item, options: dict[str, object], rounds: int | None) -> str:
+    """Claim the item's next attempt and put its workflow on the item queue, by name."""
+    from dbos import EnqueueOptions
+
+    from agentsprint.runner.flow import RunOptions
+
+    sprint = options.get("sprint")
+    workflow_id, _ = runs.claim_attempt(store, item.id, item, str(options["run_id"]),
+                                        sprint if isinstance(sprint, str) else None)
+    enqueue: EnqueueOptions = {"workflow_name": WORKFLOW_NAME, "queue_name": rt_mod.QUEUE_NAME,
+                               "workflow_id": workflow_id, "app_version": rt_mod.WORKFLOW_VERSION}
+    client.enqueue(enqueue, item.id, RunOptions(rounds=rounds, **options))  # type: ignore[arg-type]
+    return workflow_id
+
+
+def _client_wf_status(client: DBOSClient, workflow_id: str | None) -> str | None:
+    from dbos._error import DBOSNonExistentWorkflowError
+
+    if not workflow_id:
+        return None
+    try:
+        return str(client.retrieve_workflow(workflow_id).get_status().status)
+    except DBOSNonExistentWorkflowError:
+        return None
+
+
+def _status_of(store: Store, all_items: dict[str, Item], item_id: str) -> Status | None:
+    state = runs.item_state(store, item_id)
+    if state is not None:
+        return state.status
+    return all_items[item_id].status if item_id in all_items else None

@@ -68,7 +68,7 @@ def load_item(item_id: str) -> Item:
 def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None) -> runs.Begin:
     """Mark the item running, open its budgets and its worktree."""
     rt = current()
-    start = runs.begin_item(rt.store, item, run_id, workflow_id)
+    start = runs.begin_item(rt.store, item, run_id, workflow_id, actor=executor_actor())
     if start.skip:
         return start
     for scope, tokens, usd in _scopes(item, sprint):
@@ -76,6 +76,17 @@ def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None) -> runs
     rt.workspace.create_worktree(item.id)
     rt.emit(item.id, status="running", round=start.round)
     return start
+
+
+def executor_actor() -> str:
+    """Who executes steps in this process: `runner` (agentsprint run) or `worker:<executor id>`."""
+    executor_id = current().executor_id
+    return "runner" if executor_id == "local" else f"worker:{executor_id}"
+
+
+def note_execution(item_id: str, run_id: str, workflow_id: str) -> None:
+    """Record that this process executes the workflow; not a step, so each recovery records itself too."""
+    runs.record_execution(current().store, item_id, run_id, workflow_id, executor_actor())
 
 
 def _scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None, float | None]]:

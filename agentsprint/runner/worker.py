@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 import time
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
 from agentsprint.runner import runtime as rt_mod
 from agentsprint.store import workers
 
+if TYPE_CHECKING:
+    from agentsprint.store import Store
+
 HEARTBEAT_SECONDS = 1.0
 STALE_SECONDS = 6.0
+DRAIN_SECONDS = 20.0
+THREAD_EXIT_SECONDS = 0.5
+EXECUTOR_THREAD_PREFIX = "dbos-executor-"  # DBOS runs workflows (and their steps) in these threads
+
+log = logging.getLogger(__name__)
 
 
 class Heartbeat(threading.Thread):
@@ -21,21 +33,27 @@ class Heartbeat(threading.Thread):
         super().__init__(name="agentsprint-heartbeat", daemon=True)
         self.executor_id = executor_id
         self.stopping = threading.Event()
+        self.recovering = True
         self.recovered: list[str] = []
 
     def run(self) -> None:
-        from dbos import DBOS
-
         store = rt_mod.current().store
         while not self.stopping.wait(HEARTBEAT_SECONDS):
             try:
                 workers.heartbeat(store, self.executor_id)
-                dead = workers.claim_dead(store, self.executor_id, STALE_SECONDS)
-                if dead:
-                    DBOS._recover_pending_workflows(dead)
-                    self.recovered.extend(dead)
+                if self.recovering:
+                    self.recover(store)
             except Exception:  # a missed beat is retried next second; never kill the worker
-                continue
+                log.debug("heartbeat failed", exc_info=True)
+
+    def recover(self, store: Store) -> None:
+        """Claim dead workers and re-enqueue their PENDING workflows (one live worker then dequeues each)."""
+        from dbos import DBOS
+
+        dead = workers.claim_dead(store, self.executor_id, STALE_SECONDS)
+        if dead:
+            DBOS._recover_pending_workflows(dead)
+            self.recovered.extend(dead)
 
 
 def start_heartbeat(executor_id: str) -> Heartbeat:
@@ -52,15 +70,26 @@ def _queue_busy() -> bool:
     return bool(active)
 
 
-def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float = 0.0) -> None:
+def _on_signal(stopping: threading.Event) -> None:
+    """First SIGTERM/SIGINT: drain and exit; a second one: exit at once (the items stay recoverable)."""
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            os._exit(128 + signum)
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+
+
+def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float = 0.0,
+          drain: float = DRAIN_SECONDS) -> None:
     """Run queued items until SIGTERM/SIGINT (or `idle_exit` seconds without queued work)."""
     executor_id = rt_mod.new_executor_id()
     rt_mod.build_runtime(settings, executor_id=executor_id)
     rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
     beat = start_heartbeat(executor_id)
     stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
+    _on_signal(stopping)
     idle_since = time.monotonic()
     try:
         while not stopping.wait(0.5):
@@ -71,6 +100,35 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
             elif time.monotonic() - idle_since > idle_exit:
                 break
     finally:
-        beat.stopping.set()
-        workers.retire(rt_mod.current().store, executor_id)
-        rt_mod.shutdown()
+        stop(beat, drain)
+
+
+def stop(beat: Heartbeat, drain: float) -> None:
+    """Stop dequeuing, let running items finish for up to `drain` seconds, then leave.
+
+    Items still running after the drain are abandoned with the process (`os._exit`), and the heartbeat
+    goes on until then: no live worker may recover them while a step of theirs could still run here.
+    """
+    beat.recovering = False
+    rt_mod.shutdown(drain_seconds=drain)
+    store = rt_mod.current().store
+    busy = _busy_threads()
+    if busy:
+        workers.retire(store, beat.executor_id, handover=False)
+        log.warning("worker %s left %d running item(s) to recovery", beat.executor_id, len(busy))
+        logging.shutdown()
+        os._exit(0)
+    beat.stopping.set()
+    beat.join(timeout=HEARTBEAT_SECONDS * 2)
+    workers.retire(store, beat.executor_id, handover=True)
+    store.close()
+
+
+def _busy_threads() -> list[threading.Thread]:
+    """DBOS executor threads still running after DBOS shut down: workflows that did not finish draining."""
+    deadline = time.monotonic() + THREAD_EXIT_SECONDS
+    others = [t for t in threading.enumerate() if t.name.startswith(EXECUTOR_THREAD_PREFIX)]
+    for thread in others:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return [t for t in others if t.is_alive()]
+

@@ -95,7 +95,7 @@ class Begin:
     skip: bool = False
 
 
-def begin_item(store: Store, item: Item, run_id: str, workflow_id: str) -> Begin:
+def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: str = "runner") -> Begin:
     """Mark the item running for this workflow (idempotent for a replay of the same workflow)."""
     with store.session() as session:
         row = session.get(ItemStateRow, item.id)
@@ -105,13 +105,20 @@ def begin_item(store: Store, item: Item, run_id: str, workflow_id: str) -> Begin
         if current in (Status.DONE, Status.DROPPED, Status.AWAITING_REVIEW):
             return Begin(status=current, round=row.round if row else 0, skip=True)
         findings = json.loads(row.pending_findings or "[]") if row else []
-        transition(session, item.id, Status.RUNNING, actor="runner", run_id=run_id, item=item,
+        transition(session, item.id, Status.RUNNING, actor=actor, run_id=run_id, item=item,
                    branch=f"agentsprint/{item.id}")
         row = session.get(ItemStateRow, item.id)
         assert row is not None
         row.workflow_id, row.pending_findings, row.rounds_override = workflow_id, None, None
         session.add(row)
         return Begin(status=Status.RUNNING, round=row.round, findings=findings, started_at=time.time())
+
+
+def record_execution(store: Store, item_id: str, run_id: str, workflow_id: str, actor: str) -> None:
+    """An execution of the item's workflow started in this process (first run, or recovery elsewhere)."""
+    with store.session() as session:
+        append_event(session, "item.execution", item_id=item_id, run_id=run_id, actor=actor,
+                     data={"workflow_id": workflow_id, "host": socket.gethostname(), "pid": os.getpid()})
 
 
 def active_in_run(store: Store, run_id: str) -> dict[str, Status]:

@@ -26,11 +26,14 @@ def heartbeat(store: Store, executor_id: str) -> None:
                      .values(heartbeat_at=time.time()))
 
 
-def retire(store: Store, executor_id: str) -> None:
-    """An exit: let a live worker take over at once whatever this one left pending."""
+def retire(store: Store, executor_id: str, handover: bool = True) -> None:
+    """An exit; with `handover` a live worker may recover what this one left at once, else once its beat is stale."""
+    values: dict[str, float] = {"stopped_at": time.time()}
+    if handover:
+        values["heartbeat_at"] = 0.0
     with store.session() as session:
         session.exec(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)  # type: ignore[call-overload]
-                     .values(stopped_at=time.time(), heartbeat_at=0.0))
+                     .values(**values))
 
 
 def claim_dead(store: Store, me: str, stale_after: float) -> list[str]:
