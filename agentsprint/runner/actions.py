@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agentsprint import backlog
+from agentsprint import backlog, notify
 from agentsprint.backlog.files import existing_path
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
@@ -163,7 +163,9 @@ def approve(svc: Services, item_id: str, reviewer: str | None = None) -> Status:
     stats = svc.workspace.diff_stats(item_id)
     who = reviewer or getpass.getuser()
     runs.record_review(svc.store, item_id, "approve", None, who, stats.added + stats.removed, None)
-    return merge_item(svc, item, None, actor=f"human:{who}")
+    status = merge_item(svc, item, None, actor=f"human:{who}")
+    notify.item_settled(svc.settings, svc.store, item_id)
+    return status
 
 
 def reject(svc: Services, item_id: str, comment: str, reviewer: str | None = None) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from agentsprint import backlog
+from agentsprint import backlog, notify
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.runner import runtime as rt_mod
@@ -146,6 +146,7 @@ def mark_failed(item_id: str, run_id: str, detail: str) -> None:
         return
     runs.escalate_item(store, item_id, run_id, "failed", detail, {"item_id": item_id, "error": detail},
                        to=Status.FAILED)
+    notify.item_settled(rt_mod.current().settings, store, item_id, run_id)
 
 
 def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, str]:

@@ -14,7 +14,7 @@ from typing import Any
 from dbos import DBOS
 from pydantic import BaseModel
 
-from agentsprint import backlog, dod
+from agentsprint import backlog, dod, notify
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
@@ -176,10 +176,10 @@ def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
     if item.needs_human_review:
         runs.finish_item(rt.store, item.id, run_id, Status.AWAITING_REVIEW, reason="shadow" if shadow else None,
                          detail=f"{changed_lines} changed lines")
-        return _done(item.id, Status.AWAITING_REVIEW)
+        return _done(item.id, Status.AWAITING_REVIEW, run_id)
     if shadow:
         runs.finish_item(rt.store, item.id, run_id, Status.DONE, reason="shadow", detail="shadow run: not merged")
-        return _done(item.id, Status.DONE)
+        return _done(item.id, Status.DONE, run_id)
     return merge_item(item, run_id, actor="runner")
 
 
@@ -190,11 +190,13 @@ def services() -> actions.Services:
 
 def merge_item(item: Item, run_id: str, actor: str) -> str:
     status = actions.merge_item(services(), item, run_id, actor)
-    return _done(item.id, status)
+    return _done(item.id, status, run_id)
 
 
-def _done(item_id: str, status: Status) -> str:
-    current().emit(item_id, status=status.value)
+def _done(item_id: str, status: Status, run_id: str) -> str:
+    rt = current()
+    rt.emit(item_id, status=status.value)
+    notify.item_settled(rt.settings, rt.store, item_id, run_id)
     return status.value
 
 
@@ -227,4 +229,5 @@ def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status =
     """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
     status = actions.escalate_now(services(), item, run_id, reason, detail, to)
     current().emit(item.id, status=status.value, reason=reason)
+    notify.item_settled(current().settings, current().store, item.id, run_id)
     return status.value

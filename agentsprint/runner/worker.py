@@ -115,12 +115,14 @@ def stop(beat: Heartbeat, drain: float) -> None:
     busy = _busy_threads()
     if busy:
         workers.retire(store, beat.executor_id, handover=False)
+        _flush_notifications()
         log.warning("worker %s left %d running item(s) to recovery", beat.executor_id, len(busy))
         logging.shutdown()
         os._exit(0)
     beat.stopping.set()
     beat.join(timeout=HEARTBEAT_SECONDS * 2)
     workers.retire(store, beat.executor_id, handover=True)
+    _flush_notifications()
     store.close()
 
 
@@ -132,3 +134,8 @@ def _busy_threads() -> list[threading.Thread]:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     return [t for t in others if t.is_alive()]
 
+
+def _flush_notifications() -> None:
+    from agentsprint import notify
+
+    notify.flush()

@@ -47,9 +47,10 @@ def finish_run(store: Store, run_id: str, status: str) -> None:
         append_event(session, "run.finish", run_id=run_id, data={"status": status})
 
 
-def record_warning(store: Store, run_id: str, kind: str, data: dict[str, Any]) -> None:
+def record_warning(store: Store, run_id: str | None, kind: str, data: dict[str, Any],
+                   item_id: str | None = None) -> None:
     with store.session() as session:
-        append_event(session, kind, run_id=run_id, data=data)
+        append_event(session, kind, item_id=item_id, run_id=run_id, data=data)
 
 
 def item_state(store: Store, item_id: str) -> ItemState | None:
