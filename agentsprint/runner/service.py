@@ -164,7 +164,8 @@ def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, s
     if status in (Status.ESCALATED, Status.FAILED):
         return None, f"{status.value}: see agentsprint escalations show {item.id}"
     wf_status = _wf_status(workflow_id)
-    if status is Status.RUNNING and wf_status in ("PENDING", "ENQUEUED"):
+    if status in (Status.PLANNED, Status.RUNNING) and wf_status in ("PENDING", "ENQUEUED"):
+        # still queued or in flight from an interrupted run: claiming again would start a second attempt
         return DBOS.retrieve_workflow(workflow_id or ""), "resumed after interruption"
     if status in (Status.STOPPED, Status.RUNNING) and wf_status == "CANCELLED":
         runs.finish_item(store, item.id, str(options["run_id"]), Status.RUNNING, reason="resumed", actor="runner")
