@@ -6,11 +6,14 @@ committed on the item branch before anything moves, and a failed merge or rebase
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -34,6 +37,9 @@ _CONFIG = ("core.quotePath=false", "commit.gpgSign=false", "rebase.autoStash=fal
 _DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "--src-prefix=a/", "--dst-prefix=b/")
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
 _LOCK = threading.RLock()  # one merge, rebase or worktree change at a time in this process
+_HOLD = {"depth": 0}  # nesting of this process's hold on the repository lock (changed only under _LOCK)
+REPO_LOCK = "agentsprint.lock"
+INTERRUPTED_ADD = "initializing"  # git's `locked` text while `worktree add` runs (GitPython sets LC_ALL=C)
 
 
 class WorkspaceError(Exception):
@@ -72,6 +78,7 @@ class Workspace:
         folder = Path(worktrees_dir)
         self.worktrees_dir = (folder if folder.is_absolute() else self.repo_root / folder).resolve()
         self.base_branch = base_branch
+        self._common: Path | None = None
 
     # --- running git -------------------------------------------------------------------------------
 
@@ -144,7 +151,58 @@ class Workspace:
 
     def worktrees(self) -> dict[Path, str | None]:
         """Registered worktrees: path -> checked-out branch ref (None when detached)."""
-        return worktree_branches(self.git_out(self.repo_root, "worktree", "list", "--porcelain"))
+        try:
+            return worktree_branches(self.git_out(self.repo_root, "worktree", "list", "--porcelain"))
+        except WorkspaceError:
+            with self._repo_lock():  # a `worktree add` killed halfway breaks the listing until it is cleared
+                return worktree_branches(self.git_out(self.repo_root, "worktree", "list", "--porcelain"))
+
+    def _common_dir(self) -> Path:
+        if self._common is None:
+            common = Path(self.git_out(self.repo_root, "rev-parse", "--git-common-dir"))
+            self._common = common if common.is_absolute() else self.repo_root / common
+        return self._common
+
+    @contextmanager
+    def _repo_lock(self) -> Iterator[None]:
+        """Hold the repository's agentsprint lock: one writer to worktrees across threads and processes.
+
+        It is an OS file lock, released when its process dies; so whatever a git left half done in
+        agentsprint's worktrees while no process held it was interrupted, and is cleared on entry.
+        """
+        with _LOCK:
+            if _HOLD["depth"]:
+                _HOLD["depth"] += 1
+                try:
+                    yield
+                finally:
+                    _HOLD["depth"] -= 1
+                return
+            with (self._common_dir() / REPO_LOCK).open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                _HOLD["depth"] = 1
+                try:
+                    self._clear_interrupted()
+                    yield
+                finally:
+                    _HOLD["depth"] = 0
+
+    def _clear_interrupted(self) -> None:
+        """Undo what a killed git left: half-added worktrees and lock files in agentsprint's worktrees."""
+        admins = self._common_dir() / "worktrees"
+        for admin in sorted(admins.iterdir()) if admins.is_dir() else []:
+            checkout = _checkout_of(admin)
+            ours = checkout is not None and checkout.is_relative_to(self.worktrees_dir)
+            if _text(admin / "locked") == INTERRUPTED_ADD:
+                shutil.rmtree(admin, ignore_errors=True)
+                if ours and checkout is not None and checkout.is_dir():
+                    shutil.rmtree(checkout)  # git refuses to add into a non-empty folder: nothing else is there
+            elif ours:
+                for stale in admin.glob("*.lock"):
+                    stale.unlink(missing_ok=True)
+        branches = self._common_dir() / "refs" / "heads" / BRANCH_PREFIX.rstrip("/")
+        for stale in branches.rglob("*.lock") if branches.is_dir() else []:
+            stale.unlink(missing_ok=True)
 
     def _exclude_worktrees_dir(self) -> None:
         """Keep nested worktrees out of the main tree's `git status` / `git add -A` (local exclude only)."""
@@ -152,8 +210,7 @@ class Workspace:
             rel = self.worktrees_dir.relative_to(self.repo_root).as_posix()
         except ValueError:
             return
-        common = Path(self.git_out(self.repo_root, "rev-parse", "--git-common-dir"))
-        exclude = (common if common.is_absolute() else self.repo_root / common) / "info" / "exclude"
+        exclude = self._common_dir() / "info" / "exclude"
         line = f"/{rel}/"
         existing = exclude.read_text(encoding="utf-8").splitlines() if exclude.is_file() else []
         if line not in existing:
@@ -163,7 +220,7 @@ class Workspace:
     def create_worktree(self, item_id: str) -> Path:
         """The item's worktree, created from the base branch or reattached; existing work is kept."""
         path, branch = self.worktree_path(item_id), self.branch_name(item_id)
-        with _LOCK:
+        with self._repo_lock():
             self.base_head()
             self.run_git(self.repo_root, "worktree", "prune")
             registered = self.worktrees()
@@ -193,7 +250,7 @@ class Workspace:
 
     def remove_worktree(self, item_id: str) -> None:
         """Remove the item's worktree, keeping its branch (pending changes are committed first)."""
-        with _LOCK:
+        with self._repo_lock():
             self.run_git(self.repo_root, "worktree", "prune")
             if not self._has_worktree(item_id):
                 return
@@ -258,8 +315,9 @@ class Workspace:
         if not self._has_worktree(item_id):
             raise WorkspaceError(f"{item_id} has no worktree")
         path = self.worktree_path(item_id)
-        self.run_git(path, "add", "-A")
-        return self._commit_staged(path, message)
+        with self._repo_lock():
+            self.run_git(path, "add", "-A")
+            return self._commit_staged(path, message)
 
     def _commit_staged(self, path: Path, message: str) -> str | None:
         if self.run_git(path, "diff", "--cached", "--quiet", check=False)[0] == 0:
@@ -290,7 +348,7 @@ class Workspace:
         """
         from agentsprint.merging import integrate  # merging builds on this module
 
-        with _LOCK:
+        with self._repo_lock():
             self.create_worktree(item_id)
             self.commit_all(item_id, message)
             before_updates = self.head(item_id)
@@ -311,7 +369,7 @@ class Workspace:
 
     def rebase_onto_base(self, item_id: str) -> MergeResult:
         """Replay the item branch onto the current base; on conflict abort, report, and change nothing."""
-        with _LOCK:
+        with self._repo_lock():
             path = self.create_worktree(item_id)
             self.commit_all(item_id, f"{item_id}: work in progress (saved before rebasing)")
             base_sha, before = self.base_head(), self.head(item_id)
@@ -326,3 +384,16 @@ class Workspace:
             if not conflicts:
                 raise WorkspaceError(f"git rebase failed: {err.strip()}")
             return MergeResult(merged=False, conflicts=sorted(conflicts))
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _checkout_of(admin: Path) -> Path | None:
+    """The folder a worktree's admin dir belongs to (its `gitdir` file names `<folder>/.git`)."""
+    gitdir = _text(admin / "gitdir")
+    return Path(gitdir).parent.resolve() if gitdir else None
