@@ -64,7 +64,8 @@ class PendingCall:
         """The settled row of a successful call, with its overshoot (usage beyond the reservation)."""
         over_tokens, over_usd = overshoot(reservation, result, usd)
         extra = {"agentsprint.overshoot_tokens": over_tokens, "agentsprint.overshoot_usd": over_usd,
-                 "agentsprint.price": self.price.source if self.price else "unknown"}
+                 "agentsprint.price": self.price.source if self.price else "unknown",
+                 "agentsprint.usage": "reported" if result.usage_reported else "missing: charged at reservation"}
         attributes = records.attributes(
             self.model, reservation.granted_max_tokens, self.settings.temperature,
             response_model=result.model, input_tokens=result.input_tokens, output_tokens=result.output_tokens,

@@ -10,6 +10,7 @@ on the first call, not with this module.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -288,7 +289,13 @@ class Gateway:
 
     def _settle_ok(self, call: PendingCall, reservation: Reservation, result: ProviderResult,
                    latency_ms: float) -> Reply:
-        usd = self._cost(call, result)
+        if result.input_tokens <= 0:  # no usage reported (litellm then says 0): never a silent zero
+            log.warning("call %s: the provider reported no usage; charged at its reservation", reservation.call_id)
+            result = dataclasses.replace(result, input_tokens=reservation.estimated_input_tokens,
+                                         output_tokens=reservation.granted_max_tokens, usage_reported=False)
+            usd = reservation.usd
+        else:
+            usd = self._cost(call, result)
         reply = Reply(
             content=result.content, tool_calls=[ToolCall(**c) for c in result.tool_calls], model=result.model,
             finish_reason=result.finish_reason, input_tokens=result.input_tokens,

@@ -34,6 +34,8 @@ class ProviderResult:
     output_tokens: int
     raw: dict[str, Any] = field(repr=False)
     response: Any = field(repr=False, default=None)
+    usage_reported: bool = True
+    """False when the provider sent no usage and the gateway charged the reservation instead."""
 
 
 _KINDS: list[tuple[str, ProviderErrorKind]] = [

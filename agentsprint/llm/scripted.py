@@ -74,6 +74,8 @@ class ScriptedReply(BaseModel):
     """Report this many output tokens (e.g. more than max_tokens) instead of counting them."""
     cached_tokens: int = 0
     """Report this many of the prompt tokens as cached."""
+    omit_usage: bool = False
+    """Send no usage at all (some providers do)."""
 
     @field_validator("tool_calls", mode="before")
     @classmethod
@@ -242,19 +244,14 @@ def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply) -> d
     if calls:
         message["tool_calls"] = calls
     finish = "length" if cut else ("tool_calls" if calls else "stop")
-    return {
-        "id": f"chatcmpl-scripted-{next(_reply_ids)}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": output,
-            "total_tokens": prompt + output,
-            "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, prompt)},
-        },
+    payload: dict[str, Any] = {
+        "id": f"chatcmpl-scripted-{next(_reply_ids)}", "object": "chat.completion", "created": int(time.time()),
+        "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
     }
+    if not reply.omit_usage:
+        payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
+                            "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, prompt)}}
+    return payload
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -520,3 +520,14 @@ def test_backoff_waits_before_a_retry(scripted_server: ScriptedServer, store: St
     reply = gateway.complete(CODER, ASK)
     assert reply.retries == 2
     assert time.perf_counter() - started >= 0.05 + 0.1  # jittered 0.1 s, then 0.2 s (each at least half)
+
+
+def test_missing_usage_is_charged_at_the_reservation(scripted_server: ScriptedServer, store: Store) -> None:
+    scripted_server.add("coder-model", ScriptedReply(content="no usage here", omit_usage=True))
+    gateway = make_gateway(scripted_server, store)
+    reply = gateway.complete(CODER, ASK)
+    assert (reply.input_tokens, reply.output_tokens) == (prompt_tokens(ASK), 1024)
+    [row] = model_calls(store)
+    assert gateway.spend("item:AS-1").spent_tokens == row["reserved_tokens"]
+    assert reply.usd == pytest.approx(row["reserved_usd"])
+    assert json.loads(row["attributes_json"])["agentsprint.usage"] == "missing: charged at reservation"

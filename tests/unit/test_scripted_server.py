@@ -232,3 +232,9 @@ def test_importing_llm_modules_does_not_load_litellm() -> None:
             "print('litellm' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_omit_usage(scripted_server: ScriptedServer) -> None:
+    scripted_server.add("m", ScriptedReply(content="ok", omit_usage=True))
+    _, body = post(scripted_server, chat())
+    assert "usage" not in body and body["choices"][0]["message"]["content"] == "ok"
