@@ -156,4 +156,5 @@ def _print_demo(result: object) -> None:
     console.print(f"\nWorktrees:     {root / '.agentsprint' / 'worktrees'}")
     console.print(f"Review inbox:  cd {root} && agentsprint review list")
     console.print(f"Escalations:   cd {root} && agentsprint escalations list")
-    console.print(f"Events:        {root / '.agentsprint' / 'agentsprint.db'} (table events; agentsprint audit verify)")
+    console.print(f"Events:        {root / '.agentsprint' / 'agentsprint.db'} (tables events, model_calls, "
+                  "item_transitions)")
