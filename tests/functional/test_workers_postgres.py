@@ -103,9 +103,10 @@ def _run_and_check(root: Path, store: Store, tmp_path: Path) -> None:
         procs[pid].wait(timeout=10)
         states = wait_for(lambda: _settled(store), 120, "every item settled")
         elapsed = time.time() - started
-        _check(store, states, victim, killed_at)
+        handover = _check(store, states, victim, killed_at)
         _stop_gracefully([p for p in procs.values() if p.pid != pid])
-        print(f"6 items on 3 workers, one killed: settled {elapsed:.1f} s after submit")
+        print(f"6 items on 3 workers, one killed: running again {handover:.1f} s after the kill, "
+              f"all settled {elapsed:.1f} s after submit")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{logs(logs_)}") from exc
     finally:
@@ -113,11 +114,12 @@ def _run_and_check(root: Path, store: Store, tmp_path: Path) -> None:
         store.close()
 
 
-def _check(store: Store, states: dict[str, str], victim: str, killed_at: float) -> None:
+def _check(store: Store, states: dict[str, str], victim: str, killed_at: float) -> float:
+    """Check the outcome; returns how long after the kill the victim's first item ran again."""
     assert set(states.values()) <= {"done", "awaiting_review"}, states
     assert {i for i, s in states.items() if s == "awaiting_review"} == {"AS-2", "AS-4", "AS-6"}
     _check_paid_once(store)
-    _check_recovery(store, victim, killed_at)
+    return _check_recovery(store, victim, killed_at)
 
 
 def _check_paid_once(store: Store) -> None:
@@ -134,7 +136,7 @@ def _check_paid_once(store: Store) -> None:
     assert running == {i: 1 for i in ITEMS}, "one running transition per item (one attempt each)"
 
 
-def _check_recovery(store: Store, victim: str, killed_at: float) -> None:
+def _check_recovery(store: Store, victim: str, killed_at: float) -> float:
     """The victim's items were re-executed by another worker only after it died, never side by side."""
     recovered_by = dict(rows(store, "SELECT executor_id, recovered_by FROM workers"))
     assert recovered_by[victim] not in (None, victim), recovered_by
@@ -152,6 +154,7 @@ def _check_recovery(store: Store, victim: str, killed_at: float) -> None:
         overlapping = rows(store, "SELECT count(*) FROM model_calls WHERE item_id = :i AND outcome = 'ok' "
                                   "AND finished_at > :k AND started_at < :r", i=item_id, k=killed_at, r=runs_[1][1])
         assert overlapping[0][0] == 0, f"{item_id}: a model call straddles the hand-over"
+    return min(by_item[i][1][1] for i in moved) - killed_at
 
 
 def _stop_gracefully(procs: list[subprocess.Popen[bytes]]) -> None:
