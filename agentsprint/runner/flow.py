@@ -64,7 +64,7 @@ class DurableIO:
         if outcome.error_kind == "budget":
             raise Escalate("budget", outcome.error or "budget exhausted")
         if outcome.error_kind is not None:
-            raise ProviderError("unknown", outcome.error or "provider error", 0)
+            raise ProviderError(outcome.provider_kind or "unknown", outcome.error or "provider error", 0)  # type: ignore[arg-type]
         self._check_time(outcome.at)
         assert outcome.reply is not None
         return outcome.reply

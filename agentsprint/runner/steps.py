@@ -32,6 +32,7 @@ class ModelOutcome(BaseModel):
 
     reply: Reply | None = None
     error_kind: str | None = None  # budget | provider
+    provider_kind: str | None = None  # rate_limit | server | timeout | connection | auth | ...
     error: str | None = None
     at: float
 
@@ -117,8 +118,10 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
         reply = rt.gateway.complete(ctx, messages, tools=tools or None, idempotency_key=_step_key())
     except BudgetExhausted as exc:
         return ModelOutcome(error_kind="budget", error=str(exc), at=time.time())
-    except (ProviderError, LLMError) as exc:
-        return ModelOutcome(error_kind="provider", error=str(exc), at=time.time())
+    except ProviderError as exc:
+        return ModelOutcome(error_kind="provider", provider_kind=exc.kind, error=str(exc), at=time.time())
+    except LLMError as exc:
+        return ModelOutcome(error_kind="provider", provider_kind="unknown", error=str(exc), at=time.time())
     if ctx.item_id:
         spend = rt.gateway.spend(f"item:{ctx.item_id}")
         rt.emit(ctx.item_id, tokens=spend.spent_tokens + spend.reserved_tokens, token_limit=spend.limit_tokens,
