@@ -187,12 +187,20 @@ def find_root(start: Path | None = None) -> Path:
     """The nearest folder upwards holding agentsprint.toml, else a git work tree, else `start`."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
+        if (folder / CONFIG_FILE).is_file() or _has_tool_table(folder / "pyproject.toml"):
             return folder
     for folder in (here, *here.parents):
         if (folder / ".git").exists():
             return folder
     return here
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    """Whether a pyproject.toml holds a [tool.agentsprint] table (cheap text check, no parse)."""
+    try:
+        return pyproject.is_file() and "[tool.agentsprint" in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -249,15 +257,23 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
             role, _, key = key.partition("_")
             if role and key:
                 value = _split_list(_env_value(raw)) if key == "fallbacks" else _env_value(raw)
-                data.setdefault("models", {}).setdefault(role, {})[key] = value
+                _table(_table(data, "models", name), role, name)[key] = value
                 applied.append(name)
         elif section in sections and key:
             value = _env_value(raw)
             if (section, key) in _LIST_KEYS:
                 value = _split_list(value)
-            data.setdefault(section, {})[key] = value
+            _table(data, section, name)[key] = value
             applied.append(name)
     return applied
+
+
+def _table(data: dict[str, Any], key: str, env_name: str) -> dict[str, Any]:
+    """The sub-table `key` of `data`, created if missing; a non-table there is a ConfigError."""
+    table = data.setdefault(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key}: must be a table to take {env_name}, got {table!r}")
+    return table
 
 
 def _describe(exc: ValidationError, source: str, env_names: list[str]) -> str:

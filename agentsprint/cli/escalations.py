@@ -9,7 +9,7 @@ import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
 
-app = typer.Typer(help="Escalated items and the dead-letter list (failed).", no_args_is_help=True)
+app = typer.Typer(help="Escalated items and the dead-letter list (failed).", invoke_without_command=True)
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -17,6 +17,13 @@ def _services():  # type: ignore[no-untyped-def]
 
     return open_services(settings_or_exit())
 
+
+
+@app.callback()
+def _group(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # a bare group prints its help and succeeds
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 @app.command("list")
 def list_command(failed: bool = typer.Option(False, "--failed", help="Only the dead-letter list."),

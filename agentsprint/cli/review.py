@@ -9,7 +9,8 @@ import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
 
-app = typer.Typer(help="The review inbox: approve (merge) or reject (new round) agents' work.", no_args_is_help=True)
+app = typer.Typer(help="The review inbox: approve (merge) or reject (new round) agents' work.",
+                  invoke_without_command=True)
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -26,6 +27,13 @@ def _age(since: float) -> str:
     minutes = max(0, int((time.time() - since) / 60))
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
+
+
+@app.callback()
+def _group(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # a bare group prints its help and succeeds
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 @app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json")) -> None:

@@ -16,8 +16,8 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
         try:
+            self.engine: Engine = make_engine(url)
             migrate(self.engine)
         except Exception as exc:  # translate driver errors into one of ours
             raise StoreError(f"cannot open database {redact_url(url)}: {exc}") from exc

@@ -146,3 +146,29 @@ def test_every_setting_line_has_an_explanation_above_it() -> None:
     for index, line in enumerate(lines):
         if SETTING_LINE.match(line) and not lines[index - 1].startswith("# Same keys"):
             assert lines[index - 1].startswith("# ") and not SETTING_LINE.match(lines[index - 1]), line
+
+
+def test_env_override_into_a_non_table_is_a_config_error(tmp_path):
+    from agentsprint.config import ConfigError, load_settings
+
+    (tmp_path / "agentsprint.toml").write_text("run = 3\n")
+    with pytest.raises(ConfigError, match="run: must be a table"):
+        load_settings(tmp_path, environ={"AGENTSPRINT_RUN_PARALLEL": "2"})
+
+
+def test_find_root_stops_at_a_pyproject_with_tool_agentsprint(tmp_path):
+    from agentsprint.config import find_root
+
+    (tmp_path / "pyproject.toml").write_text("[tool.agentsprint.run]\nparallel = 2\n")
+    nested = tmp_path / "src" / "pkg"
+    nested.mkdir(parents=True)
+    assert find_root(nested) == tmp_path.resolve()
+
+
+def test_store_on_an_unwritable_path_is_a_store_error(tmp_path):
+    from agentsprint.store import Store, StoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(f"sqlite:///{blocker}/sub/db.sqlite")
