@@ -47,13 +47,17 @@ class Heartbeat(threading.Thread):
                 log.debug("heartbeat failed", exc_info=True)
 
     def recover(self, store: Store) -> None:
-        """Claim dead workers and re-enqueue their PENDING workflows (one live worker then dequeues each)."""
+        """Re-enqueue dead workers' PENDING workflows, then mark them recovered.
+
+        Re-enqueueing first and marking after leaves no gap if this worker dies in between: re-enqueueing
+        is idempotent (one live worker dequeues each workflow), so a second recoverer does no harm.
+        """
         from dbos import DBOS
 
-        dead = workers.claim_dead(store, self.executor_id, STALE_SECONDS)
-        if dead:
-            DBOS._recover_pending_workflows(dead)
-            self.recovered.extend(dead)
+        for dead in workers.stale_workers(store, self.executor_id, STALE_SECONDS):
+            DBOS._recover_pending_workflows([dead])
+            if workers.mark_recovered(store, dead, self.executor_id):
+                self.recovered.append(dead)
 
 
 def start_heartbeat(executor_id: str) -> Heartbeat:

@@ -36,18 +36,19 @@ def retire(store: Store, executor_id: str, handover: bool = True) -> None:
                      .values(**values))
 
 
-def claim_dead(store: Store, me: str, stale_after: float) -> list[str]:
-    """Atomically claim workers whose heartbeat is older than `stale_after` seconds; exactly one claimer wins."""
+def stale_workers(store: Store, me: str, stale_after: float) -> list[str]:
+    """Workers whose heartbeat is older than `stale_after` seconds and whom nobody has recovered yet."""
     cutoff = time.time() - stale_after
-    claimed: list[str] = []
     with store.session() as session:
-        dead = session.exec(select(WorkerRow.executor_id).where(
+        return list(session.exec(select(WorkerRow.executor_id).where(
             col(WorkerRow.heartbeat_at) < cutoff, col(WorkerRow.recovered_by).is_(None),
-            WorkerRow.executor_id != me)).all()
-        for executor_id in dead:
-            result = session.exec(update(WorkerRow).where(  # type: ignore[call-overload]
-                col(WorkerRow.executor_id) == executor_id, col(WorkerRow.recovered_by).is_(None))
-                .values(recovered_by=me))
-            if result.rowcount == 1:
-                claimed.append(executor_id)
-    return claimed
+            WorkerRow.executor_id != me)).all())
+
+
+def mark_recovered(store: Store, executor_id: str, me: str) -> bool:
+    """Record that `me` recovered `executor_id`; False when another worker already did."""
+    with store.session() as session:
+        result = session.exec(update(WorkerRow).where(  # type: ignore[call-overload]
+            col(WorkerRow.executor_id) == executor_id, col(WorkerRow.recovered_by).is_(None))
+            .values(recovered_by=me))
+        return bool(result.rowcount == 1)
