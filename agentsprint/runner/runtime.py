@@ -90,6 +90,16 @@ def new_executor_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+class _QuietCancellation(logging.Filter):
+    """Drop DBOS's traceback for a workflow cancelled by `agentsprint stop`: that is the kill switch working."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from dbos._error import DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, (DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError))
+
+
 def launch(settings: Settings, *, executor_id: str = "local", parallel: int | None = None) -> None:
     """Start DBOS (recovering this executor's pending workflows) and register the item queue."""
     from dbos import DBOS
@@ -99,6 +109,9 @@ def launch(settings: Settings, *, executor_id: str = "local", parallel: int | No
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     for name in ("dbos", "dbos._logger"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    dbos_log = logging.getLogger("dbos")
+    if not any(isinstance(f, _QuietCancellation) for f in dbos_log.filters):
+        dbos_log.addFilter(_QuietCancellation())
     config = {
         "name": APP_NAME,
         "system_database_url": system_database_url(settings),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 DONE_LIKE = {Status.DONE}
 WORKFLOW_NAME = "item_workflow"  # flow.item_workflow's registered name: the client enqueues it by name
+STOP_DRAIN_SECONDS = 30.0  # after `agentsprint stop`, a step in flight gets this long to end and be recorded
 SETTLED = {Status.DONE, Status.AWAITING_REVIEW, Status.ESCALATED, Status.FAILED, Status.STOPPED, Status.DROPPED}
 
 
@@ -212,16 +214,31 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
     runtime.gateway.check_prices(["supervisor", "coder", "qa"] + (["security"] if any(
         i.needs_security_review for i in items) else []))
     rt_mod.launch(settings, parallel=parallel)
+    report: RunReport | None = None
     try:
         run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
         report = RunReport(run_id=run_id, warnings=overlap_warnings(runtime.store, run_id, items))
         options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
         Scheduler(items, all_items, options, report).run()
         runs.finish_run(runtime.store, run_id, "finished")
-        report.seconds = round(time.time() - started, 2)
-        return report
     finally:
-        rt_mod.shutdown()
+        rt_mod.shutdown(STOP_DRAIN_SECONDS if report is not None and _stopped(report) else 0.0)
+    commit_stopped(_stopped(report))
+    report.seconds = round(time.time() - started, 2)
+    return report
+
+
+def _stopped(report: RunReport) -> list[str]:
+    return [item_id for item_id, status in report.results.items() if status == Status.STOPPED.value]
+
+
+def commit_stopped(item_ids: list[str]) -> None:
+    """Commit what the steps in flight at `agentsprint stop` wrote after it committed (they end first)."""
+    from agentsprint.workspace import WorkspaceError
+
+    for item_id in item_ids:
+        with contextlib.suppress(WorkspaceError):  # never started: no worktree, nothing to preserve
+            rt_mod.current().workspace.commit_all(item_id, f"agentsprint: {item_id} stopped (work preserved)")
 
 
 @dataclass
