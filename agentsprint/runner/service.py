@@ -14,11 +14,12 @@ from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.runner import runtime as rt_mod
 from agentsprint.runner.runtime import ProgressSink
-from agentsprint.store import runs
+from agentsprint.store import runs, workers
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
 
+    from agentsprint.runner.worker import Heartbeat
     from agentsprint.store import Store
 
 DONE_LIKE = {Status.DONE}
@@ -204,16 +205,34 @@ def overlap_warnings(store: object, run_id: str, items: list[Item]) -> list[str]
     return warnings
 
 
+def executor_for(settings: Settings) -> str:
+    """"local" on SQLite (a restarted run recovers its own workflows); a unique id on a shared database.
+
+    On PostgreSQL several `run` processes and workers share one queue: each needs its own executor id
+    and a heartbeat, so a dead one's items are recovered by a live one instead of taken over by any
+    process that happens to start.
+    """
+    return "local" if settings.database_url.startswith("sqlite") else rt_mod.new_executor_id()
+
+
+def _heartbeat(executor_id: str) -> Heartbeat | None:
+    from agentsprint.runner.worker import start_heartbeat
+
+    return None if executor_id == "local" else start_heartbeat(executor_id)
+
+
 def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
               parallel: int | None = None, shadow: bool = False, mode: str = "normal",
               progress: ProgressSink | None = None) -> RunReport:
     """Execute the selected items (default: every todo item) and return their final statuses."""
     started = time.time()
     items, all_items = select_items(settings, ids, sprint)
-    runtime = rt_mod.build_runtime(settings, progress)
-    runtime.gateway.check_prices(["supervisor", "coder", "qa"] + (["security"] if any(
-        i.needs_security_review for i in items) else []))
-    rt_mod.launch(settings, parallel=parallel)
+    executor_id = executor_for(settings)
+    runtime = rt_mod.build_runtime(settings, progress, executor_id=executor_id)
+    roles = ["supervisor", "coder", "qa"] + (["security"] if any(i.needs_security_review for i in items) else [])
+    runtime.gateway.check_prices(roles, usd_budgets=any(i.budget.usd is not None for i in items) or bool(sprint))
+    rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
+    beat = _heartbeat(executor_id)
     report: RunReport | None = None
     try:
         run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
@@ -223,6 +242,9 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
         runs.finish_run(runtime.store, run_id, "finished")
     finally:
         rt_mod.shutdown(STOP_DRAIN_SECONDS if report is not None and _stopped(report) else 0.0)
+        if beat is not None:
+            beat.stopping.set()
+            workers.retire(runtime.store, executor_id, handover=True)
     commit_stopped(_stopped(report))
     report.seconds = round(time.time() - started, 2)
     return report

@@ -197,3 +197,30 @@ def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, s
     assert detail["round"] == 2 and "pages start at 1" in detail["diff"] and "page - 1" in detail["diff"]
     (decision, comment), = query(settings, "SELECT decision, comment FROM reviews")
     assert (decision, comment) == ("reject", "Document that pages start at 1")
+
+
+@pytest.mark.postgres
+def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
+    import os
+
+    from worker_support import fresh_database
+
+    base = os.environ.get("AGENTSPRINT_TEST_PG_URL")
+    if not base:
+        pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
+    with fresh_database(base) as url:
+        config = TEST_CONFIG + f'\n[database]\nurl = "{url}"\n'
+        settings = make_project(tmp_path / "p", server, [item("AS-1")], book, config=config)
+
+        assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
+
+        store = actions.open_services(settings).store
+        with store.session() as session:
+            from sqlmodel import select
+
+            from agentsprint.store.tables import WorkerRow
+
+            rows = session.exec(select(WorkerRow)).all()
+        assert len(rows) == 1 and rows[0].executor_id != "local" and rows[0].stopped_at is not None
+        store.close()
