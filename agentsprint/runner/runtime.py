@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 APP_NAME = "agentsprint"
 QUEUE_NAME = "agentsprint-items"
+QUEUE_POLLING_SECONDS = 0.05
 # The workflow code's version, not the package's: DBOS recovers only workflows of the version it
 # runs, so this changes only when the workflow's step sequence changes incompatibly.
 WORKFLOW_VERSION = "agentsprint-workflow-1"
@@ -120,10 +121,29 @@ def launch(settings: Settings, *, executor_id: str = "local", parallel: int | No
         "executor_id": executor_id,
         "notification_listener_polling_interval_sec": 0.1,
     }
+    _declare_queue(str(config["system_database_url"]), parallel or settings.run.parallel)
     DBOS(config=config)  # type: ignore[arg-type]
     DBOS.launch()
     DBOS.register_queue(QUEUE_NAME, worker_concurrency=parallel or settings.run.parallel,
-                        polling_interval_sec=0.05)
+                        polling_interval_sec=QUEUE_POLLING_SECONDS)
+
+
+def _declare_queue(url: str, parallel: int) -> None:
+    """Create the item queue in a new system database before launch.
+
+    DBOS's queue manager looks for queues at launch and then once a second, so a queue first
+    registered after launch waited up to a second before its first dequeue (every first run).
+    """
+    from dbos import DBOS, DBOSClient
+
+    DBOS.migrate(url)
+    client = DBOSClient(system_database_url=url, application_name=APP_NAME)
+    try:
+        if client.retrieve_queue(QUEUE_NAME) is None:
+            client.register_queue(QUEUE_NAME, worker_concurrency=parallel, polling_interval_sec=QUEUE_POLLING_SECONDS,
+                                  on_conflict="never_update")
+    finally:
+        client.destroy()
 
 
 def shutdown(drain_seconds: float = 0.0) -> None:

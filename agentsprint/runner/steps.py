@@ -8,6 +8,7 @@ unpickling an exception.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -163,7 +164,8 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
     stats = ws.diff_stats(item.id)
     rt.emit(item.id, role="gates")
     gates = dod.run_gates(item, ws.worktree_path(item.id), changed, diff, rt.settings)
-    return RoundCheck(sha=sha, diff=diff[:DIFF_CAP], diff_hash=ws.diff_hash(item.id), changed_files=changed,
+    return RoundCheck(sha=sha, diff=diff[:DIFF_CAP], diff_hash=hashlib.sha256(diff.encode("utf-8")).hexdigest(),
+                      changed_files=changed,
                       added=stats.added, removed=stats.removed, gates=gates, at=time.time())
 
 
