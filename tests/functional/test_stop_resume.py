@@ -53,7 +53,9 @@ def test_stop_freezes_the_run_and_run_resumes_it_to_the_same_end(tmp_path):
         try:
             wait_for_progress(project, proc)
             stop = cli(project.root, "stop", timeout=60)
+            stopped_at = time.monotonic()
             code = proc.wait(timeout=60)
+            exit_seconds = time.monotonic() - stopped_at
         finally:
             kill_group(proc)
         frozen = dict(query(project, "SELECT item_id, status FROM item_state"))
@@ -65,6 +67,7 @@ def test_stop_freezes_the_run_and_run_resumes_it_to_the_same_end(tmp_path):
         resumed = cli(project.root, "run", "--ci", "--json", timeout=180)
 
     log, errors = (tmp_path / "run.log").read_text(), (tmp_path / "run.log.err").read_text()
+    print(f"\nrun exited {exit_seconds:.2f} s after `agentsprint stop` returned; {ok_before} calls done before")
     assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
     assert code == 1 and "Traceback" not in errors, log + errors
     assert "stopped" in json.loads(log)["results"].values()
