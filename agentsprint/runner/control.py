@@ -9,6 +9,7 @@ from agentsprint.domain import Status
 from agentsprint.runner.actions import open_services
 from agentsprint.runner.runtime import system_database_url
 from agentsprint.store import runs
+from agentsprint.store.items import TransitionError
 
 ACTIVE = ("PENDING", "ENQUEUED", "DELAYED")
 
@@ -28,7 +29,10 @@ def stop_all(settings: Settings, who: str = "human") -> list[str]:
             if not workflow_id or _status(client, workflow_id) not in ACTIVE:
                 continue
             client.cancel_workflow(workflow_id or "")
-            runs.finish_item(svc.store, state.item_id, "", Status.STOPPED, reason="stopped", actor=who)
+            try:
+                runs.finish_item(svc.store, state.item_id, "", Status.STOPPED, reason="stopped", actor=who)
+            except TransitionError:  # its last step settled it (awaiting_review, done...) since we read it
+                continue
             with contextlib.suppress(Exception):  # no worktree yet (never started): nothing to preserve
                 svc.workspace.commit_all(state.item_id, f"agentsprint: {state.item_id} stopped (work preserved)")
             stopped.append(state.item_id)
