@@ -183,6 +183,7 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average_1m_at_start": load},
         **measure(SMALL if args.small else FULL),
+        "targets_apply": not args.small,
     }
     json.dump(results, sys.stdout, indent=2)
     print()
