@@ -40,7 +40,11 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DONE: frozenset(),
     Status.ESCALATED: frozenset({Status.RUNNING, Status.DROPPED, Status.PLANNED, Status.TODO}),
     Status.FAILED: frozenset({Status.RUNNING, Status.DROPPED, Status.PLANNED, Status.TODO}),
-    Status.STOPPED: frozenset({Status.RUNNING, Status.DROPPED, Status.PLANNED, Status.TODO}),
+    # A stop that lands while an item's final step runs must not undo that step's real outcome.
+    Status.STOPPED: frozenset(
+        {Status.RUNNING, Status.DROPPED, Status.PLANNED, Status.TODO, Status.AWAITING_REVIEW, Status.DONE,
+         Status.ESCALATED, Status.FAILED}
+    ),
     Status.DROPPED: frozenset({Status.TODO}),
 }
 

@@ -1,6 +1,7 @@
 """DBOS costs the runner pays: a recorded step, a queue of workflows, the enqueue-to-start latency.
 
     python benchmarks/dbos_steps.py        # SQLite; PostgreSQL too when AGENTSPRINT_TEST_PG_URL is set
+    python benchmarks/dbos_steps.py --small  # CI: fewer samples, results not written
 
 Each backend gets a fresh system database (a temporary SQLite file, or a new PostgreSQL database that
 is dropped afterwards). Results go to benchmarks/results/dbos_steps.json.
@@ -127,7 +128,16 @@ def measure(system_url: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    import argparse
+
     import dbos
+
+    global NOOP_STEPS, QUEUE_WORKFLOWS, LATENCY_SAMPLES
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="fewer samples and workflows; results not written")
+    small = parser.parse_args().small
+    if small:
+        NOOP_STEPS, QUEUE_WORKFLOWS, LATENCY_SAMPLES = 100, 4, 5
 
     results: dict[str, Any] = {
         "command": "python benchmarks/dbos_steps.py",
@@ -143,8 +153,9 @@ def main() -> None:
     if base:
         with postgres(base) as url:
             results["postgres"] = measure(url)
-    out = ROOT / "benchmarks" / "results" / "dbos_steps.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if not small:
+        out = ROOT / "benchmarks" / "results" / "dbos_steps.json"
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     json.dump(results, sys.stdout, indent=2)
 
 

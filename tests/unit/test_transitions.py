@@ -1,0 +1,41 @@
+"""The status machine as the store enforces it."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentsprint.domain import Status, can_transition
+from agentsprint.store import Store
+from agentsprint.store.items import TransitionError, get_state, transition
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield opened
+    opened.close()
+
+
+def test_a_final_step_finishing_after_a_stop_keeps_its_outcome(store):
+    with store.session() as session:
+        transition(session, "AS-1", Status.RUNNING)
+        transition(session, "AS-1", Status.STOPPED, actor="human")
+        transition(session, "AS-1", Status.AWAITING_REVIEW)
+        assert get_state(session, "AS-1").status is Status.AWAITING_REVIEW
+
+
+def test_done_is_final_and_same_status_is_a_no_op(store):
+    with store.session() as session:
+        transition(session, "AS-1", Status.RUNNING)
+        transition(session, "AS-1", Status.DONE)
+        before = get_state(session, "AS-1")
+        transition(session, "AS-1", Status.DONE)
+        assert get_state(session, "AS-1").updated_at == before.updated_at
+        with pytest.raises(TransitionError, match="cannot go from done to running"):
+            transition(session, "AS-1", Status.RUNNING)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_every_status_has_a_way_out_or_is_final(status):
+    reachable = [s for s in Status if can_transition(status, s)]
+    assert reachable or status is Status.DONE
