@@ -79,14 +79,9 @@ def sprint_ids(settings: Settings, name: str) -> set[str]:
     if sqlite_path(settings.database_url) is not None:
         ids = sprint_item_ids(settings.database_url, name)
     else:
-        from agentsprint.store import Store
-        from agentsprint.store.sprints import sprint_item_ids as stored_ids
+        from agentsprint.store.sprints import sprint_items_at
 
-        store = Store(settings.database_url)
-        try:
-            ids = stored_ids(store, name)
-        finally:
-            store.close()
+        ids = sprint_items_at(settings.database_url, name)
     if ids is None:
         fail(f"no sprint named {name!r}")
     return set(ids)

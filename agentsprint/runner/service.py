@@ -60,14 +60,9 @@ def select_items(settings: Settings, ids: list[str] | None, sprint: str | None) 
 
 
 def _sprint_items(settings: Settings, sprint: str) -> list[str]:
-    from agentsprint.store import Store
-    from agentsprint.store.sprints import sprint_item_ids
+    from agentsprint.store.sprints import sprint_items_at
 
-    store = Store(settings.database_url)
-    try:
-        ids = sprint_item_ids(store, sprint)
-    finally:
-        store.close()
+    ids = sprint_items_at(settings.database_url, sprint)
     if ids is None:
         raise RunError(f"no sprint named {sprint!r} (create it with: agentsprint sprint new {sprint} ...)")
     return ids

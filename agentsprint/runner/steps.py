@@ -23,6 +23,7 @@ from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.runner import actions
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
+from agentsprint.store.sprints import sprint_budget
 from agentsprint.store.agents import record_handoff, record_tool_call
 
 DIFF_CAP = 60_000
@@ -74,6 +75,8 @@ def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None) -> runs
     if start.skip:
         return start
     for scope, tokens, usd in _scopes(item, sprint):
+        if sprint and scope == f"sprint:{sprint}":
+            tokens, usd = sprint_budget(rt.store, sprint)
         rt.gateway.open_budget(scope, tokens=tokens, usd=usd)
     rt.workspace.create_worktree(item.id)
     rt.emit(item.id, status="running", round=start.round)

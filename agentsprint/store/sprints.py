@@ -16,3 +16,19 @@ def sprint_item_ids(store: Store, name: str) -> list[str] | None:
         rows = session.exec(select(SprintItemRow).where(SprintItemRow.sprint == name)
                             .order_by(col(SprintItemRow.added_at))).all()
         return [r.item_id for r in rows]
+
+
+def sprint_items_at(url: str, name: str) -> list[str] | None:
+    """`sprint_item_ids` on the database at `url`, opened and closed for this one question."""
+    store = Store(url)
+    try:
+        return sprint_item_ids(store, name)
+    finally:
+        store.close()
+
+
+def sprint_budget(store: Store, name: str) -> tuple[int | None, float | None]:
+    """(tokens, usd) limits of a sprint; (None, None) when it has none or does not exist."""
+    with store.session() as session:
+        row = session.get(SprintRow, name)
+        return (row.tokens, row.usd) if row else (None, None)

@@ -1,0 +1,62 @@
+"""Selecting a sprint's items for `list --sprint` and `run --sprint` (sprints themselves are stored rows)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from runner_support import item, make_project
+from test_cli_run import cli
+
+from agentsprint.llm.scripted import ScriptedServer
+from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
+from agentsprint.runner.service import RunError, run_items
+from agentsprint.store import Store
+from agentsprint.store.tables import SprintItemRow, SprintRow
+
+
+@pytest.fixture
+def project(tmp_path):
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): CODER[("AS-1", 1)]})
+    with ScriptedServer() as server:
+        settings = make_project(tmp_path / "p", server, [item("AS-1"), item("AS-2", scope=["shop/x.py"])], book)
+        store = Store(settings.database_url)
+        with store.session() as session:
+            session.add(SprintRow(name="S1", tokens=100000, usd=1.0, created_at=time.time()))
+            session.add(SprintItemRow(sprint="S1", item_id="AS-1", added_at=time.time()))
+        store.close()
+        yield settings
+
+
+def test_list_and_run_a_sprint(project):
+    listed = json.loads(cli(project.root, "list", "--sprint", "S1", "--json").stdout)
+    assert [i["id"] for i in listed] == ["AS-1"]
+    assert cli(project.root, "list", "--sprint", "nope").returncode == 2
+
+    assert run_items(project, sprint="S1").results == {"AS-1": "done"}
+    with pytest.raises(RunError, match="no sprint named 'nope'"):
+        run_items(project, sprint="nope")
+
+
+def test_items_of_a_sprint_share_its_budget(tmp_path):
+    book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
+                      {("AS-1", 1): CODER[("AS-1", 1)], ("AS-2", 1): CODER[("AS-1", 1)]})
+    with ScriptedServer() as server:
+        settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[]), item("AS-2", dod=[])], book)
+        store = Store(settings.database_url)
+        with store.session() as session:
+            session.add(SprintRow(name="S2", tokens=12000, created_at=time.time()))
+            for item_id in ("AS-1", "AS-2"):
+                session.add(SprintItemRow(sprint="S2", item_id=item_id, added_at=time.time()))
+
+        results = run_items(settings, sprint="S2", parallel=2).results
+
+        assert sorted(results.values()) != ["done", "done"], "12,000 tokens cannot pay for both items"
+        assert "escalated" in results.values()
+        from runner_support import query
+
+        (limit, spent, reserved), = query(settings, "SELECT limit_tokens, spent_tokens, reserved_tokens FROM budgets "
+                                                    "WHERE scope = 'sprint:S2'")
+        assert limit == 12000 and spent + reserved <= limit
+        store.close()
