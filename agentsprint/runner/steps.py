@@ -23,8 +23,8 @@ from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.runner import actions
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
-from agentsprint.store.sprints import sprint_budget
 from agentsprint.store.agents import record_handoff, record_tool_call
+from agentsprint.store.sprints import sprint_budget
 
 DIFF_CAP = 60_000
 
