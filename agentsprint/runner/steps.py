@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 from dbos import DBOS
@@ -20,7 +21,7 @@ from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
-from agentsprint.runner import actions
+from agentsprint.runner import actions, journal
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
@@ -135,7 +136,13 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
 
 @DBOS.step()
 def run_tool(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) -> ToolResult:
+    """One tool execution; file changes are journaled so a replay after a crash repeats them exactly."""
+    journal.prepare(journal_dir(), DBOS.workflow_id or "", DBOS.step_id or 0, worktree, name, args.get("path"))
     return execute(worktree, name, args, policy)
+
+
+def journal_dir() -> Path:
+    return current().settings.state_dir / "journal"
 
 
 @DBOS.step()
@@ -203,6 +210,7 @@ def merge_item(item: Item, run_id: str, actor: str) -> str:
 
 def _done(item_id: str, status: Status, run_id: str) -> str:
     rt = current()
+    journal.discard(journal_dir(), DBOS.workflow_id or "")
     rt.emit(item_id, status=status.value)
     notify.item_settled(rt.settings, rt.store, item_id, run_id)
     return status.value
@@ -236,6 +244,7 @@ def fail(item: Item, run_id: str, detail: str) -> str:
 def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED) -> str:
     """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
     status = actions.escalate_now(services(), item, run_id, reason, detail, to)
+    journal.discard(journal_dir(), DBOS.workflow_id or "")
     current().emit(item.id, status=status.value, reason=reason)
     notify.item_settled(current().settings, current().store, item.id, run_id)
     return status.value
