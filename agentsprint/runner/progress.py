@@ -8,7 +8,6 @@ from types import TracebackType
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -52,7 +51,7 @@ class Board:
     def render(self) -> Group:
         table = Table(title="agentsprint run", expand=False)
         for column in ("item", "status", "round", "role", "tokens / budget", "usd", "last tool"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column != "last tool")
         with self._lock:
             rows = sorted(self.rows.items())
         for item_id, row in rows:
@@ -74,8 +73,9 @@ class Board:
             self._live = None
 
 
-def _bar(row: Row) -> Group | str:
+def _bar(row: Row) -> str:
+    """Tokens spent against the item's budget as a ten-cell bar and figures, e.g. "██░░░░░░░░ 12,000 / 50,000"."""
     if not row.token_limit:
         return f"{row.tokens:,}"
-    bar = ProgressBar(total=row.token_limit, completed=min(row.tokens, row.token_limit), width=16)
-    return Group(bar, Text(f"{row.tokens:,} / {row.token_limit:,}"))
+    filled = round(10 * min(row.tokens, row.token_limit) / row.token_limit)
+    return f"{'█' * filled}{'░' * (10 - filled)} {row.tokens:,} / {row.token_limit:,}"

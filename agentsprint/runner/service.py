@@ -112,6 +112,13 @@ class Scheduler:
                 self.report.notes[item_id] = note
             else:
                 self.handles[item_id] = handle
+                self.show(item_id, note)
+
+    def show(self, item_id: str, note: str) -> None:
+        """Put a started or resumed item on the live board with the status and round it has now."""
+        state = runs.item_state(rt_mod.current().store, item_id)
+        status = "queued" if note == "started" or state is None else state.status.value
+        rt_mod.current().emit(item_id, status=status, round=state.round if state else 0)
 
     def collect(self) -> None:
         for item_id, handle in list(self.handles.items()):

@@ -1,0 +1,27 @@
+"""The live run board: what a lead sees per item while a run goes on."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from agentsprint.runner.progress import Board
+
+
+def test_board_shows_round_role_budget_bar_and_last_tool():
+    console = Console(record=True, width=140, force_terminal=False)
+    board = Board(console=console, live=False)
+    board.update("AS-3", {"status": "running", "round": 2, "role": "coder"})
+    board.update("AS-3", {"tokens": 12_000, "token_limit": 50_000, "usd": 0.0123, "last_tool": "edit_file(path='a')"})
+    console.print(board.render())
+    text = console.export_text()
+    assert "AS-3: running round 2 coder" in text, "plain log line when not live (CI)"
+    row = next(line for line in text.splitlines() if line.startswith("│ AS-3"))
+    assert "running" in row and "coder" in row and "$0.0123" in row and "edit_file(path='a')" in row
+    assert "██░░░░░░░░ 12,000 / 50,000" in row, "a bar of tokens spent against the budget"
+
+
+def test_board_ignores_updates_without_an_item():
+    console = Console(record=True, width=100)
+    board = Board(console=console, live=False)
+    board.update("", {"status": "running"})
+    assert board.rows == {}
