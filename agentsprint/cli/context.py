@@ -25,6 +25,18 @@ class _LazyConsole:
         return getattr(self._console, name)
 
 
+    def real(self) -> Console:
+        """The rich Console itself, for code that needs the real object (rich Live, `with console:`)."""
+        self.__getattr__("file")
+        assert self._console is not None
+        return self._console
+
+
+def real_console(candidate: Console) -> Console:
+    """`candidate` as a real rich Console (the lazy proxies forward attributes, not the protocols)."""
+    return candidate.real() if isinstance(candidate, _LazyConsole) else candidate
+
+
 console: Console = _LazyConsole()  # type: ignore[assignment]
 err: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
 _fast_exit = False

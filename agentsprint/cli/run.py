@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from agentsprint.cli.context import console, err, fail, settings_or_exit
+from agentsprint.cli.context import console, err, fail, real_console, settings_or_exit
 
 if TYPE_CHECKING:
     from agentsprint.config import Settings
@@ -69,7 +69,7 @@ def run_command(
     if submit:
         _submit(settings, item or None, sprint, shadow, as_json)
         return
-    board = Board(console=err, live=not (ci or as_json) and err.is_terminal)
+    board = Board(console=real_console(err), live=not (ci or as_json) and err.is_terminal)
     try:
         with board:
             report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
@@ -136,7 +136,7 @@ def demo_command(
     from agentsprint.runner.progress import Board
 
     target = (directory or default_dir()).resolve()
-    board = Board(console=err, live=err.is_terminal)
+    board = Board(console=real_console(err), live=err.is_terminal)
     try:
         with board:
             result = run_demo(target, progress=board.update)

@@ -51,7 +51,7 @@ class Board:
     def render(self) -> Group:
         table = Table(title="agentsprint run", expand=False)
         for column in ("item", "status", "round", "role", "tokens / budget", "usd", "last tool"):
-            table.add_column(column, no_wrap=column != "last tool")
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=48 if column == "last tool" else None)
         with self._lock:
             rows = sorted(self.rows.items())
         for item_id, row in rows:

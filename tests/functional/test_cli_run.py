@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -87,3 +88,32 @@ def test_run_with_unknown_item_is_a_usage_error(project):
 def test_stop_with_nothing_running(project):
     done = cli(project, "stop")
     assert done.returncode == 0 and "nothing was running" in done.stdout
+
+
+def test_demo_on_a_terminal_draws_the_live_board(tmp_path):
+    """On a TTY the run shows a rich Live board (the path CI logs and pipes never take)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTSPRINT_")} | {"COLUMNS": "140",
+                                                                                         "TERM": "xterm"}
+    proc = subprocess.Popen([AGENTSPRINT, "demo", "--dir", str(tmp_path / "demo")], stdin=follower,
+                            stdout=follower, stderr=follower, env=env, cwd=tmp_path, close_fds=True)
+    os.close(follower)
+    output = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+        os.close(leader)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode("utf-8", errors="replace")).replace("\r", "")
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text and "tokens / budget" in text and "AS-2: done (ok)" in text
