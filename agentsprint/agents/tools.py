@@ -74,15 +74,23 @@ def _rel(worktree: str, path: Path) -> str:
     return path.relative_to(Path(worktree).resolve()).as_posix() or "."
 
 
-def _walk(root: Path) -> list[Path]:
-    """Files under `root` (or `root` itself), sorted, skipping VCS and cache folders and .git files."""
+def _walk(root: Path, worktree: str | None = None) -> list[Path]:
+    """Files under `root` (or `root` itself), sorted, skipping VCS and cache folders and .git files.
+
+    With `worktree`, files (symlinks included) that resolve outside it are left out, as read_file
+    refuses them: a repository symlink must not let search read what read_file may not.
+    """
     if root.is_file():
-        return [root]
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        found.extend(Path(folder) / name for name in sorted(files) if name not in SKIP_DIRS)
-    return found
+        found = [root]
+    else:
+        found = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            found.extend(Path(folder) / name for name in sorted(files) if name not in SKIP_DIRS)
+    if worktree is None:
+        return found
+    inside = Path(worktree).resolve()
+    return [path for path in found if path.resolve().is_relative_to(inside)]
 
 
 def list_files(worktree: str, args: schemas.ListFiles, limits: ToolPolicy) -> ToolResult:
@@ -131,7 +139,7 @@ def search(worktree: str, args: schemas.Search, limits: ToolPolicy) -> ToolResul
     if not root.exists():
         return _error(f"{args.path}: no such file or folder")
     matches: list[str] = []
-    for path in _walk(root):
+    for path in _walk(root, worktree):
         for number, line in _text_lines(path):
             if regex.search(line):
                 matches.append(f"{_rel(worktree, path)}:{number}: {line[:MAX_MATCH_LINE]}")
@@ -220,9 +228,11 @@ def execute(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) 
     except ValidationError as exc:
         return _error(f"bad arguments for {name}:\n{schemas.describe_errors(exc)}")
     try:
-        return handler(worktree, parsed, policy)
+        result = handler(worktree, parsed, policy)
     except PolicyViolation as exc:
         kind = "command" if name == "run" else "path"
         return ToolResult(output=f"refused by policy: {exc}", ok=False, policy_block=kind)
     except OSError as exc:
         return _error(f"{name}: {exc.strerror or exc}")
+    # Secrets never reach a model, an event or a recorded step through what a tool read or printed.
+    return result.model_copy(update={"output": pol.redact(result.output)})

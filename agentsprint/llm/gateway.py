@@ -28,6 +28,7 @@ from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
 from agentsprint.llm.ledger import Ask, BudgetState, Ledger, Reservation, fit
 from agentsprint.llm.prices import Price, check_prices, price_for
 from agentsprint.llm.ratelimit import RateLimiter, limiter_for
+from agentsprint.redaction import redact
 from agentsprint.store import Store
 
 if TYPE_CHECKING:
@@ -80,11 +81,15 @@ class Reply(BaseModel):
     """The model_calls row of this call."""
 
     def to_message(self) -> dict[str, Any]:
-        """The assistant message to append to the conversation."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        """The assistant message to append to the conversation, with secrets redacted.
+
+        The model's own reply is sent back with every later call: a key it wrote (into a file, say)
+        must not travel again. The tools still execute the reply as given.
+        """
+        message: dict[str, Any] = {"role": "assistant", "content": redact(self.content) if self.content else self.content}
         if self.tool_calls:
             message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": redact(c.arguments)}}
                 for c in self.tool_calls
             ]
         return message

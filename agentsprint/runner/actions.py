@@ -14,6 +14,7 @@ from agentsprint import backlog, notify
 from agentsprint.backlog.files import existing_path
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
+from agentsprint.policy import redact
 from agentsprint.store import Store, runs
 from agentsprint.workspace import MergeResult, Workspace
 
@@ -65,8 +66,8 @@ def merge_item(svc: Services, item: Item, run_id: str | None, actor: str) -> Sta
         else:
             conflicts = rebased.conflicts or conflicts
             detail = "merge conflict in " + ", ".join(conflicts)
-        extra = {"item_diff": svc.workspace.diff(item.id),
-                 "base_diff": svc.workspace.base_changes(item.id, conflicts), "conflicts": conflicts}
+        extra = {"item_diff": redact(svc.workspace.diff(item.id)),
+                 "base_diff": redact(svc.workspace.base_changes(item.id, conflicts)), "conflicts": conflicts}
         return escalate_now(svc, item, run_id or "", "conflict", detail, extra=extra)
 
 

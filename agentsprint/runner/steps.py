@@ -21,13 +21,16 @@ from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.policy import redact
 from agentsprint.runner import actions, journal
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
 from agentsprint.store.sprints import sprint_budget
 
-DIFF_CAP = 60_000
+# Kept per round (events, escalation package, DBOS step output); QA's prompt takes its own smaller cut
+# (agents.qa.DIFF_PROMPT_CAP) and says when the diff was cut.
+DIFF_CAP = 200_000
 
 
 class ModelOutcome(BaseModel):
@@ -173,8 +176,10 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
     changed = ws.changed_files(item.id)
     stats = ws.diff_stats(item.id)
     rt.emit(item.id, role="gates")
-    gates = dod.run_gates(item, ws.worktree_path(item.id), changed, diff, rt.settings)
-    return RoundCheck(sha=sha, diff=diff[:DIFF_CAP], diff_hash=hashlib.sha256(diff.encode("utf-8")).hexdigest(),
+    gates = dod.run_gates(item, ws.worktree_path(item.id), changed, diff, rt.settings)  # the raw diff: the
+    # secrets gate must see what it scans; everything kept or sent on gets the redacted one
+    kept = redact(diff)[:DIFF_CAP]
+    return RoundCheck(sha=sha, diff=kept, diff_hash=hashlib.sha256(diff.encode("utf-8")).hexdigest(),
                       changed_files=changed,
                       added=stats.added, removed=stats.removed, gates=gates, at=time.time())
 
