@@ -86,7 +86,8 @@ class Reply(BaseModel):
         The model's own reply is sent back with every later call: a key it wrote (into a file, say)
         must not travel again. The tools still execute the reply as given.
         """
-        message: dict[str, Any] = {"role": "assistant", "content": redact(self.content) if self.content else self.content}
+        content = redact(self.content) if self.content else self.content
+        message: dict[str, Any] = {"role": "assistant", "content": content}
         if self.tool_calls:
             message["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": redact(c.arguments)}}
