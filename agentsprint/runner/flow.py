@@ -94,7 +94,7 @@ class ItemRun:
         self.io = DurableIO(item, begin, self.policy)
         self.coder = BuiltinCoder(self.limits, self.policy)
         self.guard = RoundGuard(threshold=settings.run.loop_repeat_threshold)
-        self.scopes = steps.scope_names(item, options.sprint)
+        self.scopes = list(begin.scopes)
         self.worktree = str(current().workspace.worktree_path(item.id))
         self.round_cap = options.rounds if options.rounds is not None else item.budget.rounds
         self.protected = list(settings.policy.protected_paths)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from agentsprint import backlog, dod, notify
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
+from agentsprint.backlog.epics import epic_budget
 from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
@@ -26,7 +27,7 @@ from agentsprint.runner import actions, journal
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
-from agentsprint.store.sprints import sprint_budget
+from agentsprint.store.sprints import sprint_budget, sprints_of
 
 # Kept per round (events, escalation package, DBOS step output); QA's prompt takes its own smaller cut
 # (agents.qa.DIFF_PROMPT_CAP) and says when the diff was cut.
@@ -73,15 +74,14 @@ def load_item(item_id: str) -> Item:
 
 @DBOS.step()
 def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None) -> runs.Begin:
-    """Mark the item running, open its budgets and its worktree."""
+    """Mark the item running, open its budgets (item, every sprint holding it, its epic) and its worktree."""
     rt = current()
     start = runs.begin_item(rt.store, item, run_id, workflow_id, actor=executor_actor())
     if start.skip:
         return start
-    for scope, tokens, usd in _scopes(item, sprint):
-        if sprint and scope == f"sprint:{sprint}":
-            tokens, usd = sprint_budget(rt.store, sprint)
+    for scope, tokens, usd in budget_scopes(item, sprint):
         rt.gateway.open_budget(scope, tokens=tokens, usd=usd)
+        start.scopes.append(scope)
     rt.workspace.create_worktree(item.id)
     rt.emit(item.id, status="running", round=start.round)
     return start
@@ -98,17 +98,15 @@ def note_execution(item_id: str, run_id: str, workflow_id: str) -> None:
     runs.record_execution(current().store, item_id, run_id, workflow_id, executor_actor())
 
 
-def _scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None, float | None]]:
+def budget_scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None, float | None]]:
+    """(scope, token limit, USD limit) of the item, each sprint that holds it (or the run's), and its epic."""
+    rt = current()
     scopes: list[tuple[str, int | None, float | None]] = [(f"item:{item.id}", item.budget.tokens, item.budget.usd)]
-    if sprint:
-        scopes.append((f"sprint:{sprint}", None, None))
+    for name in sorted(set(sprints_of(rt.store, item.id)) | ({sprint} if sprint else set())):
+        scopes.append((f"sprint:{name}", *sprint_budget(rt.store, name)))
     if item.epic:
-        scopes.append((f"epic:{item.epic}", None, None))
+        scopes.append((f"epic:{item.epic}", *epic_budget(rt.settings.backlog_dir, item.epic)))
     return scopes
-
-
-def scope_names(item: Item, sprint: str | None) -> list[str]:
-    return [scope for scope, _, _ in _scopes(item, sprint)]
 
 
 @DBOS.step()

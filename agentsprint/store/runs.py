@@ -94,6 +94,7 @@ class Begin:
     findings: list[str] = field(default_factory=list)
     started_at: float = 0.0
     skip: bool = False
+    scopes: list[str] = field(default_factory=list)  # budget scopes every call of this attempt is charged to
 
 
 def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: str = "runner") -> Begin:

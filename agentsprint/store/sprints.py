@@ -32,3 +32,9 @@ def sprint_budget(store: Store, name: str) -> tuple[int | None, float | None]:
     with store.session() as session:
         row = session.get(SprintRow, name)
         return (row.tokens, row.usd) if row else (None, None)
+
+
+def sprints_of(store: Store, item_id: str) -> list[str]:
+    """Names of the sprints an item belongs to."""
+    with store.session() as session:
+        return sorted(set(session.exec(select(SprintItemRow.sprint).where(SprintItemRow.item_id == item_id)).all()))

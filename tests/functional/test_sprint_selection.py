@@ -60,3 +60,61 @@ def test_items_of_a_sprint_share_its_budget(tmp_path):
                                                     "WHERE scope = 'sprint:S2'")
         assert limit == 12000 and spent + reserved <= limit
         store.close()
+
+
+def _two_items_book() -> ScriptBook:
+    return ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
+                      {("AS-1", 1): CODER[("AS-1", 1)], ("AS-2", 1): CODER[("AS-1", 1)]})
+
+
+def test_a_sprint_budget_applies_even_when_items_are_run_by_id(tmp_path):
+    from runner_support import query
+
+    with ScriptedServer() as server:
+        settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[]), item("AS-2", dod=[])],
+                                _two_items_book())
+        store = Store(settings.database_url)
+        with store.session() as session:
+            session.add(SprintRow(name="S3", tokens=12000, created_at=time.time()))
+            for item_id in ("AS-1", "AS-2"):
+                session.add(SprintItemRow(sprint="S3", item_id=item_id, added_at=time.time()))
+        store.close()
+
+        results = run_items(settings, ["AS-1", "AS-2"], parallel=2).results  # no --sprint
+
+        assert "escalated" in results.values()
+        (limit, spent, reserved), = query(settings, "SELECT limit_tokens, spent_tokens, reserved_tokens FROM budgets "
+                                                    "WHERE scope = 'sprint:S3'")
+        assert limit == 12000 and 0 < spent + reserved <= limit
+
+
+def test_an_epic_budget_file_is_a_circuit_breaker_over_its_items(tmp_path):
+    from runner_support import query
+
+    from agentsprint.domain import Item
+
+    def in_epic(item_id: str) -> Item:
+        return item(item_id, dod=[]).model_copy(update={"epic": "billing"})
+
+    with ScriptedServer() as server:
+        settings = make_project(tmp_path / "p", server, [in_epic("AS-1"), in_epic("AS-2")], _two_items_book())
+        (settings.backlog_dir / "epics").mkdir()
+        (settings.backlog_dir / "epics" / "billing.yml").write_text("title: Billing\nbudget:\n  tokens: 12000\n")
+
+        results = run_items(settings, ["AS-1", "AS-2"], parallel=2).results
+
+        assert "escalated" in results.values()
+        (limit, spent, reserved), = query(settings, "SELECT limit_tokens, spent_tokens, reserved_tokens FROM budgets "
+                                                    "WHERE scope = 'epic:billing'")
+        assert limit == 12000 and 0 < spent + reserved <= limit
+
+
+def test_a_broken_epic_file_names_itself(tmp_path):
+    from agentsprint.backlog.epics import epic_budget
+    from agentsprint.backlog.errors import BacklogError
+
+    (tmp_path / "epics").mkdir()
+    (tmp_path / "epics" / "x.yml").write_text("budget:\n  tokens: -5\n")
+    with pytest.raises(BacklogError, match=r"epics/x\.yml"):
+        epic_budget(tmp_path, "x")
+    assert epic_budget(tmp_path, "missing") == (None, None)
