@@ -32,7 +32,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.TODO: frozenset({Status.PLANNED, Status.RUNNING, Status.DROPPED, Status.DONE}),
     Status.PLANNED: frozenset({Status.TODO, Status.RUNNING, Status.STOPPED, Status.DROPPED}),
     Status.RUNNING: frozenset(
-        {Status.AWAITING_REVIEW, Status.DONE, Status.ESCALATED, Status.FAILED, Status.STOPPED}
+        # todo: a shadow run ends by putting the item back as it was (its outcome is in the events)
+        {Status.AWAITING_REVIEW, Status.DONE, Status.ESCALATED, Status.FAILED, Status.STOPPED, Status.TODO}
     ),
     Status.AWAITING_REVIEW: frozenset(
         {Status.DONE, Status.RUNNING, Status.PLANNED, Status.ESCALATED, Status.DROPPED}

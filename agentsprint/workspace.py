@@ -235,9 +235,7 @@ class Workspace:
                 path.rmdir()
             path.parent.mkdir(parents=True, exist_ok=True)
             self._exclude_worktrees_dir()
-            exists = self.run_git(self.repo_root, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}",
-                                  check=False)[0] == 0
-            if exists:
+            if self.branch_exists(item_id):
                 self.run_git(self.repo_root, "worktree", "add", "-q", str(path), branch)
             else:
                 self.run_git(self.repo_root, "worktree", "add", "-q", "--no-track", "-b", branch, str(path),
@@ -256,6 +254,17 @@ class Workspace:
                 return
             self.commit_all(item_id, f"{item_id}: work in progress (saved before removing the worktree)")
             self.run_git(self.repo_root, "worktree", "remove", str(self.worktree_path(item_id)))
+
+    def branch_exists(self, item_id: str) -> bool:
+        ref = f"refs/heads/{self.branch_name(item_id)}"
+        return self.run_git(self.repo_root, "show-ref", "--verify", "--quiet", ref, check=False)[0] == 0
+
+    def archive_branch(self, item_id: str, new_name: str) -> str:
+        """Remove the item's worktree and rename its branch (a shadow run's work, kept for inspection)."""
+        with self._repo_lock():
+            self.remove_worktree(item_id)
+            self.run_git(self.repo_root, "branch", "-M", self.branch_name(item_id), new_name)
+            return new_name
 
     # --- diffs -------------------------------------------------------------------------------------
 

@@ -104,6 +104,12 @@ class ItemRun:
                            scopes=self.scopes)
 
     def execute(self) -> str:
+        outcome = self.attempt()
+        if self.options.shadow:
+            return steps.end_shadow(self.item, self.options.run_id, outcome)
+        return outcome
+
+    def attempt(self) -> str:
         try:
             return self.rounds()
         except BudgetExhausted as exc:

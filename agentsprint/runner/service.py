@@ -131,6 +131,10 @@ class Scheduler:
             self.report.results[item_id] = self.status(item_id).value
             if wf_status == "CANCELLED":
                 self.report.notes[item_id] = "stopped (resume with agentsprint run)"
+            elif wf_status == "SUCCESS" and self.options.get("shadow"):
+                # the item is back to todo; report what the run would have done
+                self.report.results[item_id] = str(handle.get_result())  # type: ignore[attr-defined]
+                self.report.notes[item_id] = "shadow: nothing merged, item left todo, work on agentsprint-shadow/"
 
 
 def _workflow_error(handle: object) -> str:

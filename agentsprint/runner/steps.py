@@ -189,16 +189,27 @@ def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
 
 @DBOS.step()
 def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
-    """QA approved: await human review, or merge (never in shadow mode) and mark done."""
+    """QA approved: await human review, or merge and mark done; in shadow mode only say which."""
     rt = current()
-    if item.needs_human_review:
-        runs.finish_item(rt.store, item.id, run_id, Status.AWAITING_REVIEW, reason="shadow" if shadow else None,
-                         detail=f"{changed_lines} changed lines")
-        return _done(item.id, Status.AWAITING_REVIEW, run_id)
     if shadow:
-        runs.finish_item(rt.store, item.id, run_id, Status.DONE, reason="shadow", detail="shadow run: not merged")
-        return _done(item.id, Status.DONE, run_id)
-    return merge_item(item, run_id, actor="runner")
+        return (Status.AWAITING_REVIEW if item.needs_human_review else Status.DONE).value
+    if item.needs_human_review:
+        runs.finish_item(rt.store, item.id, run_id, Status.AWAITING_REVIEW, detail=f"{changed_lines} changed lines")
+        return _done(item.id, Status.AWAITING_REVIEW, run_id)
+    return merge_item(item, run_id, actor=executor_actor())
+
+
+@DBOS.step()
+def end_shadow(item: Item, run_id: str, outcome: str) -> str:
+    """Shadow mode never changes what a real run does next: archive the branch, put the item back to todo."""
+    rt = current()
+    branch = f"agentsprint-shadow/{item.id}/{run_id}"
+    if rt.workspace.branch_exists(item.id):
+        rt.workspace.archive_branch(item.id, branch)
+    runs.end_shadow(rt.store, item.id, run_id, outcome, branch)
+    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    rt.emit(item.id, status=f"{outcome} (shadow)")
+    return outcome
 
 
 def services() -> actions.Services:

@@ -233,6 +233,19 @@ def latest_escalation(store: Store, item_id: str) -> Escalation | None:
         return _escalation(row) if row else None
 
 
+def end_shadow(store: Store, item_id: str, run_id: str, outcome: str, branch: str) -> None:
+    """A shadow attempt is over: record what it would have done and put the item back to todo."""
+    with store.session() as session:
+        for row in session.exec(select(EscalationRow).where(EscalationRow.item_id == item_id,
+                                                            col(EscalationRow.resolved_at).is_(None))).all():
+            row.resolved_at, row.resolution = time.time(), "shadow"
+            session.add(row)
+        append_event(session, "shadow.result", item_id=item_id, run_id=run_id,
+                     data={"outcome": outcome, "branch": branch})
+        transition(session, item_id, Status.TODO, actor="runner", run_id=run_id, reason=f"shadow: {outcome}",
+                   detail=f"work kept on {branch}")
+
+
 def resolve_escalation(store: Store, item_id: str, resolution: str, findings: list[str], actor: str,
                        rounds: int | None = None) -> None:
     """Close an item's open escalation and queue it for another attempt with `findings`."""

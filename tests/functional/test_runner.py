@@ -224,3 +224,28 @@ def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
             rows = session.exec(select(WorkerRow)).all()
         assert len(rows) == 1 and rows[0].executor_id != "local" and rows[0].stopped_at is not None
         store.close()
+
+
+def test_shadow_run_measures_but_leaves_the_item_and_the_base_untouched(tmp_path, server):
+    book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
+                      {("AS-1", 1): FIX, ("AS-2", 1): [
+                          tool_call("write_file", path="shop/extra.py", content="X = 1\n"),
+                          tool_call("finish", summary="x")]})
+    items = [item("AS-1"), item("AS-2", depends_on=["AS-1"], dod=[], type_=ItemType.FEATURE)]
+    settings = make_project(tmp_path / "p", server, items, book)
+    base_before = git(settings.root, "rev-parse", "main")
+
+    shadow = run_items(settings, ["AS-1"], shadow=True)
+
+    assert shadow.results == {"AS-1": "done"} and "shadow" in shadow.notes["AS-1"]
+    assert git(settings.root, "rev-parse", "main") == base_before, "a shadow run never merges"
+    assert "status: todo" in next((settings.root / "backlog").glob("AS-1-*.md")).read_text()
+    assert runs.item_state(actions.open_services(settings).store, "AS-1").status.value == "todo"
+    assert f"agentsprint-shadow/AS-1/{shadow.run_id}" in git(settings.root, "branch", "--list", "agentsprint-shadow/*")
+    spent = query(settings, "SELECT count(*) FROM model_calls WHERE item_id = 'AS-1' AND outcome = 'ok'")[0][0]
+    assert spent >= 6, "the shadow run's spend is recorded"
+
+    real = run_items(settings, ["AS-1", "AS-2"])
+
+    assert real.results == {"AS-1": "done", "AS-2": "done"}, "the real run is not blocked by the shadow one"
+    assert "(page - 1) * per_page" in (settings.root / "shop" / "pagination.py").read_text()
