@@ -177,7 +177,7 @@ def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, s
         # still queued or in flight from an interrupted run: claiming again would start a second attempt
         return DBOS.retrieve_workflow(workflow_id or ""), "resumed after interruption"
     if status in (Status.STOPPED, Status.RUNNING) and wf_status == "CANCELLED":
-        runs.finish_item(store, item.id, str(options["run_id"]), Status.RUNNING, reason="resumed", actor="runner")
+        runs.resume_item(store, item.id, str(options["run_id"]))
         return DBOS.resume_workflow(workflow_id or "", queue_name=rt_mod.QUEUE_NAME), "resumed"
     if status is Status.RUNNING:
         mark_failed(item.id, str(options["run_id"]), f"workflow {workflow_id} ended as {wf_status} while running")
@@ -211,6 +211,18 @@ def overlap_warnings(store: object, run_id: str, items: list[Item]) -> list[str]
     return warnings
 
 
+def check_base_branch(settings: Settings, workspace: object) -> None:
+    """A base branch that does not exist is a configuration error, not a failure of every item."""
+    from agentsprint.config import ConfigError
+    from agentsprint.workspace import WorkspaceError
+
+    try:
+        workspace.base_head()  # type: ignore[attr-defined]
+    except WorkspaceError as exc:
+        raise ConfigError(f"{settings.source}: run.base_branch: {settings.run.base_branch!r} is not a branch "
+                          f"of {settings.root} ({exc})") from exc
+
+
 def executor_for(settings: Settings) -> str:
     """"local" on SQLite (a restarted run recovers its own workflows); a unique id on a shared database.
 
@@ -235,6 +247,7 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
     items, all_items = select_items(settings, ids, sprint)
     executor_id = executor_for(settings)
     runtime = rt_mod.build_runtime(settings, progress, executor_id=executor_id)
+    check_base_branch(settings, runtime.workspace)
     roles = ["supervisor", "coder", "qa"] + (["security"] if any(i.needs_security_review for i in items) else [])
     runtime.gateway.check_prices(roles, usd_budgets=any(i.budget.usd is not None for i in items) or bool(sprint))
     rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
@@ -323,7 +336,7 @@ def _submit_one(client: DBOSClient, store: Store, item: Item, all_items: dict[st
     elif wf_status in ("PENDING", "ENQUEUED", "DELAYED"):
         found.skipped[item.id] = "already queued or running"
     elif workflow_id and status in (Status.STOPPED, Status.RUNNING) and wf_status == "CANCELLED":
-        runs.finish_item(store, item.id, str(options["run_id"]), Status.RUNNING, reason="resumed", actor="runner")
+        runs.resume_item(store, item.id, str(options["run_id"]))
         client.resume_workflow(workflow_id, queue_name=rt_mod.QUEUE_NAME)
         found.submitted[item.id] = workflow_id
     elif status is Status.RUNNING:

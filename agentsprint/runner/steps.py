@@ -123,16 +123,18 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
     try:
         reply = rt.gateway.complete(ctx, messages, tools=tools or None, idempotency_key=_step_key())
     except BudgetExhausted as exc:
-        return ModelOutcome(error_kind="budget", error=str(exc), at=time.time())
+        return ModelOutcome(error_kind="budget", error=str(exc), at=runs.clock(rt.store, ctx.item_id))
     except ProviderError as exc:
-        return ModelOutcome(error_kind="provider", provider_kind=exc.kind, error=str(exc), at=time.time())
+        return ModelOutcome(error_kind="provider", provider_kind=exc.kind, error=str(exc),
+                            at=runs.clock(rt.store, ctx.item_id))
     except LLMError as exc:
-        return ModelOutcome(error_kind="provider", provider_kind="unknown", error=str(exc), at=time.time())
+        return ModelOutcome(error_kind="provider", provider_kind="unknown", error=str(exc),
+                            at=runs.clock(rt.store, ctx.item_id))
     if ctx.item_id:
         spend = rt.gateway.spend(f"item:{ctx.item_id}")
         rt.emit(ctx.item_id, tokens=spend.spent_tokens + spend.reserved_tokens, token_limit=spend.limit_tokens,
                 usd=spend.spent_usd, usd_limit=spend.limit_usd)
-    return ModelOutcome(reply=reply, at=time.time())
+    return ModelOutcome(reply=reply, at=runs.clock(rt.store, ctx.item_id))
 
 
 @DBOS.step()
@@ -150,7 +152,7 @@ def journal_dir() -> Path:
 def record_tool(ctx: CallContext, name: str, args: dict[str, Any], result: ToolResult) -> float:
     record_tool_call(current().store, ctx, name, args, result)
     current().emit(ctx.item_id or "", last_tool=f"{name}({_brief(args)})")
-    return time.time()
+    return runs.clock(current().store, ctx.item_id)
 
 
 @DBOS.step()

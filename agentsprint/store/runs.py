@@ -113,7 +113,8 @@ def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: s
         assert row is not None
         row.workflow_id, row.pending_findings, row.rounds_override = workflow_id, None, None
         session.add(row)
-        return Begin(status=Status.RUNNING, round=row.round, findings=findings, started_at=time.time())
+        return Begin(status=Status.RUNNING, round=row.round, findings=findings,
+                     started_at=time.time() - row.paused_seconds)  # on the item's clock (see clock())
 
 
 def record_execution(store: Store, item_id: str, run_id: str, workflow_id: str, actor: str) -> None:
@@ -130,6 +131,29 @@ def active_in_run(store: Store, run_id: str) -> dict[str, Status]:
         rows = session.exec(select(ItemStateRow).where(col(ItemStateRow.item_id).in_(ids))).all() if ids else []
         return {r.item_id: Status(r.status) for r in rows
                 if r.status in (Status.PLANNED.value, Status.RUNNING.value)}
+
+
+def resume_item(store: Store, item_id: str, run_id: str) -> None:
+    """Move a stopped item back to running, adding the time it spent stopped to its paused time."""
+    with store.session() as session:
+        row = session.get(ItemStateRow, item_id)
+        stopped_at = session.exec(
+            select(ItemTransitionRow.at).where(ItemTransitionRow.item_id == item_id,
+                                               ItemTransitionRow.to_status == Status.STOPPED.value)
+            .order_by(col(ItemTransitionRow.at).desc())).first()
+        if row is not None and row.status == Status.STOPPED.value and stopped_at is not None:
+            row.paused_seconds += max(0.0, time.time() - stopped_at)
+            session.add(row)
+        transition(session, item_id, Status.RUNNING, actor="runner", run_id=run_id, reason="resumed")
+
+
+def clock(store: Store, item_id: str | None) -> float:
+    """The item's clock: now, minus the time it spent stopped (what its wall-clock budget is checked with)."""
+    if not item_id:
+        return time.time()
+    with store.session() as session:
+        row = session.get(ItemStateRow, item_id)
+        return time.time() - (row.paused_seconds if row else 0.0)
 
 
 def set_round(store: Store, item_id: str, round_no: int) -> None:

@@ -30,6 +30,7 @@ class ItemStateRow(SQLModel, table=True):
     workflow_id: str | None = None  # the durable workflow executing (or last executed) it
     pending_findings: str | None = None  # JSON list: findings the next round starts with (human reject)
     rounds_override: int | None = None  # round cap of the next attempt (escalations retry --add-rounds)
+    paused_seconds: float = 0.0  # time spent stopped, not counted against the item's wall-clock budget
     # snapshot of the definition when it last ran: the retro must not depend on later file edits
     title: str = ""
     type: str = ""

@@ -117,3 +117,11 @@ def test_demo_on_a_terminal_draws_the_live_board(tmp_path):
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode("utf-8", errors="replace")).replace("\r", "")
     assert code == 0, text[-3000:]
     assert "Traceback" not in text and "tokens / budget" in text and "AS-2: done (ok)" in text
+
+
+def test_a_base_branch_that_does_not_exist_is_a_config_error(project):
+    config = project / "agentsprint.toml"
+    config.write_text(config.read_text().replace('base_branch = "main"', 'base_branch = "trunk"'))
+    done = cli(project, "run", "--item", "AS-1")
+    assert done.returncode == 2 and "run.base_branch" in done.stderr and "trunk" in done.stderr
+    assert json.loads(cli(project, "show", "AS-1", "--json").stdout)["status"] == "todo", "no item was touched"

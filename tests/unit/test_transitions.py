@@ -39,3 +39,24 @@ def test_done_is_final_and_same_status_is_a_no_op(store):
 def test_every_status_has_a_way_out_or_is_final(status):
     reachable = [s for s in Status if can_transition(status, s)]
     assert reachable or status is Status.DONE
+
+
+def test_time_spent_stopped_is_not_on_the_items_clock(store):
+    import time as _time
+
+    from sqlmodel import select
+
+    from agentsprint.store import runs
+    from agentsprint.store.tables import ItemTransitionRow
+
+    with store.session() as session:
+        transition(session, "AS-1", Status.RUNNING)
+        transition(session, "AS-1", Status.STOPPED, actor="human")
+        stopped = session.exec(select(ItemTransitionRow)
+                               .where(ItemTransitionRow.to_status == "stopped")).one()
+        stopped.at -= 100  # it was stopped 100 s ago
+        session.add(stopped)
+    runs.resume_item(store, "AS-1", "r2")
+    assert runs.item_state(store, "AS-1").status is Status.RUNNING
+    lag = _time.time() - runs.clock(store, "AS-1")
+    assert 99 < lag < 110, "the 100 s spent stopped do not count"
