@@ -39,6 +39,9 @@ def _summary(report: object) -> None:
 
     for warning in report.warnings:  # type: ignore[attr-defined]
         err.print(f"[yellow]warning:[/yellow] {warning}")
+    if not report.results:  # type: ignore[attr-defined]
+        console.print("nothing to run: no todo items (add one with `agentsprint add`, or name items with --item)")
+        return
     table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
     table.add_column("item")
     table.add_column("status")

@@ -125,3 +125,11 @@ def test_a_base_branch_that_does_not_exist_is_a_config_error(project):
     done = cli(project, "run", "--item", "AS-1")
     assert done.returncode == 2 and "run.base_branch" in done.stderr and "trunk" in done.stderr
     assert json.loads(cli(project, "show", "AS-1", "--json").stdout)["status"] == "todo", "no item was touched"
+
+
+def test_run_with_nothing_to_do_says_so(tmp_path):
+    from agentsprint.runner.demo import create_sample
+
+    create_sample(tmp_path / "p", "http://127.0.0.1:9/v1", items=[])
+    done = cli(tmp_path / "p", "run", "--ci")
+    assert done.returncode == 0 and "nothing to run" in done.stdout
