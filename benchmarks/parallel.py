@@ -33,41 +33,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentsprint.runner.demo import CONFIG as DEMO_CONFIG
+
 ROOT = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 0.2
 GAP_TARGET_MS = 5.0
 FULL = {"items": 16, "parallel": 8, "latency": 0.3, "repeats": 3}
 SMALL = {"items": 4, "parallel": 4, "latency": 0.1, "repeats": 1}
-CONFIG = """[models.supervisor]
-model = "openai/bench-supervisor"
-api_base = "{base}"
-input_cost_per_token = 0.000003
-output_cost_per_token = 0.000015
-max_tokens = 512
-
-[models.coder]
-model = "openai/bench-coder"
-api_base = "{base}"
-input_cost_per_token = 0.0000004
-output_cost_per_token = 0.0000016
-max_tokens = 512
-
-[models.qa]
-model = "openai/bench-qa"
-api_base = "{base}"
-input_cost_per_token = 0.0000004
-output_cost_per_token = 0.0000016
-max_tokens = 512
-
-[run]
-base_branch = "main"
-call_timeout = "30s"
-num_retries = 1
-
-[policy]
-allowed_commands = ["python -m unittest"]
-protected_paths = ["tests/**", "backlog/**", "agentsprint.toml"]
-"""
+# The demo's config with the benchmark's model names and no [run] parallel (each run passes its own).
+CONFIG = DEMO_CONFIG.replace("demo-", "bench-").replace("parallel = 2\n", "")
 
 
 def bench_items(count: int) -> list[Any]:

@@ -96,17 +96,6 @@ class Reply(BaseModel):
         return message
 
 
-class Spend(BaseModel):
-    """Limits (None = no cap), settled spend and open reservations of one budget scope."""
-
-    limit_tokens: int | None = None
-    limit_usd: float | None = None
-    spent_tokens: int = 0
-    spent_usd: float = 0.0
-    reserved_tokens: int = 0
-    reserved_usd: float = 0.0
-
-
 class _NoRoom(Exception):
     """Not even a minimal reply fits (raised inside the reservation transaction to roll it back)."""
 
@@ -152,12 +141,9 @@ class Gateway:
         """Raise the limits of `scope` (escalation retry)."""
         self.ledger.add_budget(scope, tokens, usd)
 
-    def spend(self, scope: str) -> Spend:
-        """Limits, spend and open reservations of `scope`."""
-        state = self.ledger.remaining([scope])[scope]
-        return Spend(limit_tokens=state.limit_tokens, limit_usd=state.limit_usd,
-                     spent_tokens=state.spent_tokens, spent_usd=state.spent_usd,
-                     reserved_tokens=state.reserved_tokens, reserved_usd=state.reserved_usd)
+    def spend(self, scope: str) -> BudgetState:
+        """Limits (None = no cap), settled spend and open reservations of `scope`."""
+        return self.ledger.remaining([scope])[scope]
 
     def check_prices(self, roles: Iterable[str], *, usd_budgets: bool = True) -> None:
         """PriceUnknown (a ConfigError) if a model of `roles` has no price while USD budgets are in play."""
