@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -337,12 +338,15 @@ def test_killed_add_never_leaves_a_partial_item(project: Path, tmp_path: Path) -
     body_file.write_text(body)
     backlog_dir = project / "backlog"
 
-    def attempt(kill_after: float | None) -> tuple[int, list[str]]:
+    def attempt(kill_after: Callable[[], float] | None, watch: Path | None = None) -> tuple[int, list[str]]:
         with open(body_file, "rb") as stdin:
             process = subprocess.Popen([str(SCRIPT), "add", "Big item", "--body", "-"], cwd=project, stdin=stdin,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if watch is not None:  # wait for the temp file to appear (or the process to end)
+                while process.poll() is None and not any(".tmp-" in name for name in os.listdir(watch)):
+                    time.sleep(0.0005)
             if kill_after is not None:
-                time.sleep(kill_after)
+                time.sleep(kill_after())
                 process.kill()
             code = process.wait()
         backlog = load_backlog(backlog_dir)
@@ -355,16 +359,23 @@ def test_killed_add_never_leaves_a_partial_item(project: Path, tmp_path: Path) -
                 (backlog_dir / name).unlink()
         return code, names
 
-    started = time.monotonic()
-    assert attempt(None)[0] == 0
-    full_run = time.monotonic() - started
+    runs = []
+    for _ in range(2):  # the first run may be slow (cold caches): time the warm one
+        started = time.monotonic()
+        assert attempt(None)[0] == 0
+        runs.append(time.monotonic() - started)
+    fastest = min(runs)
     chance, killed, mid_write = random.Random(1234), 0, 0
-    for _ in range(15):
-        code, names = attempt(chance.uniform(max(0.05, full_run - 0.15), full_run + 0.02))
+    for number in range(16):
+        if number % 2:  # kill while the temp file is being written, whenever that happens
+            code, names = attempt(lambda: chance.uniform(0, 0.004), watch=backlog_dir)
+        else:  # kill at a random moment of a run, before the fastest run would have finished
+            code, names = attempt(lambda: chance.uniform(0.05, max(0.06, 0.9 * fastest)))
         killed += code == -9
         mid_write += any(".tmp-" in name for name in names)
     assert killed >= 1, "every add finished before its kill: the test did not test anything"
-    print(f"{killed} of 15 adds killed, {mid_write} of them during the write")
+    assert mid_write >= 1, "no kill landed while the temp file was being written"
+    print(f"{killed} of 16 adds killed, {mid_write} of them during the write")
 
 
 def test_registering_a_module_adds_its_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
