@@ -10,7 +10,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -79,6 +79,9 @@ class RunSettings(_Section):
     """Timeout of a coder `run` command or a DoD command gate."""
     output_cap: int = Field(default=20000, gt=0)
     """Characters of command output kept (head and tail) for prompts and records."""
+    gate_checkout: Literal["clean", "worktree"] = "clean"
+    """Where command gates run: "clean" = a fresh checkout of the round's commit (files the coder left
+    untracked or git-ignored cannot sway them); "worktree" = the coder's own worktree."""
 
     _v_call = field_validator("call_timeout", "command_timeout")(_check_duration)
 

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,9 @@ from agentsprint import policy
 from agentsprint.config import Settings
 from agentsprint.domain import Gate, GateKind, Item
 from agentsprint.redaction import find_secrets
+
+if TYPE_CHECKING:
+    from agentsprint.workspace import Workspace
 
 PROTECTED = "protected"
 SCOPE = "scope"
@@ -188,6 +192,16 @@ def run_gates(item: Item, worktree: Path, changed_files: list[str], diff: str,
         results.append(check_secrets(diff))
     results.extend(run_command_gate(gate, worktree, settings) for gate in item.command_gates)
     return results
+
+
+def run_item_gates(item: Item, workspace: Workspace, changed_files: list[str], diff: str,
+                   settings: Settings) -> list[GateResult]:
+    """`run_gates` for an item's committed work: command gates in a clean checkout of its branch tip
+    (`run.gate_checkout = "clean"`, the default) or in its worktree."""
+    if item.command_gates and settings.run.gate_checkout == "clean":
+        with workspace.gate_checkout(item.id) as checkout:
+            return run_gates(item, checkout, changed_files, diff, settings)
+    return run_gates(item, workspace.worktree_path(item.id), changed_files, diff, settings)
 
 
 def summarize(results: list[GateResult], limit: int = SUMMARY_CHARS) -> str:

@@ -39,6 +39,7 @@ _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
 _LOCK = threading.RLock()  # one merge, rebase or worktree change at a time in this process
 _HOLD = {"depth": 0}  # nesting of this process's hold on the repository lock (changed only under _LOCK)
 REPO_LOCK = "agentsprint.lock"
+GATES_DIR = ".gates"  # under worktrees_dir: clean checkouts for command gates
 INTERRUPTED_ADD = "initializing"  # git's `locked` text while `worktree add` runs (GitPython sets LC_ALL=C)
 
 
@@ -254,6 +255,38 @@ class Workspace:
                 return
             self.commit_all(item_id, f"{item_id}: work in progress (saved before removing the worktree)")
             self.run_git(self.repo_root, "worktree", "remove", str(self.worktree_path(item_id)))
+
+    def gate_checkout_path(self, item_id: str) -> Path:
+        """Where the item's gate checkout lives: `<worktrees_dir>/.gates/<ID>` (never an item's own folder)."""
+        self.branch_name(item_id)
+        return self.worktrees_dir / GATES_DIR / item_id
+
+    @contextmanager
+    def gate_checkout(self, item_id: str) -> Iterator[Path]:
+        """A clean, detached checkout of the item branch's tip, removed afterwards.
+
+        Command gates run here, not in the coder's worktree: files the coder left that git does not
+        track (an ignored `conftest.py`, a patched module in an ignored folder) cannot change what the
+        gates see. A checkout left by a killed process is replaced.
+        """
+        path, sha = self.gate_checkout_path(item_id), self.head(item_id)
+        with self._repo_lock():
+            self._drop_gate_checkout(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._exclude_worktrees_dir()
+            self.run_git(self.repo_root, "worktree", "add", "-q", "--detach", str(path), sha)
+        try:
+            yield path
+        finally:
+            with self._repo_lock():
+                self._drop_gate_checkout(path)
+
+    def _drop_gate_checkout(self, path: Path) -> None:
+        if path in self.worktrees():
+            self.run_git(self.repo_root, "worktree", "remove", "--force", "--force", str(path), check=False)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        self.run_git(self.repo_root, "worktree", "prune")
 
     def branch_exists(self, item_id: str) -> bool:
         ref = f"refs/heads/{self.branch_name(item_id)}"

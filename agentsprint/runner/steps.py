@@ -176,7 +176,7 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
     changed = ws.changed_files(item.id)
     stats = ws.diff_stats(item.id)
     rt.emit(item.id, role="gates")
-    gates = dod.run_gates(item, ws.worktree_path(item.id), changed, diff, rt.settings)  # the raw diff: the
+    gates = dod.run_item_gates(item, ws, changed, diff, rt.settings)  # the raw diff: the
     # secrets gate must see what it scans; everything kept or sent on gets the redacted one
     kept = redact(diff)[:DIFF_CAP]
     return RoundCheck(sha=sha, diff=kept, diff_hash=hashlib.sha256(diff.encode("utf-8")).hexdigest(),

@@ -177,6 +177,57 @@ class TestCommandGates:
         assert not results["gone"].passed and results["gone"].details == ["exit code 127"]
 
 
+class TestGateCheckout:
+    """Command gates judge the round's commit in a clean checkout, not what else lies in the worktree."""
+
+    @staticmethod
+    def overridable(project: Path) -> None:
+        """calc.add is wrong unless a git-ignored src/overrides.py replaces it (the local-settings habit)."""
+        (project / ".gitignore").write_text("src/overrides.py\n")
+        (project / "src" / "calc.py").write_text(
+            "try:\n    from overrides import add  # local, git-ignored\nexcept ImportError:\n"
+            "    def add(a, b):\n        return a - b\n")
+        git(project, "add", ".")
+        git(project, "commit", "-q", "-m", "calc with a local override hook")
+
+    def test_an_ignored_file_the_coder_left_cannot_make_a_gate_pass(self, project: Path, ws: Workspace) -> None:
+        self.overridable(project)
+        path = ws.create_worktree("AS-1")
+        (path / "src" / "overrides.py").write_text("def add(a, b):\n    return a + b\n")
+        ws.commit_all("AS-1", "round 1")
+        item = make_item({"tests": PYTEST})
+        assert ws.changed_files("AS-1") == [] and ws.diff("AS-1") == ""  # invisible to every other gate
+
+        def tests_gate(mode: str) -> dod.GateResult:
+            settings = Settings(run=RunSettings(gate_checkout=mode))
+            results = dod.run_item_gates(item, ws, ws.changed_files("AS-1"), ws.diff("AS-1"), settings)
+            return {r.name: r for r in results}["tests"]
+
+        assert tests_gate("worktree").passed, "in the worktree the ignored file decides (the hole)"
+        clean = tests_gate("clean")
+        assert not clean.passed and "assert 0 == 4" in clean.output
+        (path / "src" / "calc.py").write_text("def add(a, b):\n    return a + b\n")  # the honest fix
+        ws.commit_all("AS-1", "round 2")
+        assert tests_gate("clean").passed
+        assert (path / "src" / "overrides.py").is_file(), "the coder's worktree is left as it was"
+
+    def test_the_checkout_is_removed_and_one_left_by_a_kill_is_replaced(self, ws: Workspace) -> None:
+        path = ws.create_worktree("AS-1")
+        (path / "src" / "calc.py").write_text("def add(a, b):\n    return b + a\n")
+        ws.commit_all("AS-1", "round 1")
+        leftover = ws.gate_checkout_path("AS-1")
+        git(ws.repo_root, "worktree", "add", "-q", "--detach", str(leftover), "main")  # a killed gate run's
+        (leftover / "src" / "calc.py").write_text("def add(a, b):\n    return 0\n")
+        item = make_item({"tests": PYTEST}, {"head": "git rev-parse HEAD"})
+        results = {r.name: r for r in dod.run_item_gates(item, ws, ws.changed_files("AS-1"), ws.diff("AS-1"),
+                                                         Settings())}
+        assert results["tests"].passed, results["tests"].output
+        assert ws.head("AS-1") in results["head"].output, "gates ran on the item's tip"
+        assert not leftover.exists()
+        assert str(leftover) not in git(ws.repo_root, "worktree", "list")
+        assert git(ws.repo_root, "status", "--porcelain") == "", "nothing shows in the main checkout"
+
+
 def test_summarize_puts_failures_first_and_stays_short() -> None:
     results = [
         dod.GateResult(name="protected", kind="protected", passed=True, output="ok"),
