@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 
 from agentsprint.config import templates_dir
+from agentsprint.redaction import redact
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -43,6 +44,10 @@ def environment() -> jinja2.Environment:
 
 
 def render(name: str, **values: Any) -> str:
-    """The text of prompt template `name` (e.g. "coder_system.j2") with `values`."""
+    """The text of prompt template `name` (e.g. "coder_system.j2") with `values`, secrets redacted.
+
+    Item bodies, plans and findings are written by people and models: a key pasted into an item
+    must not reach the provider, the call records or the events.
+    """
     text = environment().get_template(name).render(**values)
-    return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
+    return redact(_BLANK_RUNS.sub("\n\n", text).strip()) + "\n"

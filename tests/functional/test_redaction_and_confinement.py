@@ -40,6 +40,21 @@ def test_a_key_the_coder_writes_and_reads_never_reaches_the_model_or_the_store(t
         assert rows and all(KEY not in (value or "") for (value,) in rows), f"{table}.{column} holds the key"
 
 
+def test_a_key_pasted_into_an_item_body_is_not_sent_to_any_model(tmp_path, server):
+    body = f"Call the billing API with key {KEY} (the staging one).\n\n## Acceptance criteria\n- it works\n"
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): [tool_call("finish", summary="nothing to do")]})
+    settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[], rounds=1, body=body)], book)
+
+    run_items(settings, ["AS-1"])
+
+    systems = {body["messages"][0]["content"][:60] for bodies in server.requests.values() for body in bodies}
+    assert len(systems) >= 3, "supervisor, coder and QA were all asked"
+    sent = json.dumps(server.requests)
+    assert KEY not in sent and "staging one" in sent and "[REDACTED]" in sent
+    rows = query(settings, "SELECT request_json FROM model_calls")
+    assert rows and all(KEY not in (value or "") for (value,) in rows)
+
+
 def test_search_does_not_follow_a_symlink_out_of_the_worktree(tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("TOPSECRET=hunter2\n")
