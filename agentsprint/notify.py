@@ -1,8 +1,11 @@
 """Webhooks: a signed JSON POST when an item reaches awaiting_review, done, escalated or failed.
 
-Standard library only. Delivery happens on a background daemon thread, with bounded retries and
-exponential backoff, so a slow or dead receiver never slows a run; `flush` drains the queue for a
-bounded time at exit. A delivery that finally fails is recorded as a `notify.failed` event.
+Standard library only for sending. Every event is first a row of the outbox (`webhook_outbox`), then
+posted on a background daemon thread with bounded retries and exponential backoff, so a slow or dead
+receiver never slows a run; `flush` drains the queue for a bounded time at exit. What a killed (or
+flushed-out) process did not deliver is sent by the next `run` or `worker` (`resume`): at least once,
+always with the same `delivery_id`. A delivery that finally fails is recorded as a `notify.failed`
+event and stays in the outbox with its error.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
 log = logging.getLogger(__name__)
 FailureSink = Callable[["Delivery", str, int], None]
+ResultSink = Callable[["Delivery", "str | None", int], None]
+"""Called when a delivery ends: (delivery, error or None when delivered, attempts made)."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +119,15 @@ class Notifier:
                  timeout: float = TIMEOUT_SECONDS, on_failure: FailureSink | None = None) -> None:
         self.attempts, self.backoff, self.timeout = max(1, attempts), backoff, timeout
         self.on_failure = on_failure
-        self.pending: queue.Queue[tuple[Delivery, FailureSink | None]] = queue.Queue()
+        self.pending: queue.Queue[tuple[Delivery, FailureSink | None, ResultSink | None]] = queue.Queue()
         self.delivered: list[str] = []
         self._thread = threading.Thread(target=self._run, name="agentsprint-notify", daemon=True)
         self._thread.start()
 
-    def send(self, delivery: Delivery, on_failure: FailureSink | None = None) -> None:
-        """Queue the delivery and return at once."""
-        self.pending.put((delivery, on_failure or self.on_failure))
+    def send(self, delivery: Delivery, on_failure: FailureSink | None = None,
+             on_result: ResultSink | None = None) -> None:
+        """Queue the delivery and return at once; `on_result` hears how it ended."""
+        self.pending.put((delivery, on_failure or self.on_failure, on_result))
 
     def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
         """Wait up to `timeout` seconds for queued deliveries; True when none is left."""
@@ -132,20 +138,22 @@ class Notifier:
 
     def _run(self) -> None:
         while True:
-            delivery, on_failure = self.pending.get()
+            delivery, on_failure, on_result = self.pending.get()
             try:
-                self._deliver(delivery, on_failure)
+                self._deliver(delivery, on_failure, on_result)
             except Exception:  # a defect here must not stop later deliveries
                 log.exception("webhook delivery %s crashed", delivery.delivery_id)
             finally:
                 self.pending.task_done()
 
-    def _deliver(self, delivery: Delivery, on_failure: FailureSink | None) -> None:
+    def _deliver(self, delivery: Delivery, on_failure: FailureSink | None, on_result: ResultSink | None) -> None:
         error = ""
         for attempt in range(1, self.attempts + 1):
             try:
                 post(delivery, self.timeout)
                 self.delivered.append(delivery.delivery_id)
+                if on_result is not None:
+                    on_result(delivery, None, attempt)
                 return
             except PermanentError as exc:
                 error = str(exc)
@@ -158,6 +166,8 @@ class Notifier:
                     attempt, error)
         if on_failure is not None:
             on_failure(delivery, error, attempt)
+        if on_result is not None:
+            on_result(delivery, error, attempt)
 
 
 def _host(url: str) -> str:
@@ -214,11 +224,54 @@ def item_settled(settings: Settings, store: Store, item_id: str, run_id: str | N
         payload = _payload(settings, store, item_id, run_id)
         if payload is None:
             return
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"[notify] webhook must be an http(s) URL, not {_host(url)}")
-        notifier().send(build(url, _secret(settings), payload), _recorder(store, run_id))
+        from agentsprint.store import outbox
+
+        _check_url(url)
+        delivery = build(url, _secret(settings), payload)
+        outbox.add(store, delivery.delivery_id, item_id, delivery.event, delivery.body.decode("utf-8"))
+        if outbox.claim(store, delivery.delivery_id, outbox.me()):  # not when a replayed step already sent it
+            notifier().send(delivery, _recorder(store, run_id), _settler(store))
     except Exception:  # a notification problem must never fail the item
         log.warning("webhook for %s not queued", item_id, exc_info=True)
+
+
+def resume(settings: Settings, store: Store) -> int:
+    """Queue the outbox's deliveries that no live process is sending (a killed run's); how many. Never raises."""
+    url = settings.notify.webhook
+    if not url:
+        return 0
+    queued = 0
+    try:
+        from agentsprint.store import outbox
+
+        _check_url(url)
+        secret = _secret(settings)
+        for row in outbox.pending(store):
+            if outbox.claim(store, row.delivery_id, outbox.me()):
+                delivery = Delivery(url, row.body.encode("utf-8"), row.event, row.delivery_id, secret)
+                notifier().send(delivery, _recorder(store, None), _settler(store))
+                queued += 1
+    except Exception:
+        log.warning("pending webhooks not queued", exc_info=True)
+    return queued
+
+
+def _check_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"[notify] webhook must be an http(s) URL, not {_host(url)}")
+
+
+def _settler(store: Store) -> ResultSink:
+    """Mark the outbox row delivered or given up (never raises)."""
+    def settle(delivery: Delivery, error: str | None, attempts: int) -> None:
+        from agentsprint.store import outbox
+
+        try:
+            outbox.settle(store, delivery.delivery_id, error, attempts)
+        except Exception:
+            log.warning("could not record the end of webhook %s", delivery.delivery_id, exc_info=True)
+
+    return settle
 
 
 def _payload(settings: Settings, store: Store, item_id: str, run_id: str | None) -> dict[str, Any] | None:

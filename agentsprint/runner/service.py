@@ -251,6 +251,7 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
     roles = ["supervisor", "coder", "qa"] + (["security"] if any(i.needs_security_review for i in items) else [])
     runtime.gateway.check_prices(roles, usd_budgets=any(i.budget.usd is not None for i in items) or bool(sprint))
     rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
+    notify.resume(settings, runtime.store)  # what a killed run did not deliver
     beat = _heartbeat(executor_id)
     report: RunReport | None = None
     try:

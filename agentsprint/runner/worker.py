@@ -21,6 +21,7 @@ HEARTBEAT_SECONDS = 1.0
 STALE_SECONDS = 6.0
 DRAIN_SECONDS = 20.0
 THREAD_EXIT_SECONDS = 0.5
+NOTIFY_RESUME_SECONDS = 60.0  # how often a worker looks for webhooks that dead processes left
 EXECUTOR_THREAD_PREFIX = "dbos-executor-"  # DBOS runs workflows (and their steps) in these threads
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,13 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
     beat = start_heartbeat(executor_id)
     stopping = threading.Event()
     _on_signal(stopping)
-    idle_since = time.monotonic()
+    idle_since = resumed_at = time.monotonic()
+    _resume_notifications(settings)
     try:
         while not stopping.wait(0.5):
+            if time.monotonic() - resumed_at > NOTIFY_RESUME_SECONDS:
+                resumed_at = time.monotonic()
+                _resume_notifications(settings)
             if idle_exit <= 0:
                 continue
             if _queue_busy():
@@ -137,6 +142,13 @@ def _busy_threads() -> list[threading.Thread]:
     for thread in others:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     return [t for t in others if t.is_alive()]
+
+
+def _resume_notifications(settings: Settings) -> None:
+    """Send the outbox's deliveries that dead processes left (never raises)."""
+    from agentsprint import notify
+
+    notify.resume(settings, rt_mod.current().store)
 
 
 def _flush_notifications() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, create_engine
 
-from agentsprint.store import tables
+from agentsprint.store import tables  # noqa: F401  (defines the tables the migrations create)
 
 
 class StoreError(Exception):
@@ -48,14 +48,26 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_INITIAL_TABLES = ["item_state", "item_transitions", "sprints", "sprint_items", "runs", "budgets", "model_calls",
+                   "handoffs", "reviews", "escalations", "events", "workers"]
+
+
+def _create(conn: Connection, *names: str) -> None:
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+
+
 def _m001_initial(conn: Connection) -> None:
-    names = [str(t.__tablename__) for t in tables.ALL_TABLES if t is not tables.MigrationRow]  # type: ignore[attr-defined]
-    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])  # type: ignore[index]
+    _create(conn, *_INITIAL_TABLES)
+
+
+def _m002_webhook_outbox(conn: Connection) -> None:
+    _create(conn, "webhook_outbox")
 
 
 # Append only: a released migration is never edited; later schema changes add a new named step.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_webhook_outbox", _m002_webhook_outbox),
 ]
 
 

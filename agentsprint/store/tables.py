@@ -210,6 +210,25 @@ class WorkerRow(SQLModel, table=True):
     stopped_at: float | None = None
 
 
+
+class WebhookRow(SQLModel, table=True):
+    """A webhook delivery (an outbox row): kept until delivered or given up, so a killed process's are sent later."""
+
+    __tablename__ = "webhook_outbox"
+    delivery_id: str = Field(primary_key=True)
+    item_id: str = Field(index=True)
+    event: str
+    body: str
+    """The exact JSON that is signed and posted (the URL and secret come from the settings at send time)."""
+    created_at: float
+    claimed_by: str | None = None
+    """`host:pid` of the process sending it."""
+    claimed_at: float | None = None
+    attempts: int = 0
+    delivered_at: float | None = None
+    failed_at: float | None = None
+    last_error: str | None = None
+
 ALL_TABLES = [
     MigrationRow,
     ItemStateRow,
@@ -224,4 +243,5 @@ ALL_TABLES = [
     EscalationRow,
     EventRow,
     WorkerRow,
+    WebhookRow,
 ]

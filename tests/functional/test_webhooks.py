@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from durability_support import cli, kill_group, start
 from runner_support import TEST_CONFIG, item, make_project, query
 
 from agentsprint import notify
@@ -22,6 +26,7 @@ from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.runner import actions
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 from agentsprint.runner.service import run_items
+from agentsprint.store import Store, outbox
 
 SECRET = "s3cret-for-tests"
 REJECT = tool_call("submit_verdict", verdict="reject", reasons=["not yet"])
@@ -197,3 +202,55 @@ def test_a_failed_delivery_is_recorded_and_the_item_still_done(tmp_path: Path, r
     assert recorded["url"] == "http://127.0.0.1", "the URL's path (often a token) is not recorded"
     unsigned = [r for r in caplog.records if "unsigned" in r.getMessage()]
     assert len(unsigned) == 1
+
+
+def test_the_outbox_sends_each_event_once_and_takes_over_only_from_the_dead(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    outbox.add(store, "d1", "AS-1", "item.done", "{}")
+    outbox.add(store, "d1", "AS-1", "item.done", "{}")  # a replayed step announces the same event again
+    assert [row.delivery_id for row in outbox.pending(store)] == ["d1"]
+    assert outbox.claim(store, "d1", "me:1") and not outbox.claim(store, "d1", "me:1"), "queued once"
+    host = outbox.me().rpartition(":")[0]
+    live_other = f"{host}:{os.getppid()}"
+    outbox.add(store, "d2", "AS-2", "item.done", "{}")
+    assert outbox.claim(store, "d2", live_other)
+    assert not outbox.claim(store, "d2", outbox.me()), "a live claimer within its lease keeps it"
+    assert outbox.claim(store, "d2", outbox.me(), lease=0.0), "an expired lease is taken over"
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead = f"{host}:{finished.stdout.strip()}"
+    outbox.add(store, "d3", "AS-3", "item.done", "{}")
+    assert outbox.claim(store, "d3", dead)
+    assert outbox.claim(store, "d3", outbox.me()), "a dead claimer's delivery is taken over at once"
+    outbox.settle(store, "d3", None, 2)
+    outbox.settle(store, "d2", "HTTP 410", 1)
+    assert [row.delivery_id for row in outbox.pending(store)] == ["d1"]
+    assert not outbox.claim(store, "d3", "other:1") and not outbox.claim(store, "d2", "other:1"), "ended"
+    store.close()
+
+
+def test_a_delivery_a_killed_run_left_is_sent_by_the_next_run(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.hang = True
+    with ScriptedServer() as server:
+        book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): CODER[("AS-1", 1)]})
+        settings = make_project(tmp_path / "p", server, [item("AS-1")], book,
+                                config=TEST_CONFIG + f'\n[notify]\nwebhook = "{receiver.url}"\n')
+        proc = start(settings.root, "run", "--ci", log=tmp_path / "run.log")
+        try:
+            deadline = time.monotonic() + 90
+            while not receiver.requests and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            kill_group(proc)  # while the receiver holds the delivery unanswered
+        assert len(receiver.requests) == 1, (tmp_path / "run.log").read_text()
+        (delivery_id, claimed_by, delivered_at), = query(
+            settings, "SELECT delivery_id, claimed_by, delivered_at FROM webhook_outbox")
+        assert delivered_at is None and claimed_by.endswith(f":{proc.pid}")
+        receiver.hang = False
+        receiver.released.set()
+        again = cli(settings.root, "run", "--ci")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [b["delivery_id"] for b in receiver.bodies()] == [delivery_id, delivery_id], "sent again, same id"
+    assert receiver.bodies()[1]["event"] == "item.done" and receiver.requests[1]["body"] == receiver.requests[0]["body"]
+    (delivered_at, attempts), = query(settings, "SELECT delivered_at, attempts FROM webhook_outbox")
+    assert delivered_at is not None and attempts == 1

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from agentsprint.domain import Status
 from agentsprint.store import Store
@@ -36,6 +36,29 @@ def test_migrations_are_named_and_applied_once(store: Store) -> None:
     reopened = Store(store.url)
     assert applied(reopened) == sorted(names)
     reopened.close()
+
+
+def test_a_database_of_an_older_release_gets_only_the_new_migrations(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentsprint.store import engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    monkeypatch.setattr(engine, "MIGRATIONS", MIGRATIONS[:1])  # the first release knew only 001
+    old = Store(url)
+    assert applied(old) == ["001_initial"]
+    with old.engine.connect() as conn:
+        assert not inspect(conn).has_table("webhook_outbox")
+        conn.execute(text("INSERT INTO workers (executor_id, host, pid, started_at, heartbeat_at) "
+                          "VALUES ('w1', 'h', 1, 1.0, 1.0)"))
+        conn.commit()
+    old.close()
+    monkeypatch.setattr(engine, "MIGRATIONS", MIGRATIONS)
+    upgraded = Store(url)
+    assert applied(upgraded) == sorted(name for name, _ in MIGRATIONS)
+    with upgraded.engine.connect() as conn:
+        assert inspect(conn).has_table("webhook_outbox")
+        assert conn.execute(text("SELECT executor_id FROM workers")).all() == [("w1",)], "old rows are kept"
+    upgraded.close()
 
 
 def test_transitions_follow_the_status_machine_and_show_in_fastread(store: Store) -> None:
