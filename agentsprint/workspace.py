@@ -250,6 +250,8 @@ class Workspace:
     def remove_worktree(self, item_id: str) -> None:
         """Remove the item's worktree, keeping its branch (pending changes are committed first)."""
         with self._repo_lock():
+            if self.gate_checkout_path(item_id).exists():  # left by a gate run killed before its cleanup
+                self._drop_gate_checkout(self.gate_checkout_path(item_id))
             self.run_git(self.repo_root, "worktree", "prune")
             if not self._has_worktree(item_id):
                 return

@@ -227,6 +227,13 @@ class TestGateCheckout:
         assert str(leftover) not in git(ws.repo_root, "worktree", "list")
         assert git(ws.repo_root, "status", "--porcelain") == "", "nothing shows in the main checkout"
 
+    def test_removing_the_worktree_also_removes_a_gate_checkout_left_behind(self, ws: Workspace) -> None:
+        ws.create_worktree("AS-1")
+        leftover = ws.gate_checkout_path("AS-1")
+        git(ws.repo_root, "worktree", "add", "-q", "--detach", str(leftover), "main")
+        ws.remove_worktree("AS-1")
+        assert not leftover.exists() and str(leftover) not in git(ws.repo_root, "worktree", "list")
+
 
 def test_summarize_puts_failures_first_and_stays_short() -> None:
     results = [
