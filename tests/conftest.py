@@ -15,6 +15,20 @@ from agentsprint.llm.scripted import ScriptedServer
 
 offline_env()
 
+_PG_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL", "")
+_PG_REQUIRED = bool(os.environ.get("AGENTSPRINT_TEST_PG_REQUIRED"))  # read before _isolated_env clears it
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server's URL. Without one the test is skipped, or fails when
+    AGENTSPRINT_TEST_PG_REQUIRED is set (CI sets it: a server that did not start must not pass as a skip)."""
+    if not _PG_URL:
+        if _PG_REQUIRED:
+            pytest.fail("AGENTSPRINT_TEST_PG_REQUIRED is set but AGENTSPRINT_TEST_PG_URL is not: "
+                        "the PostgreSQL test server did not start")
+        pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
+    return _PG_URL
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

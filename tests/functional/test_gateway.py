@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import postgres_url
 from sqlmodel import col, select
 
 from agentsprint.config import ConfigError
@@ -408,14 +408,11 @@ def test_randomized_calls_never_overspend_any_budget(scripted_server: ScriptedSe
     assert min(outcomes.values()) >= 10, outcomes  # every path was exercised: fit, shrink, refuse, top-up
 
 
-PG_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL")
 
 
 def _open(backend: str, tmp_path: Path) -> Store:
     if backend == "postgres":
-        if not PG_URL:
-            pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
-        return Store(PG_URL)
+        return Store(postgres_url())
     return Store(f"sqlite:///{tmp_path / 'race.db'}")
 
 

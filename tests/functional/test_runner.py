@@ -201,13 +201,10 @@ def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, s
 
 @pytest.mark.postgres
 def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
-    import os
-
+    from conftest import postgres_url
     from worker_support import fresh_database
 
-    base = os.environ.get("AGENTSPRINT_TEST_PG_URL")
-    if not base:
-        pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
+    base = postgres_url()
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     with fresh_database(base) as url:
         config = TEST_CONFIG + f'\n[database]\nurl = "{url}"\n'

@@ -4,12 +4,12 @@ and `agentsprint list` reading live statuses through the store instead of sqlite
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import postgres_url
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -22,15 +22,12 @@ from agentsprint.store.events import verify_chain
 from agentsprint.store.items import transition, transitions
 
 pytestmark = pytest.mark.postgres
-SERVER_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL")
 
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A fresh database on the test server, dropped afterwards."""
-    if not SERVER_URL:
-        pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
-    server = make_url(SERVER_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    server = make_url(postgres_url().replace("postgresql://", "postgresql+psycopg://", 1))
     name = f"agentsprint_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

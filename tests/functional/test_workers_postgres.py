@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import postgres_url
 from runner_support import TEST_CONFIG, item, make_project
 from sqlalchemy import text
-from worker_support import PG_URL, fresh_database, logs, slow_responders, start_worker, stop_all, wait_for
+from worker_support import fresh_database, logs, slow_responders, start_worker, stop_all, wait_for
 
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.runner.demo_script import ScriptBook
@@ -47,9 +48,7 @@ def _items() -> list[Any]:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
-    with fresh_database(PG_URL) as url:
+    with fresh_database(postgres_url()) as url:
         yield url
 
 

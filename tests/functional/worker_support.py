@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.runner.demo_script import ScriptBook
 
-PG_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL")
 T = TypeVar("T")
 
 
