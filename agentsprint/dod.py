@@ -197,10 +197,9 @@ def run_gates(item: Item, worktree: Path, changed_files: list[str], diff: str,
 def run_item_gates(item: Item, workspace: Workspace, changed_files: list[str], diff: str,
                    settings: Settings) -> list[GateResult]:
     """`run_gates` for an item's committed work: command gates in a clean checkout of its branch tip
-    (`run.gate_checkout = "clean"`, the default) or in its worktree."""
+    (`run.gate_checkout = "clean"`, the default; kept for the next round) or in its worktree."""
     if item.command_gates and settings.run.gate_checkout == "clean":
-        with workspace.gate_checkout(item.id) as checkout:
-            return run_gates(item, checkout, changed_files, diff, settings)
+        return run_gates(item, workspace.gate_checkout(item.id), changed_files, diff, settings)
     return run_gates(item, workspace.worktree_path(item.id), changed_files, diff, settings)
 
 

@@ -250,8 +250,7 @@ class Workspace:
     def remove_worktree(self, item_id: str) -> None:
         """Remove the item's worktree, keeping its branch (pending changes are committed first)."""
         with self._repo_lock():
-            if self.gate_checkout_path(item_id).exists():  # left by a gate run killed before its cleanup
-                self._drop_gate_checkout(self.gate_checkout_path(item_id))
+            self.drop_gate_checkout(item_id)
             self.run_git(self.repo_root, "worktree", "prune")
             if not self._has_worktree(item_id):
                 return
@@ -263,23 +262,34 @@ class Workspace:
         self.branch_name(item_id)
         return self.worktrees_dir / GATES_DIR / item_id
 
-    @contextmanager
-    def gate_checkout(self, item_id: str) -> Iterator[Path]:
-        """A clean, detached checkout of the item branch's tip, removed afterwards.
+    def gate_checkout(self, item_id: str) -> Path:
+        """A clean, detached checkout of the item branch's tip, for command gates.
 
         Command gates run here, not in the coder's worktree: files the coder left that git does not
         track (an ignored `conftest.py`, a patched module in an ignored folder) cannot change what the
-        gates see. A checkout left by a killed process is replaced.
+        gates see. The first round pays for a whole checkout; later rounds reuse it, forced to the new
+        tip and stripped of every untracked and ignored file (what earlier gate runs made). One that
+        is broken (a killed process) is replaced. `drop_gate_checkout` removes it when the item ends.
         """
         path, sha = self.gate_checkout_path(item_id), self.head(item_id)
         with self._repo_lock():
+            if path.is_dir() and path in self.worktrees():
+                try:
+                    self.run_git(path, "checkout", "-q", "--detach", "--force", sha)
+                    self.run_git(path, "clean", "-ffdxq")
+                    return path
+                except WorkspaceError:
+                    pass  # not usable any more: start again
             self._drop_gate_checkout(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._exclude_worktrees_dir()
             self.run_git(self.repo_root, "worktree", "add", "-q", "--detach", str(path), sha)
-        try:
-            yield path
-        finally:
+            return path
+
+    def drop_gate_checkout(self, item_id: str) -> None:
+        """Remove the item's gate checkout, if it has one."""
+        path = self.gate_checkout_path(item_id)
+        if path.exists():
             with self._repo_lock():
                 self._drop_gate_checkout(path)
 

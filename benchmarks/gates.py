@@ -3,11 +3,12 @@
     python benchmarks/gates.py          # repositories of 500 and 5,000 files; writes results/gates.json
     python benchmarks/gates.py --small  # CI: 200 files, 3 samples, results not written
 
-Each sample runs one item's gates (`python -c pass` as the only command gate) on a committed change,
-once with `[run] gate_checkout = "clean"` (a detached `git worktree add` of the round's commit, removed
-afterwards) and once with `"worktree"`. Both modes alternate in one run, so machine noise hits both.
-Target: the clean checkout adds under 1 s per round on a 5,000-file repository (a round's model
-calls take tens of seconds). Exit 1 when the target is missed.
+Each sample runs one item's gates (`python -c pass` as the only command gate) on a new commit of the
+item, once with `[run] gate_checkout = "clean"` and once with `"worktree"`, alternating, so machine
+noise hits both. The clean checkout is a detached `git worktree add` in the first round (reported
+apart: it writes every file) and, in later rounds, the same checkout forced to the new tip and
+cleaned. Target: a later round's clean checkout adds under 1 s on a 5,000-file repository (a round's
+model calls take tens of seconds). Exit 1 when the target is missed.
 """
 
 from __future__ import annotations
@@ -57,20 +58,31 @@ def make_repo(root: Path, files: int) -> Workspace:
 
 def measure(files: int, samples: int) -> dict[str, Any]:
     item = Item(id="AS-1", title="bench", dod=[parse_gate({"noop": f"{sys.executable} -c pass"})])
+    clean = Settings(run=RunSettings(gate_checkout="clean"))
+    in_worktree = Settings(run=RunSettings(gate_checkout="worktree"))
+
+    def timed(ws: Workspace, settings: Settings) -> float:
+        started = time.perf_counter()
+        results = dod.run_item_gates(item, ws, ws.changed_files("AS-1"), ws.diff("AS-1"), settings)
+        seconds = time.perf_counter() - started
+        assert all(r.passed for r in results), results
+        return seconds
+
     with tempfile.TemporaryDirectory(prefix="agentsprint-bench-gates-") as tmp:
         ws = make_repo(Path(tmp) / "repo", files)
-        changed, diff = ws.changed_files("AS-1"), ws.diff("AS-1")
+        first = timed(ws, clean)
         times: dict[str, list[float]] = {"clean": [], "worktree": []}
-        for _ in range(samples):
-            for mode in times:
-                settings = Settings(run=RunSettings(gate_checkout=mode))  # type: ignore[arg-type]
-                started = time.perf_counter()
-                results = dod.run_item_gates(item, ws, changed, diff, settings)
-                times[mode].append(time.perf_counter() - started)
-                assert all(r.passed for r in results), results
-    clean, worktree = statistics.median(times["clean"]), statistics.median(times["worktree"])
-    return {"files": files, "samples": samples, "clean_median_s": round(clean, 3),
-            "worktree_median_s": round(worktree, 3), "added_s": round(clean - worktree, 3)}
+        worktree = ws.worktree_path("AS-1")
+        for n in range(samples):
+            (worktree / "src" / "pkg1" / "module_1.py").write_text(FILE_TEXT + f"# round {n + 2}\n")
+            ws.commit_all("AS-1", f"round {n + 2}")
+            times["clean"].append(timed(ws, clean))
+            times["worktree"].append(timed(ws, in_worktree))
+        ws.drop_gate_checkout("AS-1")
+    later, plain = statistics.median(times["clean"]), statistics.median(times["worktree"])
+    return {"files": files, "samples": samples, "first_round_clean_s": round(first, 3),
+            "later_round_clean_median_s": round(later, 3), "worktree_median_s": round(plain, 3),
+            "added_s": round(later - plain, 3)}
 
 
 def main() -> int:
@@ -81,8 +93,9 @@ def main() -> int:
     sizes = [(200, 3)] if args.small else [(500, 9), (5000, 9)]
     rows = [measure(files, samples) for files, samples in sizes]
     for row in rows:
-        print(f"{row['files']:>6} files: clean {row['clean_median_s']:.3f} s, worktree "
-              f"{row['worktree_median_s']:.3f} s, added {row['added_s']:.3f} s (target < {TARGET_SECONDS} s)")
+        print(f"{row['files']:>6} files: first round clean {row['first_round_clean_s']:.3f} s; later rounds "
+              f"clean {row['later_round_clean_median_s']:.3f} s vs worktree {row['worktree_median_s']:.3f} s: "
+              f"added {row['added_s']:.3f} s (target < {TARGET_SECONDS} s)")
     missed = [row for row in rows if row["added_s"] >= TARGET_SECONDS]
     if not args.small:
         machine = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),

@@ -59,5 +59,8 @@ def merge_blockers(item: Item, others: dict[str, tuple[Item, Status]], precedenc
 def regate(item: Item, svc: object) -> list[dod.GateResult]:
     """Run the item's deterministic gates again on its (rebased) worktree."""
     ws = svc.workspace  # type: ignore[attr-defined]
-    return dod.run_item_gates(item, ws, ws.changed_files(item.id), ws.diff(item.id),
-                              svc.settings)  # type: ignore[attr-defined]
+    try:
+        return dod.run_item_gates(item, ws, ws.changed_files(item.id), ws.diff(item.id),
+                                  svc.settings)  # type: ignore[attr-defined]
+    finally:
+        ws.drop_gate_checkout(item.id)

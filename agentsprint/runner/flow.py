@@ -105,6 +105,7 @@ class ItemRun:
 
     def execute(self) -> str:
         outcome = self.attempt()
+        steps.release_gate_checkout(self.item.id)
         if self.options.shadow:
             return steps.end_shadow(self.item, self.options.run_id, outcome)
         return outcome

@@ -185,6 +185,12 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
 
 
 @DBOS.step()
+def release_gate_checkout(item_id: str) -> None:
+    """The item has ended: its gate checkout (kept between rounds) goes."""
+    current().workspace.drop_gate_checkout(item_id)
+
+
+@DBOS.step()
 def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
     runs.record_round(current().store, item_id, run_id, data)
 

@@ -211,20 +211,32 @@ class TestGateCheckout:
         assert tests_gate("clean").passed
         assert (path / "src" / "overrides.py").is_file(), "the coder's worktree is left as it was"
 
-    def test_the_checkout_is_removed_and_one_left_by_a_kill_is_replaced(self, ws: Workspace) -> None:
+    def test_the_checkout_follows_the_tip_is_cleaned_between_rounds_and_dropped(self, ws: Workspace) -> None:
         path = ws.create_worktree("AS-1")
         (path / "src" / "calc.py").write_text("def add(a, b):\n    return b + a\n")
         ws.commit_all("AS-1", "round 1")
-        leftover = ws.gate_checkout_path("AS-1")
-        git(ws.repo_root, "worktree", "add", "-q", "--detach", str(leftover), "main")  # a killed gate run's
-        (leftover / "src" / "calc.py").write_text("def add(a, b):\n    return 0\n")
-        item = make_item({"tests": PYTEST}, {"head": "git rev-parse HEAD"})
-        results = {r.name: r for r in dod.run_item_gates(item, ws, ws.changed_files("AS-1"), ws.diff("AS-1"),
-                                                         Settings())}
-        assert results["tests"].passed, results["tests"].output
-        assert ws.head("AS-1") in results["head"].output, "gates ran on the item's tip"
-        assert not leftover.exists()
-        assert str(leftover) not in git(ws.repo_root, "worktree", "list")
+        checkout = ws.gate_checkout_path("AS-1")
+        git(ws.repo_root, "worktree", "add", "-q", "--detach", str(checkout), "main")  # a killed gate run's
+        (checkout / "src" / "calc.py").write_text("def add(a, b):\n    return 0\n")
+        (checkout / "stray.txt").write_text("left by an earlier gate run\n")
+        item = make_item({"tests": PYTEST}, {"head": "git rev-parse HEAD"}, {"files": "git status --porcelain"})
+
+        def gates() -> dict[str, dod.GateResult]:
+            return {r.name: r for r in dod.run_item_gates(item, ws, ws.changed_files("AS-1"), ws.diff("AS-1"),
+                                                          Settings())}
+
+        first = gates()
+        assert first["tests"].passed, first["tests"].output
+        assert ws.head("AS-1") in first["head"].output, "gates ran on the item's tip"
+        assert first["files"].output.splitlines()[1:] == [], "nothing but the commit's files"
+        (path / "src" / "calc.py").write_text("def add(a, b):\n    return a - b\n")  # round 2 breaks it
+        ws.commit_all("AS-1", "round 2")
+        second = gates()
+        assert not second["tests"].passed and ws.head("AS-1") in second["head"].output
+        assert checkout.is_dir(), "kept between rounds"
+        ws.drop_gate_checkout("AS-1")
+        assert not checkout.exists()
+        assert str(checkout) not in git(ws.repo_root, "worktree", "list")
         assert git(ws.repo_root, "status", "--porcelain") == "", "nothing shows in the main checkout"
 
     def test_removing_the_worktree_also_removes_a_gate_checkout_left_behind(self, ws: Workspace) -> None:

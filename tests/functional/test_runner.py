@@ -42,6 +42,8 @@ def test_success_awaits_review_then_approve_merges_and_tests_pass_on_base(tmp_pa
     report = run_items(settings, ["AS-1"])
 
     assert report.results == {"AS-1": "awaiting_review"}
+    gates_dir = settings.worktrees_dir / ".gates"
+    assert gates_dir.is_dir() and not any(gates_dir.iterdir()), "the gate checkout went when the item ended"
     svc = actions.open_services(settings)
     inbox = actions.review_inbox(svc)
     assert [e["id"] for e in inbox] == ["AS-1"] and inbox[0]["changed_lines"] == 2
