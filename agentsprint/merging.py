@@ -6,15 +6,22 @@ tree except the one that has the base branch checked out, and that only after ch
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from agentsprint.gitparse import porcelain_paths, split_z, version_at_least
 from agentsprint.workspace import IDENTITY, MergeResult, Workspace, WorkspaceError
 
+log = logging.getLogger(__name__)
+
 
 def integrate(ws: Workspace, item_id: str, message: str) -> MergeResult:
     """Bring the item branch into the base branch: fast-forward if possible, else a merge commit."""
+    recover_interrupted_update(ws)
     base_sha, item_sha = ws.base_head(), ws.head(item_id)
     if ws.is_ancestor(item_sha, base_sha):
         return MergeResult(merged=True, sha=base_sha, fast_forward=True)  # already in the base
@@ -73,16 +80,82 @@ def _merge_in_scratch_tree(ws: Workspace, base_sha: str, item_sha: str,
 
 
 def _advance_base(ws: Workspace, old: str, new: str) -> None:
-    """Move the base branch from `old` to its descendant `new`, updating a tree where it is checked out."""
+    """Move the base branch from `old` to its descendant `new`, updating a tree where it is checked out.
+
+    The update of a checked-out tree is announced in a marker file first: if the process dies during
+    it, the next merge (under the same repository lock, so the writer is gone) repairs the checkout
+    first (`recover_interrupted_update`) instead of finding git's lock file and half-updated files.
+    """
     ref = f"refs/heads/{ws.base_branch}"
     holder = next((path for path, branch in ws.worktrees().items() if branch == ref), None)
     if holder is None:
         ws.run_git(ws.repo_root, "update-ref", "-m", "agentsprint: merge", ref, new, old)
         return
-    touched = ws.run_git(ws.repo_root, "diff", "--name-only", "-z", "--no-renames", old, new)[1]
+    touched = split_z(ws.run_git(ws.repo_root, "diff", "--name-only", "-z", "--no-renames", old, new)[1])
     dirty = porcelain_paths(ws.run_git(holder, "status", "--porcelain", "-z", "--untracked-files=all")[1])
-    clash = sorted(set(split_z(touched)) & dirty)
+    clash = sorted(set(touched) & dirty)
     if clash:
         raise WorkspaceError(f"{holder} has uncommitted changes to files this merge changes: "
                              f"{', '.join(clash)}; commit or stash them, then merge again")
+    marker = _marker(ws)
+    marker.write_text(json.dumps({"holder": str(holder), "old": old, "new": new, "touched": touched}),
+                      encoding="utf-8")
     ws.run_git(holder, "merge", "-q", "--ff-only", new, env=IDENTITY)
+    marker.unlink()
+
+
+UPDATE_MARKER = "agentsprint-base-update.json"
+RECOVERED_DIR = "recovered"
+"""Under the state folder (`.agentsprint/`): files found changed in an interrupted update, kept."""
+
+
+def _marker(ws: Workspace) -> Path:
+    return ws.repo_root / ws.git_out(ws.repo_root, "rev-parse", "--git-path", UPDATE_MARKER)
+
+
+def recover_interrupted_update(ws: Workspace) -> list[str]:
+    """Finish an update of the checked-out base that a killed process left; the files it kept aside.
+
+    The update only began when no touched file had uncommitted changes, so whatever the touched files
+    hold now came from the killed git: each is put back to the commit the branch points at (the old
+    one if the ref had not moved yet, then the merge runs again; else the new one), and git's
+    abandoned `index.lock` goes. A touched file whose content matches neither side (half written,
+    or edited since) is copied to `.agentsprint/recovered/<time>/` first: nothing is lost.
+    """
+    marker = _marker(ws)
+    if not marker.is_file():
+        return []
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    holder = Path(data["holder"])
+    if not holder.is_dir():
+        marker.unlink()
+        return []
+    index_lock = holder / ws.git_out(holder, "rev-parse", "--git-path", "index.lock")
+    index_lock.unlink(missing_ok=True)
+    target = ws.git_out(holder, "rev-parse", "HEAD")
+    kept: list[str] = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for path in data["touched"]:
+        file = holder / path
+        known = {_blob(ws, data["old"], path), _blob(ws, data["new"], path)}
+        current = ws.git_out(holder, "hash-object", "--", path) if file.is_file() else None
+        if file.exists() and current not in known:
+            copy = ws.worktrees_dir.parent / RECOVERED_DIR / stamp / path
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, copy)
+            kept.append(str(copy))
+        if _blob(ws, target, path) is None:
+            ws.run_git(holder, "rm", "-q", "--cached", "--ignore-unmatch", "--", path)
+            file.unlink(missing_ok=True)
+        else:
+            ws.run_git(holder, "checkout", "-q", target, "--", path)
+    marker.unlink()
+    if kept:
+        log.warning("an interrupted update of %s changed files that are now back as committed; "
+                    "their content then is kept in %s", holder, ", ".join(kept))
+    return kept
+
+
+def _blob(ws: Workspace, commit: str, path: str) -> str | None:
+    status, out, _ = ws.run_git(ws.repo_root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
+    return out.strip() if status == 0 else None

@@ -16,6 +16,10 @@ def ws(git_repo: Path) -> Workspace:
     return Workspace(git_repo, git_repo / ".agentsprint" / "worktrees", "main")
 
 
+class Killed(BaseException):
+    """Stands for SIGKILL: unwinds past every `except Exception`, runs no cleanup of agentsprint's."""
+
+
 def commit_on_main(repo: Path, name: str, text: str) -> str:
     """Commit a file on main in the main working tree, as a human would."""
     (repo / name).parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +189,64 @@ class TestMerge:
         assert (git_repo / "notes.txt").read_text() == "my unsaved notes\n"
         assert (git_repo / "staged.txt").read_text() == "staged edit\n"
         assert (git_repo / "scratch.txt").read_text() == "untracked\n"
+
+    def test_an_update_of_the_checked_out_base_killed_midway_is_repaired_by_the_next_merge(
+            self, ws: Workspace, git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        commit_on_main(git_repo, "a.txt", "a old\n")
+        path = ws.create_worktree("AS-1")
+        (path / "a.txt").write_text("a new\n")
+        (path / "b.txt").write_text("b new\n")
+        (git_repo / "notes.txt").write_text("my own notes\n")  # the human's, untouched by the merge
+        base = ws.base_head()
+        real = Workspace.run_git
+
+        def killed_in_checkout(self: Workspace, cwd: Path, *args: str, **kwargs: object) -> tuple[int, str, str]:
+            if args[:1] == ("merge",) and cwd == git_repo:  # what a SIGKILLed `git merge` leaves behind:
+                (git_repo / "a.txt").write_text("a n")  # a file half written, b.txt not yet there,
+                (git_repo / ".git" / "index.lock").write_text("")  # its lock, and the ref not moved
+                raise Killed
+            return real(self, cwd, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Workspace, "run_git", killed_in_checkout)
+        with pytest.raises(Killed):
+            ws.merge("AS-1", "AS-1")
+        monkeypatch.setattr(Workspace, "run_git", real)
+        assert ws.base_head() == base and (git_repo / ".git" / "index.lock").exists()
+
+        resumed = Workspace(git_repo, git_repo / ".agentsprint" / "worktrees", "main").merge("AS-1", "AS-1")
+
+        assert resumed.merged and ws.base_head() == ws.head("AS-1")
+        assert (git_repo / "a.txt").read_text() == "a new\n" and (git_repo / "b.txt").read_text() == "b new\n"
+        status = git(git_repo, "status", "--porcelain").splitlines()
+        # only the human's file and the kept copy (`agentsprint init` git-ignores .agentsprint/, this repo does not)
+        assert sorted(status) == ["?? .agentsprint/", "?? notes.txt"]
+        assert (git_repo / "notes.txt").read_text() == "my own notes\n"
+        assert not (git_repo / ".git" / "index.lock").exists()
+        kept = list((git_repo / ".agentsprint" / "recovered").rglob("a.txt"))
+        assert [f.read_text() for f in kept] == ["a n"], "content that matched neither side is kept"
+
+    def test_an_update_killed_after_the_ref_moved_leaves_nothing_to_repair(
+            self, ws: Workspace, git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path = ws.create_worktree("AS-1")
+        (path / "a.txt").write_text("a\n")
+        real = Workspace.run_git
+
+        def killed_after(self: Workspace, cwd: Path, *args: str, **kwargs: object) -> tuple[int, str, str]:
+            result = real(self, cwd, *args, **kwargs)  # type: ignore[arg-type]
+            if args[:1] == ("merge",) and cwd == git_repo:
+                raise Killed  # git finished; the process died before removing its marker
+            return result
+
+        monkeypatch.setattr(Workspace, "run_git", killed_after)
+        with pytest.raises(Killed):
+            ws.merge("AS-1", "AS-1")
+        monkeypatch.setattr(Workspace, "run_git", real)
+        other = ws.create_worktree("AS-2")
+        (other / "c.txt").write_text("c\n")
+        assert ws.merge("AS-2", "AS-2").merged
+        assert (git_repo / "a.txt").read_text() == "a\n" and (git_repo / "c.txt").read_text() == "c\n"
+        assert git(git_repo, "status", "--porcelain") == ""
+        assert not (git_repo / ".agentsprint" / "recovered").exists(), "nothing to keep aside"
 
     def test_refuses_when_main_tree_has_changes_to_touched_files(self, ws: Workspace, git_repo: Path) -> None:
         path = ws.create_worktree("AS-1")
