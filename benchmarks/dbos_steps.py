@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -156,7 +155,7 @@ def main() -> None:
     if not small:
         out = ROOT / "benchmarks" / "results" / "dbos_steps.json"
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    json.dump(results, sys.stdout, indent=2)
+    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
