@@ -110,7 +110,7 @@ RECOVERED_DIR = "recovered"
 
 
 def _marker(ws: Workspace) -> Path:
-    return ws.repo_root / ws.git_out(ws.repo_root, "rev-parse", "--git-path", UPDATE_MARKER)
+    return ws.common_dir() / UPDATE_MARKER
 
 
 def recover_interrupted_update(ws: Workspace) -> list[str]:

@@ -158,7 +158,8 @@ class Workspace:
             with self._repo_lock():  # a `worktree add` killed halfway breaks the listing until it is cleared
                 return worktree_branches(self.git_out(self.repo_root, "worktree", "list", "--porcelain"))
 
-    def _common_dir(self) -> Path:
+    def common_dir(self) -> Path:
+        """The repository's shared git folder (`.git` of the main checkout), found once."""
         if self._common is None:
             common = Path(self.git_out(self.repo_root, "rev-parse", "--git-common-dir"))
             self._common = common if common.is_absolute() else self.repo_root / common
@@ -179,7 +180,7 @@ class Workspace:
                 finally:
                     _HOLD["depth"] -= 1
                 return
-            with (self._common_dir() / REPO_LOCK).open("a") as handle:
+            with (self.common_dir() / REPO_LOCK).open("a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 _HOLD["depth"] = 1
                 try:
@@ -190,7 +191,7 @@ class Workspace:
 
     def _clear_interrupted(self) -> None:
         """Undo what a killed git left: half-added worktrees and lock files in agentsprint's worktrees."""
-        admins = self._common_dir() / "worktrees"
+        admins = self.common_dir() / "worktrees"
         for admin in sorted(admins.iterdir()) if admins.is_dir() else []:
             checkout = _checkout_of(admin)
             ours = checkout is not None and checkout.is_relative_to(self.worktrees_dir)
@@ -201,7 +202,7 @@ class Workspace:
             elif ours:
                 for stale in admin.glob("*.lock"):
                     stale.unlink(missing_ok=True)
-        branches = self._common_dir() / "refs" / "heads" / BRANCH_PREFIX.rstrip("/")
+        branches = self.common_dir() / "refs" / "heads" / BRANCH_PREFIX.rstrip("/")
         for stale in branches.rglob("*.lock") if branches.is_dir() else []:
             stale.unlink(missing_ok=True)
 
@@ -211,7 +212,7 @@ class Workspace:
             rel = self.worktrees_dir.relative_to(self.repo_root).as_posix()
         except ValueError:
             return
-        exclude = self._common_dir() / "info" / "exclude"
+        exclude = self.common_dir() / "info" / "exclude"
         line = f"/{rel}/"
         existing = exclude.read_text(encoding="utf-8").splitlines() if exclude.is_file() else []
         if line not in existing:

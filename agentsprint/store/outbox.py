@@ -82,7 +82,6 @@ def pending(store: Store) -> list[WebhookRow]:
         rows = session.exec(select(WebhookRow).where(
             col(WebhookRow.delivered_at).is_(None), col(WebhookRow.failed_at).is_(None))
             .order_by(col(WebhookRow.created_at))).all()
-        session.expunge_all()
         return list(rows)
 
 
