@@ -1,6 +1,8 @@
-"""Item worktrees, branches, diffs, commits and merges: the only module that imports GitPython.
+"""Item worktrees, branches, diffs, commits and merges.
 
-Every git failure leaves as a WorkspaceError. Nothing here discards work: pending changes are
+Git runs through `agentsprint.gitcmd` (hooks, fsmonitor and the repository's drivers off, a scrubbed
+environment); GitPython is not used, as it passes agentsprint's whole environment to git. Every git
+failure leaves as a WorkspaceError. Nothing here discards work: pending changes are
 committed on the item branch before anything moves, and a failed merge or rebase is rolled back.
 """
 
@@ -16,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import git
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentsprint.gitcmd import run_git
 from agentsprint.gitparse import name_status_files, numstat_totals, split_z, worktree_branches
 from agentsprint.policy import PolicyViolation, resolve_path
 
@@ -30,17 +32,16 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "agentsprint@localhost",
 }
 """Who agentsprint's commits are by: explicit, so it works on machines without a git identity."""
-_QUIET = {"GIT_EDITOR": "true", "GIT_TERMINAL_PROMPT": "0", "GIT_MERGE_AUTOEDIT": "no"}
-# Per-call config so a user's git config cannot change paths in output, sign, or stash behind our back.
-_CONFIG = ("core.quotePath=false", "commit.gpgSign=false", "rebase.autoStash=false",
-           "merge.autoStash=false", "advice.detachedHead=false", "diff.noprefix=false")
-_DIFF_FLAGS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "--src-prefix=a/", "--dst-prefix=b/")
+# Per-call config so a user's git config cannot change paths in output or stash behind our back.
+_CONFIG = ("core.quotePath=false", "rebase.autoStash=false", "merge.autoStash=false",
+           "advice.detachedHead=false", "diff.noprefix=false")
+_DIFF_FLAGS = ("--no-color", "-M", "--src-prefix=a/", "--dst-prefix=b/")
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
 _LOCK = threading.RLock()  # one merge, rebase or worktree change at a time in this process
 _HOLD = {"depth": 0}  # nesting of this process's hold on the repository lock (changed only under _LOCK)
 REPO_LOCK = "agentsprint.lock"
 GATES_DIR = ".gates"  # under worktrees_dir: clean checkouts for command gates
-INTERRUPTED_ADD = "initializing"  # git's `locked` text while `worktree add` runs (GitPython sets LC_ALL=C)
+INTERRUPTED_ADD = "initializing"  # git's `locked` text while `worktree add` runs (gitcmd sets LC_ALL=C)
 
 
 class WorkspaceError(Exception):
@@ -91,22 +92,17 @@ class Workspace:
         """
         if not cwd.is_dir():
             raise WorkspaceError(f"{cwd}: no such folder")
-        argv = ["git", "-C", str(cwd)]
-        for setting in _CONFIG:
-            argv += ["-c", setting]
         try:
-            status, out, err = git.Git(str(cwd)).execute(
-                [*argv, *args], with_extended_output=True, with_exceptions=False, stdout_as_string=False,
-                strip_newline_in_stdout=False, env={**_QUIET, **(env or {})},
-            )
-        except git.GitCommandNotFound as exc:
+            done = run_git(cwd, args, env=env, config=_CONFIG)
+        except FileNotFoundError as exc:
             raise WorkspaceError("git is not installed or not on PATH") from exc
-        except (git.GitError, OSError) as exc:
+        except OSError as exc:
             raise WorkspaceError(f"git {' '.join(args)}: {exc}") from exc
-        stdout = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
-        if check and status != 0:
-            raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {str(err).strip()}")
-        return status, stdout, str(err)
+        stdout = done.stdout.decode("utf-8", "replace")
+        stderr = done.stderr.decode("utf-8", "replace")
+        if check and done.returncode != 0:
+            raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {stderr.strip()}")
+        return done.returncode, stdout, stderr
 
     def git_out(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
         """Stripped stdout of a git command that must succeed."""

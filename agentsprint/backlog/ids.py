@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from agentsprint.gitcmd import run_git
 
 
 def id_number(name: str, prefix: str) -> int | None:
@@ -38,11 +39,12 @@ def next_id(backlog_dir: Path, prefix: str = "AS") -> str:
 
 
 def _git(cwd: Path, *args: str) -> str | None:
+    """Stdout of a (hardened) git call, None when it fails or git is missing."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        done = run_git(cwd, args)
     except OSError:
         return None
-    return done.stdout if done.returncode == 0 else None
+    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
 
 
 def git_names(backlog_dir: Path) -> Iterator[str]:

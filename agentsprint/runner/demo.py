@@ -11,6 +11,7 @@ from pathlib import Path
 from agentsprint import backlog
 from agentsprint.config import STATE_DIR, templates_dir
 from agentsprint.domain import Budget, Item, ItemType, Priority, parse_gate
+from agentsprint.gitcmd import run_git
 
 CONFIG = """# agentsprint demo: every role talks to the scripted model server agentsprint started on 127.0.0.1.
 [models.supervisor]
@@ -80,8 +81,10 @@ def demo_items() -> list[Item]:
 
 
 def _git(cwd: Path, *args: str) -> None:
-    env_args = ["-c", "user.name=agentsprint demo", "-c", "user.email=demo@agentsprint.invalid"]
-    subprocess.run(["git", *env_args, *args], cwd=cwd, check=True, capture_output=True, text=True)
+    identity = ("user.name=agentsprint demo", "user.email=demo@agentsprint.invalid")
+    done = run_git(cwd, args, config=identity)
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, ["git", *args], done.stdout, done.stderr)
 
 
 def create_sample(target: Path, base_url: str, items: list[Item] | None = None, config: str = CONFIG) -> Path:
