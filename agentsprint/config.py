@@ -199,20 +199,29 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def _has_tool_table(pyproject: Path) -> bool:
-    """Whether a pyproject.toml holds a [tool.agentsprint] table (cheap text check, no parse)."""
+    """Whether a pyproject.toml holds a [tool.agentsprint] table (cheap byte check, no parse)."""
     try:
-        return pyproject.is_file() and "[tool.agentsprint" in pyproject.read_text(encoding="utf-8")
+        return pyproject.is_file() and b"[tool.agentsprint" in pyproject.read_bytes()
     except OSError:
         return False
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file; ConfigError naming the file (and line, where there is one) otherwise."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                          "TOML files are UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def _file_data(root: Path) -> tuple[dict[str, Any], str]:

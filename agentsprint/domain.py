@@ -194,6 +194,10 @@ def parse_gate(entry: object) -> Gate:
     raise ValueError(f"unknown DoD entry {entry!r}")
 
 
+EPIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""An epic's name: letters, digits, `_`, `.` and `-`, not starting with `.` (no path of any kind)."""
+
+
 class Item(BaseModel):
     """A backlog item as defined in its Markdown file."""
 
@@ -205,7 +209,8 @@ class Item(BaseModel):
     priority: Priority = Priority.MEDIUM
     value: int = Field(default=0, ge=0)
     status: Status = Status.TODO
-    epic: str | None = None
+    epic: str | None = Field(default=None, pattern=EPIC_NAME)
+    """A plain name: `backlog/epics/<epic>.yml` must not leave that folder."""
     labels: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     scope: list[str] = Field(default_factory=list)

@@ -10,15 +10,19 @@ budget:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from agentsprint.backlog.errors import BacklogError
-from agentsprint.domain import Budget
+from agentsprint.domain import EPIC_NAME, Budget
 
 
 def epic_path(backlog_dir: Path, name: str) -> Path:
+    """`backlog/epics/<name>.yml`; BacklogError for a name that is not plain (it would leave the folder)."""
+    if not re.fullmatch(EPIC_NAME, name):
+        raise BacklogError(f"epic {name!r}: not a plain name (letters, digits, '_', '.', '-')")
     return backlog_dir / "epics" / f"{name}.yml"
 
 

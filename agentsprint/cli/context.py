@@ -61,7 +61,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error on stderr and exit (2: usage or configuration error)."""
     from rich.markup import escape
 
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

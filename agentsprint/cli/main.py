@@ -35,7 +35,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
 # that checking for them never imports the module: if it was not imported, it did not raise.
 USER_ERRORS: list[tuple[str, str]] = [
     ("agentsprint.config", "ConfigError"),
-    ("agentsprint.store.engine", "StoreError"),
+    ("agentsprint.store.errors", "StoreError"),
     ("agentsprint.backlog.errors", "BacklogError"),
 ]
 

@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
@@ -87,6 +88,24 @@ def system_database_url(settings: Settings) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def open_system_database(url: str, parallel: int) -> None:
+    """Migrate DBOS's system database and declare the item queue; StoreError naming a bad file.
+
+    A SQLite file that is no database is refused before DBOS opens it (DBOS would start a journal
+    beside it first); what DBOS's driver reports about a damaged one becomes one line too.
+    """
+    from sqlalchemy.exc import DatabaseError
+
+    from agentsprint.store.errors import StoreError, check_sqlite_file
+
+    if url.startswith("sqlite:///"):
+        check_sqlite_file(Path(url[len("sqlite:///") :]))
+    try:
+        _declare_queue(url, parallel)
+    except DatabaseError as exc:
+        raise StoreError(f"cannot open DBOS's system database {url}: {' '.join(str(exc.orig).split())}") from exc
+
+
 def new_executor_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -121,7 +140,7 @@ def launch(settings: Settings, *, executor_id: str = "local", parallel: int | No
         "executor_id": executor_id,
         "notification_listener_polling_interval_sec": 0.1,
     }
-    _declare_queue(str(config["system_database_url"]), parallel or settings.run.parallel)
+    open_system_database(str(config["system_database_url"]), parallel or settings.run.parallel)
     DBOS(config=config)  # type: ignore[arg-type]
     DBOS.launch()
     DBOS.register_queue(QUEUE_NAME, worker_concurrency=parallel or settings.run.parallel,

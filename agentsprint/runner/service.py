@@ -295,14 +295,14 @@ class Submission:
 def submit(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
            shadow: bool = False) -> Submission:
     """Enqueue the selected items for `agentsprint worker` processes and return without executing them."""
-    from dbos import DBOS, DBOSClient
+    from dbos import DBOSClient
 
     from agentsprint.store import Store
 
     items, all_items = select_items(settings, ids, sprint)
     url = rt_mod.system_database_url(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    DBOS.migrate(url)  # the client never creates DBOS's tables, and a first submit may precede every worker
+    rt_mod.open_system_database(url, settings.run.parallel)  # a first submit may precede every worker
     store = Store(settings.database_url)
     client = DBOSClient(system_database_url=url, application_name=rt_mod.APP_NAME)
     try:

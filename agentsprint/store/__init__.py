@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentsprint.store.core import Store, redact_url
-    from agentsprint.store.engine import StoreError
+    from agentsprint.store.errors import StoreError
 
 
 def __getattr__(name: str) -> Any:
@@ -20,7 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(core, name)
     if name == "StoreError":
-        from agentsprint.store.engine import StoreError
+        from agentsprint.store.errors import StoreError
 
         return StoreError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,12 @@ from sqlmodel import Session
 from agentsprint.store.engine import StoreError, make_engine, migrate
 
 
+def _reason(exc: Exception) -> str:
+    """The driver's own message, on one line (SQLAlchemy appends the statement and a help link)."""
+    cause = getattr(exc, "orig", None) or exc
+    return " ".join(str(cause).split()) or type(cause).__name__
+
+
 class Store:
     """One database: opened and migrated on construction."""
 
@@ -19,8 +25,10 @@ class Store:
         try:
             self.engine: Engine = make_engine(url)
             migrate(self.engine)
+        except StoreError:
+            raise
         except Exception as exc:  # translate driver errors into one of ours
-            raise StoreError(f"cannot open database {redact_url(url)}: {exc}") from exc
+            raise StoreError(f"cannot open database {redact_url(url)}: {_reason(exc)}") from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:

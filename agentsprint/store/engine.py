@@ -11,10 +11,9 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, create_engine
 
 from agentsprint.store import tables  # noqa: F401  (defines the tables the migrations create)
+from agentsprint.store.errors import StoreError, check_sqlite_file
 
-
-class StoreError(Exception):
-    """The database cannot be opened or migrated."""
+__all__ = ["MIGRATIONS", "StoreError", "make_engine", "migrate"]
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -38,6 +37,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
+            check_sqlite_file(Path(path))
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

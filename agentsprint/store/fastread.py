@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from agentsprint.store.errors import StoreError, check_sqlite_file
+
 
 def sqlite_path(url: str) -> Path | None:
     """The file behind a sqlite:/// URL, or None for other databases."""
@@ -24,11 +26,14 @@ def live_statuses(url: str) -> dict[str, tuple[str, int]] | None:
         return None
     if not path.is_file():
         return {}
+    check_sqlite_file(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         rows = conn.execute("SELECT item_id, status, round FROM item_state").fetchall()
     except sqlite3.OperationalError:
         return {}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: {exc}") from None
     finally:
         conn.close()
     return {item_id: (status, rnd) for item_id, status, rnd in rows}
@@ -42,6 +47,7 @@ def sprint_item_ids(url: str, name: str) -> list[str] | None:
     path = sqlite_path(url)
     if path is None or not path.is_file():
         return None
+    check_sqlite_file(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         if conn.execute("SELECT 1 FROM sprints WHERE name = ?", (name,)).fetchone() is None:
@@ -50,5 +56,7 @@ def sprint_item_ids(url: str, name: str) -> list[str] | None:
         return [row[0] for row in rows.fetchall()]
     except sqlite3.OperationalError:
         return None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: {exc}") from None
     finally:
         conn.close()

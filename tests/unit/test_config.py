@@ -172,3 +172,13 @@ def test_store_on_an_unwritable_path_is_a_store_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot open database"):
         Store(f"sqlite:///{blocker}/sub/db.sqlite")
+
+
+def test_a_byte_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    from agentsprint.config import ConfigError, find_root, load_settings
+
+    (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "x"\n# caf\xe9\n')
+    assert find_root(tmp_path) == tmp_path.resolve(), "the cheap [tool.agentsprint] probe does not crash"
+    (tmp_path / "agentsprint.toml").write_bytes(b'[run]\nparallel = 2\n# caf\xff\n')
+    with pytest.raises(ConfigError, match=r"agentsprint\.toml:3: not UTF-8 text \(byte 0xff\)"):
+        load_settings(tmp_path, environ={})
