@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from agentsprint.gitlocks import clear_stale, merge_locks
 from agentsprint.gitparse import porcelain_paths, split_z, version_at_least
 from agentsprint.workspace import IDENTITY, MergeResult, Workspace, WorkspaceError
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def integrate(ws: Workspace, item_id: str, message: str) -> MergeResult:
     """Bring the item branch into the base branch: fast-forward if possible, else a merge commit."""
+    clear_stale_merge_locks(ws)
     recover_interrupted_update(ws)
     base_sha, item_sha = ws.base_head(), ws.head(item_id)
     if ws.is_ancestor(item_sha, base_sha):
@@ -35,6 +37,19 @@ def integrate(ws: Workspace, item_id: str, message: str) -> MergeResult:
         new_sha = merged_sha
     _advance_base(ws, base_sha, new_sha)
     return MergeResult(merged=True, sha=new_sha, fast_forward=fast_forward)
+
+
+def clear_stale_merge_locks(ws: Workspace) -> list[Path]:
+    """Remove the lock files a git killed in an earlier merge left in the user's repository, when safe.
+
+    Runs under the repository lock, so no agentsprint git is merging; `gitlocks.clear_stale` waits
+    until each lock is a few seconds old and leaves them all when any git works in the repository.
+    """
+    ref = f"refs/heads/{ws.base_branch}"
+    holders = [path for path, branch in ws.worktrees().items() if branch == ref]
+    git_dirs = [Path(ws.git_out(holder, "rev-parse", "--absolute-git-dir")) for holder in holders]
+    locks = merge_locks(ws.common_dir(), git_dirs, ws.base_branch)
+    return clear_stale(locks, [ws.repo_root, ws.common_dir(), *holders], ignored=ws.worktrees_dir)
 
 
 def _merge_tree_available(ws: Workspace) -> bool:
