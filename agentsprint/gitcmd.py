@@ -71,24 +71,57 @@ def git_argv(args: Sequence[str], config: Sequence[str] = ()) -> list[str]:
 def driver_overrides(cwd: Path, env: Mapping[str, str]) -> dict[str, str]:
     """GIT_CONFIG_COUNT/KEY/VALUE settings that switch off the filter and merge drivers of the repository.
 
-    Drivers defined by the repository's own config (local or per-worktree scope, includes and all)
-    are replaced: filters by nothing, merge drivers by git's text merge. Those of the user's global
-    or system config (`git lfs install` puts its filter there) are the user's own and stay.
+    Drivers defined by the repository's own config (local or per-worktree scope) are replaced:
+    filters by nothing, merge drivers by git's text merge. Files it includes count whatever their
+    condition (`includeIf "onbranch:..."` would otherwise bring a driver in only on an item branch).
+    Those of the user's global or system config (`git lfs install` puts its filter there) stay.
     """
-    done = subprocess.run(git_argv(["config", "--null", "--show-scope", "--name-only", "--get-regexp",
-                                    r"^(filter|merge)\..+\."]),
-                          cwd=cwd, env=dict(env), capture_output=True, check=False)
-    fields = done.stdout.decode("utf-8", "replace").split("\0") if done.returncode == 0 else []
-    names = {fields[i + 1].rsplit(".", 1)[0] for i in range(0, len(fields) - 1, 2)
-             if fields[i] in REPOSITORY_SCOPES}
     settings: list[tuple[str, str]] = []
-    for name in sorted(names):
+    for name in sorted(_repository_drivers(cwd, env)):
         if name.startswith("filter."):
             settings += [(f"{name}.{key}", "") for key in ("clean", "smudge", "process")]
             settings.append((f"{name}.required", "false"))
         else:
             settings += [(f"{name}.driver", SAFE_MERGE_DRIVER), (f"{name}.recursive", "text")]
     return _as_env(settings)
+
+
+_DRIVER_OR_INCLUDE = r"^((filter|merge)\..+\.|include(if\..+)?\.path$)"
+MAX_INCLUDES = 20
+
+
+def _repository_drivers(cwd: Path, env: Mapping[str, str]) -> set[str]:
+    """`filter.<x>` and `merge.<x>` sections defined by the repository's config or files it includes."""
+    entries = [(cwd / origin, name, value) for scope, origin, name, value in _config_entries(cwd, env)
+               if scope in REPOSITORY_SCOPES]
+    names: set[str] = set()
+    seen: set[Path] = set()
+    while entries:
+        origin, name, value = entries.pop()
+        if not name.startswith("include"):
+            names.add(name.rsplit(".", 1)[0])
+            continue
+        included = (origin.parent / Path(value).expanduser()).resolve()
+        if included not in seen and len(seen) < MAX_INCLUDES and included.is_file():
+            seen.add(included)
+            entries += [(included, n, v) for _, _, n, v in _config_entries(cwd, env, included)]
+    return names
+
+
+def _config_entries(cwd: Path, env: Mapping[str, str], file: Path | None = None) -> list[tuple[str, str, str, str]]:
+    """(scope, origin file, name, value) of the driver and include settings git sees (or `file` holds)."""
+    where = ["--file", str(file), "--no-includes"] if file else ["--show-scope", "--includes"]
+    done = subprocess.run(git_argv(["config", "--null", "--show-origin", *where, "--get-regexp", _DRIVER_OR_INCLUDE]),
+                          cwd=cwd, env=dict(env), capture_output=True, check=False)
+    fields = done.stdout.decode("utf-8", "replace").split("\0") if done.returncode == 0 else []
+    width = 2 if file else 3
+    entries = []
+    for index in range(0, len(fields) - width + 1, width):
+        scope = "local" if file else fields[index]
+        origin, entry = fields[index + width - 2], fields[index + width - 1]
+        name, _, value = entry.partition("\n")
+        entries.append((scope, origin.removeprefix("file:"), name, value))
+    return entries
 
 
 def _as_env(settings: list[tuple[str, str]]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from runner_support import git, item, make_project
 
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.runner.demo_script import PLANS, ScriptBook
+from agentsprint.workspace import Workspace
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
 KEY = "sk-" + "live0hooks0123456789abcdefghij0123"
@@ -70,6 +71,15 @@ def _plant_filter(root: Path, markers: Path) -> None:
     _plant_attributes(root, "* filter=evil")
 
 
+def _plant_branch_filter(root: Path, markers: Path) -> None:
+    """A filter that only exists on item branches, through a conditional include."""
+    driver = _script(root.parent / "attacker" / "filter", markers, "branch-filter", "cat")
+    included = root.parent / "attacker" / "items.cfg"
+    included.write_text(f'[filter "evil"]\n\tclean = {driver}\n\tsmudge = {driver}\n', encoding="utf-8")
+    git(root, "config", "includeIf.onbranch:agentsprint/**.path", str(included))
+    _plant_attributes(root, "* filter=evil")
+
+
 def _plant_merge_driver(root: Path, markers: Path) -> None:
     driver = _script(root.parent / "attacker" / "merge", markers, "merge-driver", "exit 0")
     git(root, "config", "merge.evil.driver", f"{driver} %O %A %B")
@@ -78,7 +88,7 @@ def _plant_merge_driver(root: Path, markers: Path) -> None:
 
 PLANTS: dict[str, Callable[[Path, Path], None]] = {
     "hooks": _plant_hooks, "hooks_path": _plant_hooks_path, "fsmonitor": _plant_fsmonitor,
-    "filter": _plant_filter, "merge_driver": _plant_merge_driver,
+    "filter": _plant_filter, "branch_filter": _plant_branch_filter, "merge_driver": _plant_merge_driver,
 }
 
 
@@ -152,5 +162,31 @@ def _control(root: Path, user_tip: str, item_tip: str) -> None:
     for args in (("status",), ("commit", "-q", "--allow-empty", "-m", "control"),
                  ("merge-tree", "--write-tree", user_tip, item_tip)):
         subprocess.run(["git", *args], cwd=root, capture_output=True, env=plain, check=False)
-    (root / "shop" / "notes.txt").unlink()
-    subprocess.run(["git", "checkout", "--", "shop/notes.txt"], cwd=root, capture_output=True, env=plain, check=False)
+    for branch in ("main", "agentsprint/control"):  # a checkout on main and on an item-like branch
+        subprocess.run(["git", "checkout", "-q", "-B", branch], cwd=root, capture_output=True, env=plain, check=False)
+        (root / "shop" / "notes.txt").unlink()
+        subprocess.run(["git", "checkout", "--", "shop/notes.txt"], cwd=root, capture_output=True, env=plain,
+                       check=False)
+
+
+def test_git_gets_no_provider_key_even_where_the_users_own_config_runs_a_program(git_repo: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter in the user's global config (as `git lfs install` writes) still runs, without the keys."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    driver = _script(tmp_path / "user" / "filter", markers, "user-filter", "cat")
+    subprocess.run(["git", "config", "--global", "filter.mine.clean", str(driver)], check=True)
+    (git_repo / ".gitattributes").write_text("*.txt filter=mine\n", encoding="utf-8")
+    git(git_repo, "add", ".gitattributes")
+    git(git_repo, "commit", "-q", "-m", "attributes")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("DEPLOY_TOKEN", KEY)
+    ws = Workspace(git_repo, tmp_path / "worktrees", "main")
+    worktree = ws.create_worktree("AS-1")
+    (worktree / "a.txt").write_text("text\n", encoding="utf-8")
+
+    ws.commit_all("AS-1", "a text file")
+
+    ran = dumps(markers)
+    assert ran, "the user's own filter ran"
+    assert all(KEY not in text for text in ran.values()), "but git's environment held no provider key"
