@@ -29,6 +29,12 @@ DIFF_COMMANDS = {"diff", "log", "show"}
 NO_DIFF_DRIVERS = ("--no-ext-diff", "--no-textconv")
 """Added to every diff-producing command: no `diff.external`, `diff.<x>.command` or textconv."""
 
+CONTENT_FREE = frozenset({"rev-parse", "merge-base", "show-ref", "for-each-ref", "ls-tree", "version",
+                          "commit-tree", "update-ref"})
+"""Commands that read no working tree and merge no content: no filter or merge driver can run, so the
+lookup of the repository's drivers (one more git process) is skipped for them. Not `write-tree`: it
+re-hashes racily clean files, through their clean filter."""
+
 REPOSITORY_SCOPES = {"local", "worktree"}
 SAFE_MERGE_DRIVER = "git merge-file --quiet %A %O %B"
 """What a merge driver from the repository's config is replaced with: git's own three-way text merge."""
@@ -136,6 +142,7 @@ def run_git(cwd: Path, args: Sequence[str], env: Mapping[str, str] | None = None
             config: Sequence[str] = ()) -> subprocess.CompletedProcess[bytes]:
     """Run a hardened git in `cwd` (stdout and stderr captured as bytes); OSError if git cannot start."""
     child_env = git_env(env)
-    child_env.update(driver_overrides(cwd, child_env))
+    if not args or args[0] not in CONTENT_FREE:
+        child_env.update(driver_overrides(cwd, child_env))
     return subprocess.run(git_argv(args, config), cwd=cwd, env=child_env, capture_output=True,
                           stdin=subprocess.DEVNULL, check=False)

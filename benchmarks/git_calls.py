@@ -2,9 +2,10 @@
 
     python benchmarks/git_calls.py     # prints JSON; nothing is written
 
-Every git call agentsprint makes first asks git which filter and merge drivers the repository's
-config defines (one `git config` process), then runs with hooks, fsmonitor and those drivers off.
-This measures that against a bare `git` process, in a repository of 500 files. Target: a hardened
+A git call that may convert or merge file content first asks git which filter and merge drivers
+the repository's config defines (one `git config` process), then runs with hooks, fsmonitor and
+those drivers off; content-free plumbing (`rev-parse`, `merge-base`, ...) skips the lookup. This
+measures both kinds against a bare `git` process, in a repository of 500 files. Target: a hardened
 call adds under 10 ms (an item makes a few dozen git calls per round; a round's model calls take
 tens of seconds). Exit 1 when the target is missed.
 """
@@ -51,16 +52,21 @@ def main() -> int:
         ws = Workspace(repo, Path(tmp) / "worktrees", "main")
         bare = _median_ms(lambda: subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True))
         hardened = _median_ms(lambda: ws.run_git(repo, "rev-parse", "HEAD"))
+        bare_status = _median_ms(lambda: subprocess.run(["git", "status", "--porcelain"], cwd=repo,
+                                                        capture_output=True))
+        hardened_status = _median_ms(lambda: ws.run_git(repo, "status", "--porcelain"))
         started = time.perf_counter()
         for n in range(5):
             worktree = ws.create_worktree(f"AS-{n}")
             (worktree / "src" / f"new{n}.py").write_text("NEW = 1\n")
             ws.merge(f"AS-{n}", f"merge AS-{n}")
         merge_ms = round((time.perf_counter() - started) * 1000 / 5, 1)
-    result = {"command": "python benchmarks/git_calls.py", "files": 500, "samples": SAMPLES,
-              "bare_git_call_median_ms": bare, "hardened_git_call_median_ms": hardened,
-              "added_ms": round(hardened - bare, 2), "worktree_commit_merge_mean_ms": merge_ms,
-              "target_added_ms_max": TARGET_ADDED_MS, "target_met": hardened - bare < TARGET_ADDED_MS}
+    result: dict[str, object] = {"command": "python benchmarks/git_calls.py", "files": 500, "samples": SAMPLES,
+              "rev_parse_bare_median_ms": bare, "rev_parse_hardened_median_ms": hardened,
+              "status_bare_median_ms": bare_status, "status_hardened_median_ms": hardened_status,
+              "added_ms_max": round(max(hardened - bare, hardened_status - bare_status), 2),
+              "worktree_commit_merge_mean_ms": merge_ms, "target_added_ms_max": TARGET_ADDED_MS}
+    result["target_met"] = result["added_ms_max"] < TARGET_ADDED_MS
     print(json.dumps(result, indent=2))
     return 0 if result["target_met"] else 1
 
