@@ -126,3 +126,18 @@ def test_locks_are_left_alone_while_any_git_works_in_the_repository(stale, tmp_p
         live.communicate(b"x")
     assert sorted(clear_stale_merge_locks(ws)) == sorted(locks), "once it is gone they are stale"
     assert not any(lock.exists() for lock in locks)
+
+
+def test_a_stale_ref_lock_of_a_base_that_is_not_checked_out_is_cleared(git_repo: Path, tmp_path: Path) -> None:
+    """A kill inside `git update-ref` (the base is not checked out anywhere) leaves only the ref's lock."""
+    git(git_repo, "checkout", "-q", "-b", "elsewhere")
+    ws = Workspace(git_repo, tmp_path / "worktrees", "main")
+    (ws.create_worktree("AS-1") / "new.txt").write_text("new\n", encoding="utf-8")
+    lock = git_repo / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_text("0" * 40 + "\n")
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+
+    result = ws.merge("AS-1", "merge AS-1")
+
+    assert result.merged and git(git_repo, "rev-parse", "main").strip() == result.sha
+    assert not lock.exists()
