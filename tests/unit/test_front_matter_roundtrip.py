@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from agentsprint.backlog import parse_item_text, render_item
 from agentsprint.backlog.render import with_status
-from agentsprint.domain import Budget, Gate, GateKind, Item, ItemType, Priority, Status
+from agentsprint.domain import EPIC_NAME, Budget, Gate, GateKind, Item, ItemType, Priority, Status
 
 texts = st.text(min_size=1, max_size=40)
 ids = st.builds(lambda prefix, n: f"{prefix}-{n}", st.from_regex(r"[A-Z][A-Z0-9]{0,3}", fullmatch=True),
@@ -38,7 +38,7 @@ items = st.builds(
     priority=st.sampled_from(Priority),
     value=st.integers(min_value=0, max_value=10**6),
     status=st.sampled_from([Status.TODO, Status.DONE, Status.DROPPED]),
-    epic=st.none() | texts,
+    epic=st.none() | st.from_regex(EPIC_NAME, fullmatch=True),  # a plain name: anything else is invalid
     labels=st.lists(st.text(max_size=12), max_size=3),
     depends_on=st.lists(ids, max_size=3),
     scope=st.lists(st.text(max_size=20), max_size=3),
