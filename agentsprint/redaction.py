@@ -10,11 +10,14 @@ URL- and JSON-escaped.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote
 
 REDACTED = "[REDACTED]"
@@ -141,3 +144,51 @@ def redact_texts(text: str, needles: tuple[str, ...]) -> str:
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """`text` with secret env values (and their disguises) and well-known key shapes replaced by [REDACTED]."""
     return redact_texts(text, secret_texts(environ))
+
+
+def redact_value(value: Any, needles: tuple[str, ...] | None = None) -> Any:
+    """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted."""
+    texts = secret_texts() if needles is None else needles
+    if isinstance(value, str):
+        return redact_texts(value, texts)
+    if isinstance(value, dict):
+        return {key: redact_value(item, texts) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(item, texts) for item in value]
+    return value
+
+
+def redact_stored(text: str, needles: tuple[str, ...] | None = None) -> str:
+    """`text` as it may be stored: a JSON document is redacted value by value, so it stays valid JSON
+    (a private key block may span two of its strings); other text as a whole."""
+    texts = secret_texts() if needles is None else needles
+    redacted = redact_texts(text, texts)
+    if redacted == text or text.lstrip()[:1] not in ("{", "["):
+        return redacted
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return redacted
+    return json.dumps(redact_value(document, texts), ensure_ascii=False, separators=(",", ":"))
+
+
+class RedactingPickler(pickle._Pickler):
+    """A pickler that stores every string redacted (the C pickler writes strings without a hook)."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def __init__(self, file: Any, needles: tuple[str, ...]) -> None:
+        super().__init__(file, protocol=pickle.DEFAULT_PROTOCOL)
+        self.needles = needles
+
+    def _save_redacted(self, text: str) -> None:
+        pickle._Pickler.save_str(self, redact_texts(text, self.needles))  # type: ignore[attr-defined]
+
+    dispatch[str] = _save_redacted
+
+
+def redacted_pickle(value: Any) -> bytes:
+    """`value` pickled with every string in it redacted; loads with the ordinary `pickle.loads`."""
+    buffer = io.BytesIO()
+    RedactingPickler(buffer, secret_texts()).dump(value)
+    return buffer.getvalue()

@@ -304,7 +304,7 @@ def submit(settings: Settings, ids: list[str] | None = None, *, sprint: str | No
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     DBOS.migrate(url)  # the client never creates DBOS's tables, and a first submit may precede every worker
     store = Store(settings.database_url)
-    client = DBOSClient(system_database_url=url, application_name=rt_mod.APP_NAME)
+    client = DBOSClient(system_database_url=url, application_name=rt_mod.APP_NAME, serializer=rt_mod.serializer())
     try:
         run_id = runs.start_run(store, sprint=sprint, mode="shadow" if shadow else "normal")
         found = Submission(run_id=run_id)
