@@ -91,10 +91,17 @@ def _m002_webhook_outbox(conn: Connection) -> None:
     _create(conn, "webhook_outbox")
 
 
+def _m003_usage_anomaly(conn: Connection) -> None:
+    # a new database has the column already: 001 creates its tables from today's models
+    if "usage_anomaly" not in {column["name"] for column in inspect(conn).get_columns("model_calls")}:
+        conn.execute(text("ALTER TABLE model_calls ADD COLUMN usage_anomaly TEXT"))
+
+
 # Append only: a released migration is never edited; later schema changes add a new named step.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", _m001_initial),
     ("002_webhook_outbox", _m002_webhook_outbox),
+    ("003_usage_anomaly", _m003_usage_anomaly),
 ]
 
 
