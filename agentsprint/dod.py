@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentsprint import policy
 from agentsprint.config import Settings
 from agentsprint.domain import Gate, GateKind, Item
-from agentsprint.redaction import find_secrets
+from agentsprint.gitparse import ChangedContent
+from agentsprint.redaction import find_secret_values, find_secrets
 
 if TYPE_CHECKING:
     from agentsprint.workspace import Workspace
@@ -117,8 +118,33 @@ def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
     return found
 
 
-def _detect_secrets(files: dict[str, list[tuple[int, str]]]) -> set[tuple[str, int, str]]:
-    """detect-secrets findings as (path, line, type), scanning copies of the added lines on disk."""
+SCAN_CAP_BYTES = 5_000_000
+"""A changed file larger than this is not scanned and fails the secrets gate: it cannot be vouched for."""
+
+Finding = tuple[int, str, str]
+"""(line number, kind of secret, the line's text): the text only tells old findings from new ones."""
+
+
+def _texts(data: bytes) -> list[str]:
+    """`data` decoded leniently, plus, when it holds NUL bytes, without them (UTF-16 text of ASCII)."""
+    texts = [data.decode("utf-8", "replace")]
+    if b"\0" in data:
+        texts.append(data.replace(b"\0", b"").decode("utf-8", "replace"))
+    return texts
+
+
+def _own_findings(text: str) -> set[Finding]:
+    """Key shapes and secret env values (plain or disguised) in `text`, per line."""
+    if not (find_secrets(text) or find_secret_values(text)):
+        return set()  # the common case: one pass over the whole text, no per-line work
+    found: set[Finding] = set()
+    for number, line in enumerate(text.split("\n"), start=1):
+        found.update((number, kind, line) for kind in (*find_secrets(line), *find_secret_values(line)))
+    return found
+
+
+def _detect_secrets(files: dict[str, str]) -> dict[str, set[Finding]]:
+    """detect-secrets findings per key of `files` ({key: text}), scanning copies of the texts on disk."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import Settings as DetectSettings
@@ -128,35 +154,71 @@ def _detect_secrets(files: dict[str, list[tuple[int, str]]]) -> set[tuple[str, i
     plugins = [{"name": cls.__name__} for cls in known.values() if cls.__name__ not in _NOISY_PLUGINS]
     filters = [{"path": name} for name in DetectSettings().filters
                if name not in DetectSettings.DEFAULT_FILTERS and name != _ALLOWLIST_FILTER]
-    findings: set[tuple[str, int, str]] = set()
+    findings: dict[str, set[Finding]] = {key: set() for key in files}
     with _DETECT_SECRETS_LOCK, tempfile.TemporaryDirectory(prefix="agentsprint-secrets-") as tmp, \
             transient_settings({"plugins_used": plugins, "filters_used": filters}):
-        for index, (path, lines) in enumerate(files.items()):
-            copy = Path(tmp) / str(index) / Path(path).name  # same name: plugins look at the extension
+        for index, (key, text) in enumerate(files.items()):
+            copy = Path(tmp) / str(index) / Path(key.split("\0")[0]).name  # plugins look at the extension
             copy.parent.mkdir()
-            copy.write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8")
+            copy.write_text(text, encoding="utf-8", errors="replace")
+            lines = text.split("\n")
             for secret in scan_file(str(copy)):
-                findings.add((path, lines[secret.line_number - 1][0], secret.type))
+                line = lines[secret.line_number - 1] if secret.line_number <= len(lines) else ""
+                findings[key].add((secret.line_number, secret.type, line))
     return findings
 
 
-def check_secrets(diff: str) -> GateResult:
-    """Fail naming `file:line` and the kind of each secret the diff adds (never the secret itself)."""
+def _findings(contents: list[ChangedContent]) -> tuple[list[str], list[str]]:
+    """(`path:line: kind` of each secret a change adds, paths too large to scan)."""
+    texts: dict[str, str] = {}
+    for entry in contents:
+        for side, data in (("new", entry.content), ("old", entry.before)):
+            for n, text in enumerate(_texts(data) if data else []):
+                texts[f"{entry.path}\0{side}\0{n}"] = text.replace("\0", "")
+    found = _detect_secrets(texts) if texts else {}
+    for key, text in texts.items():
+        found[key] |= _own_findings(text)
+    details: set[tuple[str, int, str]] = set()
+    for entry in contents:
+        old = {(kind, line) for key, hits in found.items() if key.startswith(f"{entry.path}\0old\0")
+               for _, kind, line in hits}
+        new = [hit for key, hits in found.items() if key.startswith(f"{entry.path}\0new\0") for hit in hits]
+        details.update((entry.path, number, kind) for number, kind, line in new if (kind, line) not in old)
+    too_large = [entry.path for entry in contents if entry.content is None]
+    return [f"{path}:{number}: {kind}" for path, number, kind in sorted(details)], too_large
+
+
+def check_secrets(contents: list[ChangedContent]) -> GateResult:
+    """Fail naming `file:line` and the kind of each secret the change adds (never the secret itself).
+
+    Reads the full content of every added or changed file (binary, NUL bytes and all), and looks for
+    key shapes, detect-secrets' detectors and the values of this process's secret env vars, plain or
+    disguised. A secret the file already held before the change is not the change's doing.
+    """
     started = time.monotonic()
-    files = added_lines(diff)
-    findings = _detect_secrets(files) if files else set()
-    for path, lines in files.items():
-        for number, text in lines:
-            findings.update((path, number, kind) for kind in find_secrets(text))
-    details = [f"{path}:{number}: {kind}" for path, number, kind in sorted(findings)]
+    details, too_large = _findings(contents)
+    details += [f"{path}: too large to scan (over {SCAN_CAP_BYTES:,} bytes); a human must check it"
+                for path in too_large]
     seconds = round(time.monotonic() - started, 3)
     if not details:
-        return GateResult(name=SECRETS, kind=SECRETS, passed=True, output="no secrets in the added lines",
-                          seconds=seconds)
+        return GateResult(name=SECRETS, kind=SECRETS, passed=True,
+                          output=f"no secrets in the {len(contents)} changed files", seconds=seconds)
     output = "the change adds what looks like secrets; remove them (read keys from the environment):\n"
     output += "\n".join(f"- {line}" for line in details)
     return GateResult(name=SECRETS, kind=SECRETS, passed=False, output=output, seconds=seconds,
                       details=details)
+
+
+def worktree_contents(worktree: Path, changed_files: list[str]) -> list[ChangedContent]:
+    """What `check_secrets` reads when no Workspace is at hand: the changed files as they are on disk."""
+    contents = []
+    for path in changed_files:
+        file = worktree / path
+        if file.is_file() and not file.is_symlink():
+            size = file.stat().st_size
+            data = file.read_bytes() if size <= SCAN_CAP_BYTES else None
+            contents.append(ChangedContent(path=path, size=size, content=data, before=b""))
+    return contents
 
 
 # --- commands --------------------------------------------------------------------------------------
@@ -183,13 +245,16 @@ def run_command_gate(gate: Gate, worktree: Path, settings: Settings) -> GateResu
 
 
 def run_gates(item: Item, worktree: Path, changed_files: list[str], diff: str,
-              settings: Settings) -> list[GateResult]:
-    """Protected paths, scope (if set), secrets (if in the DoD), then each command gate, in that order."""
+              settings: Settings, contents: list[ChangedContent] | None = None) -> list[GateResult]:
+    """Protected paths, scope (if set), secrets (if in the DoD), then each command gate, in that order.
+
+    The secrets gate reads `contents` (the change's files from git), else the changed files on disk.
+    """
     results = [check_protected(changed_files, list(settings.policy.protected_paths))]
     if item.scope:
         results.append(check_scope(changed_files, item.scope))
-    if any(gate.kind is GateKind.SECRETS for gate in item.dod):
-        results.append(check_secrets(diff))
+    if needs_secret_scan(item):
+        results.append(check_secrets(contents if contents is not None else worktree_contents(worktree, changed_files)))
     results.extend(run_command_gate(gate, worktree, settings) for gate in item.command_gates)
     return results
 
@@ -198,9 +263,14 @@ def run_item_gates(item: Item, workspace: Workspace, changed_files: list[str], d
                    settings: Settings) -> list[GateResult]:
     """`run_gates` for an item's committed work: command gates in a clean checkout of its branch tip
     (`run.gate_checkout = "clean"`, the default; kept for the next round) or in its worktree."""
+    contents = workspace.changed_contents(item.id, SCAN_CAP_BYTES) if needs_secret_scan(item) else None
     if item.command_gates and settings.run.gate_checkout == "clean":
-        return run_gates(item, workspace.gate_checkout(item.id), changed_files, diff, settings)
-    return run_gates(item, workspace.worktree_path(item.id), changed_files, diff, settings)
+        return run_gates(item, workspace.gate_checkout(item.id), changed_files, diff, settings, contents)
+    return run_gates(item, workspace.worktree_path(item.id), changed_files, diff, settings, contents)
+
+
+def needs_secret_scan(item: Item) -> bool:
+    return any(gate.kind is GateKind.SECRETS for gate in item.dod)
 
 
 def summarize(results: list[GateResult], limit: int = SUMMARY_CHARS) -> str:

@@ -19,7 +19,14 @@ from pathlib import Path
 import git
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentsprint.gitparse import name_status_files, numstat_totals, split_z, worktree_branches
+from agentsprint.gitparse import (
+    ChangedContent,
+    name_status_files,
+    numstat_totals,
+    raw_changes,
+    split_z,
+    worktree_branches,
+)
 from agentsprint.policy import PolicyViolation, resolve_path
 
 BRANCH_PREFIX = "agentsprint/"
@@ -89,21 +96,32 @@ class Workspace:
 
         Low level, for this module and `agentsprint.merging`; everyone else uses the methods below.
         """
+        status, out, err = self.run_git_bytes(cwd, *args, env=env, check=check)
+        return status, out.decode("utf-8", "replace"), err
+
+    def run_git_bytes(self, cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
+                      stdin: bytes | None = None) -> tuple[int, bytes, str]:
+        """`run_git` with stdout as bytes (file contents), optionally fed `stdin`."""
         if not cwd.is_dir():
             raise WorkspaceError(f"{cwd}: no such folder")
         argv = ["git", "-C", str(cwd)]
         for setting in _CONFIG:
             argv += ["-c", setting]
-        try:
-            status, out, err = git.Git(str(cwd)).execute(
-                [*argv, *args], with_extended_output=True, with_exceptions=False, stdout_as_string=False,
-                strip_newline_in_stdout=False, env={**_QUIET, **(env or {})},
-            )
-        except git.GitCommandNotFound as exc:
-            raise WorkspaceError("git is not installed or not on PATH") from exc
-        except (git.GitError, OSError) as exc:
-            raise WorkspaceError(f"git {' '.join(args)}: {exc}") from exc
-        stdout = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
+        with tempfile.TemporaryFile() as feed:
+            if stdin is not None:
+                feed.write(stdin)
+                feed.seek(0)
+            try:
+                status, out, err = git.Git(str(cwd)).execute(
+                    [*argv, *args], with_extended_output=True, with_exceptions=False, stdout_as_string=False,
+                    strip_newline_in_stdout=False, env={**_QUIET, **(env or {})},
+                    istream=feed if stdin is not None else None,
+                )
+            except git.GitCommandNotFound as exc:
+                raise WorkspaceError("git is not installed or not on PATH") from exc
+            except (git.GitError, OSError) as exc:
+                raise WorkspaceError(f"git {' '.join(args)}: {exc}") from exc
+        stdout = out if isinstance(out, bytes) else str(out).encode("utf-8")
         if check and status != 0:
             raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {str(err).strip()}")
         return status, stdout, str(err)
@@ -358,6 +376,49 @@ class Workspace:
         base, _ = self._endpoints(item_id)
         return self.run_git(self.repo_root, "diff", *_DIFF_FLAGS, base, f"refs/heads/{self.base_branch}",
                             "--", *paths)[1]
+
+    def changed_contents(self, item_id: str, cap_bytes: int) -> list[ChangedContent]:
+        """Full content, as bytes, of every file the item added or changed, and what each was before.
+
+        Read straight from git's objects with one `git cat-file --batch` (no diff, no textconv, no
+        filters), so a file git calls binary is read like any other. Blobs over `cap_bytes` are
+        listed with their size and no content.
+        """
+        base, tree = self._endpoints(item_id)
+        raw = self.run_git_bytes(self.repo_root, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev",
+                                 base, tree)[1]
+        changes = raw_changes(raw)
+        sizes = self._blob_sizes([sha for _, old, new in changes for sha in (old, new) if sha])
+        wanted = sorted({sha for sha, size in sizes.items() if size <= cap_bytes})
+        blobs = self._blobs(wanted)
+        return [ChangedContent(path=path, size=sizes.get(new, 0), content=blobs.get(new),
+                               before=blobs.get(old) if old else b"")
+                for path, old, new in changes if new in sizes]
+
+    def _blob_sizes(self, shas: list[str]) -> dict[str, int]:
+        if not shas:
+            return {}
+        out = self.run_git_bytes(self.repo_root, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+                                 stdin="".join(f"{sha}\n" for sha in shas).encode("ascii"))[1]
+        found = {}
+        for line in out.decode("ascii", "replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "blob":
+                found[parts[0]] = int(parts[2])
+        return found
+
+    def _blobs(self, shas: list[str]) -> dict[str, bytes]:
+        if not shas:
+            return {}
+        out = self.run_git_bytes(self.repo_root, "cat-file", "--batch",
+                                 stdin="".join(f"{sha}\n" for sha in shas).encode("ascii"))[1]
+        found, at = {}, 0
+        while at < len(out):
+            end = out.index(b"\n", at)
+            sha, _kind, size = out[at:end].decode("ascii").split()
+            found[sha] = out[end + 1:end + 1 + int(size)]
+            at = end + 1 + int(size) + 1
+        return found
 
     def diff_hash(self, item_id: str) -> str:
         """sha256 of the item's diff: equal hashes mean the same change (loop detection)."""
