@@ -184,7 +184,7 @@ class RedactingPickler(pickle._Pickler):
     def _save_redacted(self, text: str) -> None:
         pickle._Pickler.save_str(self, redact_texts(text, self.needles))  # type: ignore[attr-defined]
 
-    dispatch[str] = _save_redacted
+    dispatch[str] = _save_redacted  # type: ignore[assignment]  # typeshed types it as the unpickler's table
 
 
 def redacted_pickle(value: Any) -> bytes:
