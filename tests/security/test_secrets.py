@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -80,6 +81,20 @@ def stored_leaks(root: Path) -> dict[str, list[str]]:
     return {name: hit for name, hit in found.items() if hit}
 
 
+@contextlib.contextmanager
+def held_wal(url: str) -> Iterator[Path]:
+    """Keep a read transaction open on the database, so the WAL is neither checkpointed nor removed."""
+    Store(url).close()
+    path = Path(url.removeprefix("sqlite:///"))
+    reader = sqlite3.connect(path)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM events").fetchall()
+        yield path.with_name(path.name + "-wal")
+    finally:
+        reader.close()
+
+
 class Receiver:
     """A webhook endpoint on 127.0.0.1 that keeps every body."""
 
@@ -136,11 +151,14 @@ def test_model_and_human_text_with_secrets_is_never_stored_printed_or_sent(tmp_p
         settings = make_project(tmp_path / "p", server, items, book,
                                 config=TEST_CONFIG + f'\n[notify]\nwebhook = "{receiver.url}"\n')
         root = settings.root
-        outputs = [cli(root, "run", "--item", "AS-1", "--json", env=env)]
-        outputs += [cli(root, *args, env=env) for args in (
-            ("escalations", "show", "AS-1", "--json"), ("escalations", "list", "--json"), ("list", "--json"),
-            ("show", "AS-1", "--json"), ("show", "AS-2", "--json"), ("escalations", "show", "AS-1"),
-            ("show", "AS-1"), ("list",))]
+        with held_wal(settings.database_url) as wal:
+            outputs = [cli(root, "run", "--item", "AS-1", "--json", env=env)]
+            outputs += [cli(root, *args, env=env) for args in (
+                ("escalations", "show", "AS-1", "--json"), ("escalations", "list", "--json"), ("list", "--json"),
+                ("show", "AS-1", "--json"), ("show", "AS-2", "--json"), ("escalations", "show", "AS-1"),
+                ("show", "AS-1"), ("list",))]
+            assert wal.stat().st_size > 100_000, "the WAL holds the run's writes"
+            assert not leaks(wal.read_bytes(), needles())
 
     assert json.loads(outputs[0].stdout)["results"] == {"AS-1": "escalated"}, outputs[0].stdout
     shown = json.loads(outputs[1].stdout)
