@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from agentsprint.redaction import redact_texts, secret_texts
+from agentsprint.redaction import mark_redacted, redact_texts, secret_texts
 
 
 @lru_cache(maxsize=4096)
@@ -41,7 +41,9 @@ def redacted(value: Any, secret_texts: tuple[str, ...] | None = None) -> Any:
 
 def dumps(value: Any, secret_texts: tuple[str, ...] | None = None) -> str:
     """Redacted, compact JSON text of `value`."""
-    return json.dumps(redacted(value, secret_texts), ensure_ascii=False, separators=(",", ":"), default=str)
+    needles = secrets() if secret_texts is None else secret_texts
+    text = json.dumps(redacted(value, needles), ensure_ascii=False, separators=(",", ":"), default=str)
+    return mark_redacted(text, needles) if len(text) > 4096 else text  # small texts: a rescan is cheap
 
 
 def request_json(
