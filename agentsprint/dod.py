@@ -168,22 +168,26 @@ def _detect_secrets(files: dict[str, str]) -> dict[str, set[Finding]]:
     return findings
 
 
+def _scan(texts: dict[str, bytes]) -> dict[str, set[Finding]]:
+    """Findings per key of `texts` ({key: file content}): detect-secrets, key shapes, env values."""
+    decoded = {f"{key}\0{n}": text.replace("\0", "") for key, data in texts.items()
+               for n, text in enumerate(_texts(data))}
+    found = _detect_secrets(decoded) if decoded else {}
+    merged: dict[str, set[Finding]] = {key: set() for key in texts}
+    for key, text in decoded.items():
+        merged[key.rsplit("\0", 1)[0]] |= found[key] | _own_findings(text)
+    return merged
+
+
 def _findings(contents: list[ChangedContent]) -> tuple[list[str], list[str]]:
-    """(`path:line: kind` of each secret a change adds, paths too large to scan)."""
-    texts: dict[str, str] = {}
-    for entry in contents:
-        for side, data in (("new", entry.content), ("old", entry.before)):
-            for n, text in enumerate(_texts(data) if data else []):
-                texts[f"{entry.path}\0{side}\0{n}"] = text.replace("\0", "")
-    found = _detect_secrets(texts) if texts else {}
-    for key, text in texts.items():
-        found[key] |= _own_findings(text)
-    details: set[tuple[str, int, str]] = set()
-    for entry in contents:
-        old = {(kind, line) for key, hits in found.items() if key.startswith(f"{entry.path}\0old\0")
-               for _, kind, line in hits}
-        new = [hit for key, hits in found.items() if key.startswith(f"{entry.path}\0new\0") for hit in hits]
-        details.update((entry.path, number, kind) for number, kind, line in new if (kind, line) not in old)
+    """(`path:line: kind` of each secret a change adds, paths too large to scan).
+
+    The old content of a file is scanned only when the new one has findings (to drop those it held).
+    """
+    new = _scan({entry.path: entry.content for entry in contents if entry.content})
+    old = _scan({entry.path: entry.before for entry in contents if entry.before and new.get(entry.path)})
+    details = {(path, number, kind) for path, hits in new.items() for number, kind, line in hits
+               if (kind, line) not in {(k, text) for _, k, text in old.get(path, set())}}
     too_large = [entry.path for entry in contents if entry.content is None]
     return [f"{path}:{number}: {kind}" for path, number, kind in sorted(details)], too_large
 

@@ -15,7 +15,7 @@ import json
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -68,10 +68,19 @@ _REPLACEMENTS = {"bearer token": r"\1" + REDACTED, "password in a URL": r"\1" + 
 """Shapes whose leading group (a keyword, a user name) is kept."""
 
 
+_NAMED_SECRETS: set[str] = set()
+"""Variables that hold a secret whatever their name: the configured `api_key_env` of each role."""
+
+
+def register_secret_names(names: Iterable[str]) -> None:
+    """Treat these environment variables as secret too (settings name them as holding API keys)."""
+    _NAMED_SECRETS.update(name for name in names if name)
+
+
 def is_secret_name(name: str) -> bool:
-    """True when an environment variable's name says it holds a secret."""
+    """True when an environment variable's name says it holds a secret, or settings said it does."""
     upper = name.upper()
-    return any(part in upper for part in SECRET_NAME_PARTS)
+    return any(part in upper for part in SECRET_NAME_PARTS) or name in _NAMED_SECRETS
 
 
 def secret_env(environ: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
@@ -120,12 +129,12 @@ def secret_texts(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Every text to redact for the secret env values: the values and their disguises, longest first."""
     raw = getattr(os.environ, "_data", None) if environ is None else None
     if isinstance(raw, dict):  # the process's own environment: keyed on its raw items, ~40 times faster
-        return _process_texts(tuple(raw.items()))
+        return _process_texts(tuple(raw.items()), frozenset(_NAMED_SECRETS))
     return tuple(text for text, _ in _labelled(secret_env(environ)))
 
 
 @lru_cache(maxsize=8)
-def _process_texts(raw_items: tuple[tuple[Any, Any], ...]) -> tuple[str, ...]:
+def _process_texts(raw_items: tuple[tuple[Any, Any], ...], _named: frozenset[str]) -> tuple[str, ...]:
     """`secret_texts` of the environment whose raw (bytes) items these are; any change is a new key."""
     env = {os.fsdecode(name): os.fsdecode(value) for name, value in raw_items}
     return tuple(text for text, _ in _labelled(secret_env(env)))

@@ -6,6 +6,7 @@ committed on the item branch before anything moves, and a failed merge or rebase
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import re
@@ -107,15 +108,14 @@ class Workspace:
         argv = ["git", "-C", str(cwd)]
         for setting in _CONFIG:
             argv += ["-c", setting]
-        with tempfile.TemporaryFile() as feed:
-            if stdin is not None:
+        with tempfile.TemporaryFile() if stdin is not None else contextlib.nullcontext() as feed:
+            if feed is not None and stdin is not None:
                 feed.write(stdin)
                 feed.seek(0)
             try:
                 status, out, err = git.Git(str(cwd)).execute(
                     [*argv, *args], with_extended_output=True, with_exceptions=False, stdout_as_string=False,
-                    strip_newline_in_stdout=False, env={**_QUIET, **(env or {})},
-                    istream=feed if stdin is not None else None,
+                    strip_newline_in_stdout=False, env={**_QUIET, **(env or {})}, istream=feed,
                 )
             except git.GitCommandNotFound as exc:
                 raise WorkspaceError("git is not installed or not on PATH") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -52,3 +53,15 @@ def test_a_megabyte_with_twenty_secret_values_is_redacted_quickly() -> None:
     out = redact(text, env)
     assert time.perf_counter() - started < 1.0  # measured about 0.03 s; the bound leaves room for CI
     assert out.endswith(REDACTED)
+
+
+def test_the_configured_api_key_variable_is_secret_whatever_its_name(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentsprint.config import load_settings
+
+    monkeypatch.setenv("ACME_LLM_CREDS", "acme-value-0123456789")
+    assert "acme-value-0123456789" in redact("x acme-value-0123456789"), "not secret by its name"
+    (tmp_path / "agentsprint.toml").write_text('[models.coder]\nmodel = "openai/m"\napi_key_env = "ACME_LLM_CREDS"\n')
+    load_settings(tmp_path, environ={})
+    assert redact("x acme-value-0123456789 y") == f"x {REDACTED} y"
+    assert redact(f"x {'acme-value-0123456789'[::-1]} y") == f"x {REDACTED} y"
