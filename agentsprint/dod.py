@@ -125,12 +125,10 @@ Finding = tuple[int, str, str]
 """(line number, kind of secret, the line's text): the text only tells old findings from new ones."""
 
 
-def _texts(data: bytes) -> list[str]:
-    """`data` decoded leniently, plus, when it holds NUL bytes, without them (UTF-16 text of ASCII)."""
-    texts = [data.decode("utf-8", "replace")]
-    if b"\0" in data:
-        texts.append(data.replace(b"\0", b"").decode("utf-8", "replace"))
-    return texts
+def decoded(data: bytes) -> str:
+    """`data` as text, leniently: NUL bytes dropped (which also reveals UTF-16 text of ASCII), invalid
+    UTF-8 replaced."""
+    return data.replace(b"\0", b"").decode("utf-8", "replace")
 
 
 def _own_findings(text: str) -> set[Finding]:
@@ -143,8 +141,8 @@ def _own_findings(text: str) -> set[Finding]:
     return found
 
 
-def _detect_secrets(files: dict[str, str]) -> dict[str, set[Finding]]:
-    """detect-secrets findings per key of `files` ({key: text}), scanning copies of the texts on disk."""
+def _detect_secrets(files: dict[str, list[tuple[int, str]]]) -> set[tuple[str, int, str]]:
+    """detect-secrets findings as (path, line, type), scanning copies of the given lines on disk."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import Settings as DetectSettings
@@ -154,40 +152,48 @@ def _detect_secrets(files: dict[str, str]) -> dict[str, set[Finding]]:
     plugins = [{"name": cls.__name__} for cls in known.values() if cls.__name__ not in _NOISY_PLUGINS]
     filters = [{"path": name} for name in DetectSettings().filters
                if name not in DetectSettings.DEFAULT_FILTERS and name != _ALLOWLIST_FILTER]
-    findings: dict[str, set[Finding]] = {key: set() for key in files}
+    findings: set[tuple[str, int, str]] = set()
     with _DETECT_SECRETS_LOCK, tempfile.TemporaryDirectory(prefix="agentsprint-secrets-") as tmp, \
             transient_settings({"plugins_used": plugins, "filters_used": filters}):
-        for index, (key, text) in enumerate(files.items()):
-            copy = Path(tmp) / str(index) / Path(key.split("\0")[0]).name  # plugins look at the extension
+        for index, (path, lines) in enumerate(files.items()):
+            copy = Path(tmp) / str(index) / Path(path).name  # same name: plugins look at the extension
             copy.parent.mkdir()
-            copy.write_text(text, encoding="utf-8", errors="replace")
-            lines = text.split("\n")
+            copy.write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8", errors="replace")
             for secret in scan_file(str(copy)):
-                line = lines[secret.line_number - 1] if secret.line_number <= len(lines) else ""
-                findings[key].add((secret.line_number, secret.type, line))
+                findings.add((path, lines[secret.line_number - 1][0], secret.type))
     return findings
 
 
-def _scan(texts: dict[str, bytes]) -> dict[str, set[Finding]]:
-    """Findings per key of `texts` ({key: file content}): detect-secrets, key shapes, env values."""
-    decoded = {f"{key}\0{n}": text.replace("\0", "") for key, data in texts.items()
-               for n, text in enumerate(_texts(data))}
-    found = _detect_secrets(decoded) if decoded else {}
-    merged: dict[str, set[Finding]] = {key: set() for key in texts}
-    for key, text in decoded.items():
-        merged[key.rsplit("\0", 1)[0]] |= found[key] | _own_findings(text)
-    return merged
+def new_lines(entry: ChangedContent) -> tuple[str, list[tuple[int, str]]]:
+    """(the new content as text, its lines the old content did not have, numbered).
+
+    Comparing the full contents, not git's text diff: a file git calls binary has lines too.
+    """
+    text = decoded(entry.content or b"")
+    old = set(decoded(entry.before or b"").split("\n"))
+    added = [(number, line) for number, line in enumerate(text.split("\n"), start=1)
+             if line not in old and line.strip()]
+    return text, added
 
 
 def _findings(contents: list[ChangedContent]) -> tuple[list[str], list[str]]:
     """(`path:line: kind` of each secret a change adds, paths too large to scan).
 
-    The old content of a file is scanned only when the new one has findings (to drop those it held).
+    Every line of the new content is looked at; a finding on a line the old content already had is
+    not the change's doing. detect-secrets (slower: ~25 detectors a line) reads only the new lines.
     """
-    new = _scan({entry.path: entry.content for entry in contents if entry.content})
-    old = _scan({entry.path: entry.before for entry in contents if entry.before and new.get(entry.path)})
-    details = {(path, number, kind) for path, hits in new.items() for number, kind, line in hits
-               if (kind, line) not in {(k, text) for _, k, text in old.get(path, set())}}
+    details: set[tuple[str, int, str]] = set()
+    added_by_path: dict[str, list[tuple[int, str]]] = {}
+    for entry in contents:
+        if entry.content is None:
+            continue
+        text, added = new_lines(entry)
+        fresh = {line for _, line in added}
+        details.update((entry.path, number, kind) for number, kind, line in _own_findings(text) if line in fresh)
+        if added:
+            added_by_path[entry.path] = added
+    if added_by_path:
+        details.update(_detect_secrets(added_by_path))
     too_large = [entry.path for entry in contents if entry.content is None]
     return [f"{path}:{number}: {kind}" for path, number, kind in sorted(details)], too_large
 
