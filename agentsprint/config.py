@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentsprint.domain import ItemType, parse_duration
 from agentsprint.offline import offline_env as offline_env  # public here; stdlib-only there
+from agentsprint.redaction import register_secret_names
 
 CONFIG_FILE = "agentsprint.toml"
 STATE_DIR = ".agentsprint"
@@ -312,6 +313,7 @@ def load_settings(root: Path | None = None, environ: dict[str, str] | None = Non
         raise ConfigError(_describe(exc, source, env_names)) from exc
     settings.root = project_root
     settings.source = source
+    register_secret_names(m.api_key_env for m in settings.models.values() if m.api_key_env)
     return settings
 
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentsprint import policy
 from agentsprint.config import Settings
 from agentsprint.domain import Gate, GateKind, Item
-from agentsprint.redaction import find_secrets
+from agentsprint.gitparse import ChangedContent
+from agentsprint.redaction import find_secret_values, find_secrets
 
 if TYPE_CHECKING:
     from agentsprint.workspace import Workspace
@@ -117,8 +118,31 @@ def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
     return found
 
 
+SCAN_CAP_BYTES = 5_000_000
+"""A changed file larger than this is not scanned and fails the secrets gate: it cannot be vouched for."""
+
+Finding = tuple[int, str, str]
+"""(line number, kind of secret, the line's text): the text only tells old findings from new ones."""
+
+
+def decoded(data: bytes) -> str:
+    """`data` as text, leniently: NUL bytes dropped (which also reveals UTF-16 text of ASCII), invalid
+    UTF-8 replaced."""
+    return data.replace(b"\0", b"").decode("utf-8", "replace")
+
+
+def _own_findings(text: str) -> set[Finding]:
+    """Key shapes and secret env values (plain or disguised) in `text`, per line."""
+    if not (find_secrets(text) or find_secret_values(text)):
+        return set()  # the common case: one pass over the whole text, no per-line work
+    found: set[Finding] = set()
+    for number, line in enumerate(text.split("\n"), start=1):
+        found.update((number, kind, line) for kind in (*find_secrets(line), *find_secret_values(line)))
+    return found
+
+
 def _detect_secrets(files: dict[str, list[tuple[int, str]]]) -> set[tuple[str, int, str]]:
-    """detect-secrets findings as (path, line, type), scanning copies of the added lines on disk."""
+    """detect-secrets findings as (path, line, type), scanning copies of the given lines on disk."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import Settings as DetectSettings
@@ -134,29 +158,77 @@ def _detect_secrets(files: dict[str, list[tuple[int, str]]]) -> set[tuple[str, i
         for index, (path, lines) in enumerate(files.items()):
             copy = Path(tmp) / str(index) / Path(path).name  # same name: plugins look at the extension
             copy.parent.mkdir()
-            copy.write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8")
+            copy.write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8", errors="replace")
             for secret in scan_file(str(copy)):
                 findings.add((path, lines[secret.line_number - 1][0], secret.type))
     return findings
 
 
-def check_secrets(diff: str) -> GateResult:
-    """Fail naming `file:line` and the kind of each secret the diff adds (never the secret itself)."""
+def new_lines(entry: ChangedContent) -> tuple[str, list[tuple[int, str]]]:
+    """(the new content as text, its lines the old content did not have, numbered).
+
+    Comparing the full contents, not git's text diff: a file git calls binary has lines too.
+    """
+    text = decoded(entry.content or b"")
+    old = set(decoded(entry.before or b"").split("\n"))
+    added = [(number, line) for number, line in enumerate(text.split("\n"), start=1)
+             if line not in old and line.strip()]
+    return text, added
+
+
+def _findings(contents: list[ChangedContent]) -> tuple[list[str], list[str]]:
+    """(`path:line: kind` of each secret a change adds, paths too large to scan).
+
+    Every line of the new content is looked at; a finding on a line the old content already had is
+    not the change's doing. detect-secrets (slower: ~25 detectors a line) reads only the new lines.
+    """
+    details: set[tuple[str, int, str]] = set()
+    added_by_path: dict[str, list[tuple[int, str]]] = {}
+    for entry in contents:
+        if entry.content is None:
+            continue
+        text, added = new_lines(entry)
+        fresh = {line for _, line in added}
+        details.update((entry.path, number, kind) for number, kind, line in _own_findings(text) if line in fresh)
+        if added:
+            added_by_path[entry.path] = added
+    if added_by_path:
+        details.update(_detect_secrets(added_by_path))
+    too_large = [entry.path for entry in contents if entry.content is None]
+    return [f"{path}:{number}: {kind}" for path, number, kind in sorted(details)], too_large
+
+
+def check_secrets(contents: list[ChangedContent]) -> GateResult:
+    """Fail naming `file:line` and the kind of each secret the change adds (never the secret itself).
+
+    Reads the full content of every added or changed file (binary, NUL bytes and all), and looks for
+    key shapes, detect-secrets' detectors and the values of this process's secret env vars, plain or
+    disguised. A secret the file already held before the change is not the change's doing.
+    """
     started = time.monotonic()
-    files = added_lines(diff)
-    findings = _detect_secrets(files) if files else set()
-    for path, lines in files.items():
-        for number, text in lines:
-            findings.update((path, number, kind) for kind in find_secrets(text))
-    details = [f"{path}:{number}: {kind}" for path, number, kind in sorted(findings)]
+    details, too_large = _findings(contents)
+    details += [f"{path}: too large to scan (over {SCAN_CAP_BYTES:,} bytes); a human must check it"
+                for path in too_large]
     seconds = round(time.monotonic() - started, 3)
     if not details:
-        return GateResult(name=SECRETS, kind=SECRETS, passed=True, output="no secrets in the added lines",
-                          seconds=seconds)
+        return GateResult(name=SECRETS, kind=SECRETS, passed=True,
+                          output=f"no secrets in the {len(contents)} changed files", seconds=seconds)
     output = "the change adds what looks like secrets; remove them (read keys from the environment):\n"
     output += "\n".join(f"- {line}" for line in details)
     return GateResult(name=SECRETS, kind=SECRETS, passed=False, output=output, seconds=seconds,
                       details=details)
+
+
+def worktree_contents(worktree: Path, changed_files: list[str]) -> list[ChangedContent]:
+    """What `check_secrets` reads when no Workspace is at hand: the changed files as they are on disk."""
+    contents = []
+    for path in changed_files:
+        file = worktree / path
+        if file.is_file() and not file.is_symlink():
+            size = file.stat().st_size
+            data = file.read_bytes() if size <= SCAN_CAP_BYTES else None
+            contents.append(ChangedContent(path=path, size=size, content=data, before=b""))
+    return contents
 
 
 # --- commands --------------------------------------------------------------------------------------
@@ -183,13 +255,16 @@ def run_command_gate(gate: Gate, worktree: Path, settings: Settings) -> GateResu
 
 
 def run_gates(item: Item, worktree: Path, changed_files: list[str], diff: str,
-              settings: Settings) -> list[GateResult]:
-    """Protected paths, scope (if set), secrets (if in the DoD), then each command gate, in that order."""
+              settings: Settings, contents: list[ChangedContent] | None = None) -> list[GateResult]:
+    """Protected paths, scope (if set), secrets (if in the DoD), then each command gate, in that order.
+
+    The secrets gate reads `contents` (the change's files from git), else the changed files on disk.
+    """
     results = [check_protected(changed_files, list(settings.policy.protected_paths))]
     if item.scope:
         results.append(check_scope(changed_files, item.scope))
-    if any(gate.kind is GateKind.SECRETS for gate in item.dod):
-        results.append(check_secrets(diff))
+    if needs_secret_scan(item):
+        results.append(check_secrets(contents if contents is not None else worktree_contents(worktree, changed_files)))
     results.extend(run_command_gate(gate, worktree, settings) for gate in item.command_gates)
     return results
 
@@ -198,9 +273,14 @@ def run_item_gates(item: Item, workspace: Workspace, changed_files: list[str], d
                    settings: Settings) -> list[GateResult]:
     """`run_gates` for an item's committed work: command gates in a clean checkout of its branch tip
     (`run.gate_checkout = "clean"`, the default; kept for the next round) or in its worktree."""
+    contents = workspace.changed_contents(item.id, SCAN_CAP_BYTES) if needs_secret_scan(item) else None
     if item.command_gates and settings.run.gate_checkout == "clean":
-        return run_gates(item, workspace.gate_checkout(item.id), changed_files, diff, settings)
-    return run_gates(item, workspace.worktree_path(item.id), changed_files, diff, settings)
+        return run_gates(item, workspace.gate_checkout(item.id), changed_files, diff, settings, contents)
+    return run_gates(item, workspace.worktree_path(item.id), changed_files, diff, settings, contents)
+
+
+def needs_secret_scan(item: Item) -> bool:
+    return any(gate.kind is GateKind.SECRETS for gate in item.dod)
 
 
 def summarize(results: list[GateResult], limit: int = SUMMARY_CHARS) -> str:

@@ -139,10 +139,14 @@ def _as_env(settings: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def run_git(cwd: Path, args: Sequence[str], env: Mapping[str, str] | None = None,
-            config: Sequence[str] = ()) -> subprocess.CompletedProcess[bytes]:
-    """Run a hardened git in `cwd` (stdout and stderr captured as bytes); OSError if git cannot start."""
+            config: Sequence[str] = (), stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run a hardened git in `cwd`, fed `stdin` (stdout and stderr captured as bytes); OSError if git
+    cannot start."""
     child_env = git_env(env)
     if not args or args[0] not in CONTENT_FREE:
         child_env.update(driver_overrides(cwd, child_env))
+    if stdin is None:
+        return subprocess.run(git_argv(args, config), cwd=cwd, env=child_env, capture_output=True,
+                              stdin=subprocess.DEVNULL, check=False)
     return subprocess.run(git_argv(args, config), cwd=cwd, env=child_env, capture_output=True,
-                          stdin=subprocess.DEVNULL, check=False)
+                          input=stdin, check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -69,3 +70,27 @@ def version_at_least(version_output: str, wanted: tuple[int, int]) -> bool:
     """True when `git version` output names at least `wanted` (major, minor)."""
     found = re.search(r"(\d+)\.(\d+)", version_output)
     return found is not None and (int(found[1]), int(found[2])) >= wanted
+
+
+@dataclass(frozen=True)
+class ChangedContent:
+    """A file an item added or changed: its full new content (None when over the cap) and the old one."""
+
+    path: str
+    size: int
+    content: bytes | None
+    before: bytes | None
+    """b"" for an added file; None when the old blob was over the cap."""
+
+
+def raw_changes(raw: bytes) -> list[tuple[str, str, str]]:
+    """(path, old sha, new sha) from `git diff-tree -r -z --no-abbrev` output; gitlinks are skipped."""
+    fields = raw.split(b"\0")
+    changes = []
+    for index in range(0, len(fields) - 1, 2):
+        meta = fields[index].decode("ascii", "replace").lstrip(":").split()
+        if len(meta) < 5 or meta[1] == "160000":
+            continue
+        old, new = (sha if sha.strip("0") else "" for sha in meta[2:4])  # all zeros: no such side
+        changes.append((fields[index + 1].decode("utf-8", "replace"), old, new))
+    return changes

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from agentsprint import __version__
 from agentsprint.domain import Status
+from agentsprint.redaction import redact_value
 
 if TYPE_CHECKING:
     from agentsprint.config import Settings
@@ -71,7 +72,7 @@ def delivery_id(item_id: str, event: str, attempt_key: str) -> str:
 
 
 def build(url: str, secret: str | None, payload: dict[str, Any]) -> Delivery:
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    body = json.dumps(redact_value(payload), sort_keys=True, separators=(",", ":")).encode("utf-8")
     return Delivery(url, body, str(payload["event"]), str(payload["delivery_id"]), secret)
 
 

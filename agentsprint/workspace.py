@@ -21,7 +21,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentsprint.gitcmd import run_git
-from agentsprint.gitparse import name_status_files, numstat_totals, split_z, worktree_branches
+from agentsprint.gitparse import (
+    ChangedContent,
+    name_status_files,
+    numstat_totals,
+    raw_changes,
+    split_z,
+    worktree_branches,
+)
 from agentsprint.policy import PolicyViolation, resolve_path
 
 BRANCH_PREFIX = "agentsprint/"
@@ -90,19 +97,24 @@ class Workspace:
 
         Low level, for this module and `agentsprint.merging`; everyone else uses the methods below.
         """
+        status, out, err = self.run_git_bytes(cwd, *args, env=env, check=check)
+        return status, out.decode("utf-8", "replace"), err
+
+    def run_git_bytes(self, cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
+                      stdin: bytes | None = None) -> tuple[int, bytes, str]:
+        """`run_git` with stdout as bytes (file contents), optionally fed `stdin`."""
         if not cwd.is_dir():
             raise WorkspaceError(f"{cwd}: no such folder")
         try:
-            done = run_git(cwd, args, env=env, config=_CONFIG)
+            done = run_git(cwd, args, env=env, config=_CONFIG, stdin=stdin)
         except FileNotFoundError as exc:
             raise WorkspaceError("git is not installed or not on PATH") from exc
         except OSError as exc:
             raise WorkspaceError(f"git {' '.join(args)}: {exc}") from exc
-        stdout = done.stdout.decode("utf-8", "replace")
         stderr = done.stderr.decode("utf-8", "replace")
         if check and done.returncode != 0:
             raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {stderr.strip()}")
-        return done.returncode, stdout, stderr
+        return done.returncode, done.stdout, stderr
 
     def git_out(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
         """Stripped stdout of a git command that must succeed."""
@@ -354,6 +366,49 @@ class Workspace:
         base, _ = self._endpoints(item_id)
         return self.run_git(self.repo_root, "diff", *_DIFF_FLAGS, base, f"refs/heads/{self.base_branch}",
                             "--", *paths)[1]
+
+    def changed_contents(self, item_id: str, cap_bytes: int) -> list[ChangedContent]:
+        """Full content, as bytes, of every file the item added or changed, and what each was before.
+
+        Read straight from git's objects with one `git cat-file --batch` (no diff, no textconv, no
+        filters), so a file git calls binary is read like any other. Blobs over `cap_bytes` are
+        listed with their size and no content.
+        """
+        base, tree = self._endpoints(item_id)
+        raw = self.run_git_bytes(self.repo_root, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev",
+                                 base, tree)[1]
+        changes = raw_changes(raw)
+        sizes = self._blob_sizes([sha for _, old, new in changes for sha in (old, new) if sha])
+        wanted = sorted({sha for sha, size in sizes.items() if size <= cap_bytes})
+        blobs = self._blobs(wanted)
+        return [ChangedContent(path=path, size=sizes.get(new, 0), content=blobs.get(new),
+                               before=blobs.get(old) if old else b"")
+                for path, old, new in changes if new in sizes]
+
+    def _blob_sizes(self, shas: list[str]) -> dict[str, int]:
+        if not shas:
+            return {}
+        out = self.run_git_bytes(self.repo_root, "cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+                                 stdin="".join(f"{sha}\n" for sha in shas).encode("ascii"))[1]
+        found = {}
+        for line in out.decode("ascii", "replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "blob":
+                found[parts[0]] = int(parts[2])
+        return found
+
+    def _blobs(self, shas: list[str]) -> dict[str, bytes]:
+        if not shas:
+            return {}
+        out = self.run_git_bytes(self.repo_root, "cat-file", "--batch",
+                                 stdin="".join(f"{sha}\n" for sha in shas).encode("ascii"))[1]
+        found, at = {}, 0
+        while at < len(out):
+            end = out.index(b"\n", at)
+            sha, _kind, size = out[at:end].decode("ascii").split()
+            found[sha] = out[end + 1:end + 1 + int(size)]
+            at = end + 1 + int(size) + 1
+        return found
 
     def diff_hash(self, item_id: str) -> str:
         """sha256 of the item's diff: equal hashes mean the same change (loop detection)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from agentsprint.config import Settings, offline_env
 from agentsprint.llm.scripted import ScriptedServer
 
 offline_env()
+
+# The runner helpers of the functional tests (a sample project wired to the scripted model server)
+# are shared with the hostile-input suite in tests/security/. One conftest only: a second one would
+# take the module name `conftest` from this file (`from conftest import postgres_url`).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "functional"))
 
 _PG_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL", "")
 _PG_REQUIRED = bool(os.environ.get("AGENTSPRINT_TEST_PG_REQUIRED"))  # read before _isolated_env clears it

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from agentsprint import __version__
 from agentsprint.backlog.files import atomic_write
 from agentsprint.domain import Item
+from agentsprint.redaction import redact_value
 
 CACHE_NAME = "backlog.json"
 FORMAT = 2
@@ -72,7 +73,8 @@ class ParseCache:
         self.changed = True
         if key is not None and key[0] < time.time_ns() - RACY_NS:
             dump = item.model_dump(mode="json", exclude_defaults=True)
-            self.entries[path.name] = {"stat": key, "item": dump}
+            if redact_value(dump) == dump:  # an item holding a secret is parsed each time, never stored
+                self.entries[path.name] = {"stat": key, "item": dump}
 
     def save(self, present: list[Path]) -> None:
         """Drop entries of deleted files and write the cache if anything changed (best effort)."""

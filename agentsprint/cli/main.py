@@ -100,6 +100,10 @@ def build_app(modules: list[tuple[str, str | None]] | None = None) -> typer.Type
 def main() -> None:
     """Entry point of the `agentsprint` script."""
     offline_env()
+    if sys.argv[1:2] != ["tui"]:  # the TUI draws on the terminal itself
+        from agentsprint.cli.output import redact_output
+
+        redact_output()
     # Fewer, larger collections: with the default thresholds, full collections walking every object
     # pydantic and typer created cost `list` ~35 ms (measured). Cycles are still collected.
     gc.set_threshold(100_000, 20, 20)

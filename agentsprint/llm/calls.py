@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from agentsprint.llm.provider import ProviderResult
 
 CHARGED_NOTE = " (charged at its reservation: the provider may have billed it)"
+OUTPUT_TOLERANCE = 0.10
+"""Reported output above the granted max_tokens by more than this share (plus OUTPUT_SLACK) is an anomaly."""
+OUTPUT_SLACK = 16
+INPUT_TOLERANCE = 2.0
+"""Reported input above this multiple of the estimate (plus INPUT_SLACK) is an anomaly: the estimate
+already carries a safety factor for other tokenizers."""
+INPUT_SLACK = 256
 
 
 @dataclass
@@ -93,6 +100,22 @@ class PendingCall:
                 "input_tokens": reservation.estimated_input_tokens if charged else 0,
                 "output_tokens": reservation.granted_max_tokens if charged else 0,
                 "usd": reservation.usd if charged else 0.0, "attributes_json": attributes}
+
+
+def usage_anomaly(reservation: Reservation, result: ProviderResult) -> str | None:
+    """What is implausible about the usage a provider reported, or None when it is plausible."""
+    counts = {"input": result.input_tokens, "cached input": result.cached_input_tokens,
+              "output": result.output_tokens}
+    problems = [f"negative {name} tokens ({count:,})" for name, count in counts.items() if count < 0]
+    if result.output_tokens > reservation.granted_max_tokens * (1 + OUTPUT_TOLERANCE) + OUTPUT_SLACK:
+        problems.append(f"output of {result.output_tokens:,} tokens above the granted max_tokens "
+                        f"{reservation.granted_max_tokens:,}")
+    if result.input_tokens > reservation.estimated_input_tokens * INPUT_TOLERANCE + INPUT_SLACK:
+        problems.append(f"input of {result.input_tokens:,} tokens far above the estimate "
+                        f"{reservation.estimated_input_tokens:,}")
+    if result.cached_input_tokens > max(result.input_tokens, 0):
+        problems.append("more cached input tokens than input tokens")
+    return "; ".join(problems) or None
 
 
 def overshoot(reservation: Reservation, result: ProviderResult, usd: float) -> tuple[int, float]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from agentsprint.config import ModelSettings, Settings
 from agentsprint.llm import records, tokens
-from agentsprint.llm.calls import PendingCall, overshoot
+from agentsprint.llm.calls import PendingCall, overshoot, usage_anomaly
 from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
 from agentsprint.llm.ledger import Ask, BudgetState, Ledger, Reservation, fit
 from agentsprint.llm.prices import Price, check_prices, price_for
@@ -281,7 +281,10 @@ class Gateway:
 
     def _settle_ok(self, call: PendingCall, reservation: Reservation, result: ProviderResult,
                    latency_ms: float) -> Reply:
-        if result.input_tokens <= 0:  # no usage reported (litellm then says 0): never a silent zero
+        anomaly = usage_anomaly(reservation, result)
+        if anomaly is not None:
+            result, usd = self._charge_anomaly(call, reservation, result, anomaly)
+        elif result.input_tokens <= 0:  # no usage reported (litellm then says 0): never a silent zero
             log.warning("call %s: the provider reported no usage; charged at its reservation", reservation.call_id)
             result = dataclasses.replace(result, input_tokens=reservation.estimated_input_tokens,
                                          output_tokens=reservation.granted_max_tokens, usage_reported=False)
@@ -300,9 +303,28 @@ class Gateway:
         if over_tokens or over_usd > OVERSHOOT_USD_NOISE:
             log.warning("call %s: usage exceeded its reservation by %d tokens, $%.6f", reservation.call_id,
                         over_tokens, over_usd)
+        if anomaly is not None:
+            fields["usage_anomaly"] = anomaly
         self.ledger.settle(reservation, result.input_tokens + result.output_tokens, usd, fields,
                            call.ok_event(reservation, result, usd, reply.latency_ms))
+        if anomaly is not None:
+            self.ledger.record_anomaly(call.summary(call_id=reservation.call_id, anomaly=anomaly,
+                                                    charged_tokens=result.input_tokens + result.output_tokens,
+                                                    charged_usd=usd))
         return reply
+
+    def _charge_anomaly(self, call: PendingCall, reservation: Reservation, result: ProviderResult,
+                        anomaly: str) -> tuple[ProviderResult, float]:
+        """Implausible usage: charge the reservation, or the reported usage where it is larger and sane."""
+        log.warning("call %s (%s, %s): usage anomaly: %s; charged at least its reservation",
+                    reservation.call_id, call.ctx.role, call.model, anomaly)
+        charged = dataclasses.replace(
+            result, input_tokens=max(result.input_tokens, reservation.estimated_input_tokens),
+            cached_input_tokens=min(max(result.cached_input_tokens, 0), max(result.input_tokens, 0)),
+            output_tokens=max(result.output_tokens, reservation.granted_max_tokens))
+        usd = call.price.cost(charged.input_tokens, charged.cached_input_tokens, charged.output_tokens) \
+            if call.price else 0.0
+        return charged, max(usd, reservation.usd)
 
     def _settle_failure(self, call: PendingCall, reservation: Reservation, error: ProviderError,
                         charged: bool) -> None:

@@ -173,6 +173,10 @@ class Ledger:
         """Record a call refused before any request (nothing reserved, nothing spent)."""
         return store_ledger.record_call(self.store, {**fields, "outcome": "refused"}, event)
 
+    def record_anomaly(self, event: dict[str, Any]) -> None:
+        """Record implausible provider usage as a `model.usage_anomaly` audit event."""
+        store_ledger.record_anomaly(self.store, event)
+
     def settled_reply(self, idempotency_key: str) -> tuple[int, str] | None:
         """(call id, stored reply JSON) of the settled call made under this key, if any."""
         return store_ledger.settled_call(self.store, idempotency_key)

@@ -10,16 +10,12 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from agentsprint.redaction import REDACTED, SECRET_PATTERNS, secret_values
+from agentsprint.redaction import mark_redacted, redact_texts, secret_texts
 
 
 @lru_cache(maxsize=4096)
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
-    for value in secrets:
-        text = text.replace(value, REDACTED)
-    for _name, pattern in SECRET_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    return text
+    return redact_texts(text, secrets)
 
 
 def _walk(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -33,8 +29,9 @@ def _walk(value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 def secrets() -> tuple[str, ...]:
-    """The secret env values to redact right now (read once per call: the environment may change)."""
-    return tuple(secret_values())
+    """The secret env values (and their disguises) to redact right now (read once per call: the
+    environment may change)."""
+    return secret_texts()
 
 
 def redacted(value: Any, secret_texts: tuple[str, ...] | None = None) -> Any:
@@ -44,7 +41,9 @@ def redacted(value: Any, secret_texts: tuple[str, ...] | None = None) -> Any:
 
 def dumps(value: Any, secret_texts: tuple[str, ...] | None = None) -> str:
     """Redacted, compact JSON text of `value`."""
-    return json.dumps(redacted(value, secret_texts), ensure_ascii=False, separators=(",", ":"), default=str)
+    needles = secrets() if secret_texts is None else secret_texts
+    text = json.dumps(redacted(value, needles), ensure_ascii=False, separators=(",", ":"), default=str)
+    return mark_redacted(text, needles) if len(text) > 4096 else text  # small texts: a rescan is cheap
 
 
 def request_json(

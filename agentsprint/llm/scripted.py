@@ -71,7 +71,9 @@ class ScriptedReply(BaseModel):
     malformed_json: bool = False
     """Send tool-call arguments that are not valid JSON."""
     completion_tokens: int | None = None
-    """Report this many output tokens (e.g. more than max_tokens) instead of counting them."""
+    """Report this many output tokens (e.g. more than max_tokens, or negative) instead of counting them."""
+    prompt_tokens: int | None = None
+    """Report this many input tokens (e.g. far more than were sent, or negative) instead of counting them."""
     cached_tokens: int = 0
     """Report this many of the prompt tokens as cached."""
     omit_usage: bool = False
@@ -238,7 +240,8 @@ def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply) -> d
         ]
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     content, calls, used, cut = _fit(reply.content, calls, limit, encoding)
-    prompt = tokens.count_prompt_tokens(body.get("messages", []), body.get("tools"), encoding)
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else tokens.count_prompt_tokens(
+        body.get("messages", []), body.get("tools"), encoding)
     output = reply.completion_tokens if reply.completion_tokens is not None else used
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if calls:
@@ -250,7 +253,7 @@ def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply) -> d
     }
     if not reply.omit_usage:
         payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
-                            "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, prompt)}}
+                            "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, max(prompt, 0))}}
     return payload
 
 

@@ -76,7 +76,7 @@ def _merge(svc: Services, item: Item) -> MergeResult:
     updates = {}
     if path is not None:
         updates[path.relative_to(svc.settings.root).as_posix()] = backlog.set_file_status(path, Status.DONE)
-    return svc.workspace.merge(item.id, f"agentsprint: merge {item.id} {item.title}", file_updates=updates)
+    return svc.workspace.merge(item.id, redact(f"agentsprint: merge {item.id} {item.title}"), file_updates=updates)
 
 
 def _merged(svc: Services, item: Item, run_id: str | None, actor: str, sha: str | None, note: str = "") -> Status:

@@ -7,7 +7,7 @@ import contextlib
 from agentsprint.config import Settings
 from agentsprint.domain import Status
 from agentsprint.runner.actions import open_services
-from agentsprint.runner.runtime import system_database_url
+from agentsprint.runner.runtime import serializer, system_database_url
 from agentsprint.store import runs
 from agentsprint.store.items import TransitionError
 
@@ -19,7 +19,7 @@ def stop_all(settings: Settings, who: str = "human") -> list[str]:
     from dbos import DBOSClient
 
     svc = open_services(settings)
-    client = DBOSClient(system_database_url=system_database_url(settings))
+    client = DBOSClient(system_database_url=system_database_url(settings), serializer=serializer())
     stopped: list[str] = []
     try:
         for state in runs.all_item_states(svc.store).values():

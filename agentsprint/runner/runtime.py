@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from agentsprint.config import Settings
 
 if TYPE_CHECKING:
+    from dbos import Serializer
+
     from agentsprint.llm.gateway import Gateway
     from agentsprint.store import Store
     from agentsprint.workspace import Workspace
@@ -120,6 +122,37 @@ class _QuietCancellation(logging.Filter):
         return not isinstance(error, (DBOSAwaitedWorkflowCancelledError, DBOSWorkflowCancelledError))
 
 
+SERIALIZER_NAME = "agentsprint_redacted_pickle"
+
+
+def serializer() -> Serializer:
+    """DBOS's serializer for step outputs, workflow inputs and errors: pickle with every string redacted.
+
+    Model replies, plans and tool outputs are step outputs: stored raw they would put secrets into
+    the system database. The running workflow still gets the step's real return value; a recovered
+    one gets the redacted record (as a replayed model call gets the redacted settled reply).
+    Records written before (named "py_pickle") are still read by DBOS's own serializer.
+    """
+    import base64
+    import pickle
+
+    from dbos import Serializer
+
+    from agentsprint.redaction import redacted_pickle
+
+    class RedactingSerializer(Serializer):
+        def serialize(self, data: object) -> str:
+            return base64.b64encode(redacted_pickle(data)).decode("ascii")
+
+        def deserialize(self, serialized_data: str) -> object:
+            return pickle.loads(base64.b64decode(serialized_data))
+
+        def name(self) -> str:
+            return SERIALIZER_NAME
+
+    return RedactingSerializer()
+
+
 def launch(settings: Settings, *, executor_id: str = "local", parallel: int | None = None) -> None:
     """Start DBOS (recovering this executor's pending workflows) and register the item queue."""
     from dbos import DBOS
@@ -139,6 +172,7 @@ def launch(settings: Settings, *, executor_id: str = "local", parallel: int | No
         "application_version": WORKFLOW_VERSION,
         "executor_id": executor_id,
         "notification_listener_polling_interval_sec": 0.1,
+        "serializer": serializer(),
     }
     open_system_database(str(config["system_database_url"]), parallel or settings.run.parallel)
     DBOS(config=config)  # type: ignore[arg-type]
@@ -156,7 +190,7 @@ def _declare_queue(url: str, parallel: int) -> None:
     from dbos import DBOS, DBOSClient
 
     DBOS.migrate(url)
-    client = DBOSClient(system_database_url=url, application_name=APP_NAME)
+    client = DBOSClient(system_database_url=url, application_name=APP_NAME, serializer=serializer())
     try:
         if client.retrieve_queue(QUEUE_NAME) is None:
             client.register_queue(QUEUE_NAME, worker_concurrency=parallel, polling_interval_sec=QUEUE_POLLING_SECONDS,

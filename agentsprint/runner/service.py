@@ -15,6 +15,7 @@ from agentsprint.domain import Item, Status
 from agentsprint.runner import runtime as rt_mod
 from agentsprint.runner.runtime import ProgressSink
 from agentsprint.store import runs, workers
+from agentsprint.store.ledger import usage_anomalies
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
@@ -259,6 +260,7 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
         report = RunReport(run_id=run_id, warnings=overlap_warnings(runtime.store, run_id, items))
         options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
         Scheduler(items, all_items, options, report).run()
+        report.warnings += usage_anomalies(runtime.store, run_id)
         runs.finish_run(runtime.store, run_id, "finished")
     finally:
         rt_mod.shutdown(STOP_DRAIN_SECONDS if report is not None and _stopped(report) else 0.0)
@@ -304,7 +306,7 @@ def submit(settings: Settings, ids: list[str] | None = None, *, sprint: str | No
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     rt_mod.open_system_database(url, settings.run.parallel)  # a first submit may precede every worker
     store = Store(settings.database_url)
-    client = DBOSClient(system_database_url=url, application_name=rt_mod.APP_NAME)
+    client = DBOSClient(system_database_url=url, application_name=rt_mod.APP_NAME, serializer=rt_mod.serializer())
     try:
         run_id = runs.start_run(store, sprint=sprint, mode="shadow" if shadow else "normal")
         found = Submission(run_id=run_id)

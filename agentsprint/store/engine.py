@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, create_engine
 
+from agentsprint.redaction import redact_stored, secret_texts
 from agentsprint.store import tables  # noqa: F401  (defines the tables the migrations create)
 from agentsprint.store.errors import StoreError, check_sqlite_file
 
 __all__ = ["MIGRATIONS", "StoreError", "make_engine", "migrate"]
+
+_WRITE = re.compile(r"\s*(?:INSERT|UPDATE)\b", re.IGNORECASE)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -32,6 +37,26 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _redacted(parameters: Any, needles: tuple[str, ...]) -> Any:
+    if isinstance(parameters, str):
+        return redact_stored(parameters, needles)
+    if isinstance(parameters, dict):
+        return {key: _redacted(value, needles) for key, value in parameters.items()}
+    if isinstance(parameters, list | tuple):
+        return type(parameters)(_redacted(value, needles) for value in parameters)
+    return parameters
+
+
+def _redact_writes(_conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object,
+                   _executemany: bool) -> tuple[str, Any]:
+    """Every text an INSERT or UPDATE writes is redacted here, whichever table or column: one choke
+    point, so a new column cannot forget it (DESIGN section 10). Statements carry values as bound
+    parameters, never inline."""
+    if not _WRITE.match(statement):
+        return statement, parameters
+    return statement, _redacted(parameters, secret_texts())
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and immediate transactions."""
     if url.startswith("sqlite"):
@@ -42,10 +67,12 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "before_cursor_execute", _redact_writes, retval=True)
+    return engine
 
 
 _INITIAL_TABLES = ["item_state", "item_transitions", "sprints", "sprint_items", "runs", "budgets", "model_calls",
@@ -64,10 +91,17 @@ def _m002_webhook_outbox(conn: Connection) -> None:
     _create(conn, "webhook_outbox")
 
 
+def _m003_usage_anomaly(conn: Connection) -> None:
+    # a new database has the column already: 001 creates its tables from today's models
+    if "usage_anomaly" not in {column["name"] for column in inspect(conn).get_columns("model_calls")}:
+        conn.execute(text("ALTER TABLE model_calls ADD COLUMN usage_anomaly TEXT"))
+
+
 # Append only: a released migration is never edited; later schema changes add a new named step.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", _m001_initial),
     ("002_webhook_outbox", _m002_webhook_outbox),
+    ("003_usage_anomaly", _m003_usage_anomaly),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from agentsprint.redaction import redact_value
 from agentsprint.store.tables import EventRow
 
 GENESIS = "0" * 64
@@ -56,7 +57,7 @@ def append_event(session: Session, kind: str, *, item_id: str | None = None, run
     last = session.exec(select(EventRow.hash).order_by(col(EventRow.id).desc()).limit(1)).first()
     prev = last or GENESIS
     at = round(time.time(), 6)
-    data_json = canonical(data or {})
+    data_json = canonical(redact_value(data or {}))  # hashed as stored: the store redacts every write
     row = EventRow(at=at, kind=kind, item_id=item_id, run_id=run_id, actor=actor, data_json=data_json,
                    prev_hash=prev, hash=event_hash(prev, at, kind, item_id, run_id, actor, data_json))
     session.add(row)

@@ -244,6 +244,26 @@ def _append(session: Any, event: dict[str, Any]) -> None:
     )
 
 
+def record_anomaly(store: Store, event: dict[str, Any]) -> None:
+    """A `model.usage_anomaly` event: the provider reported usage that cannot be right."""
+    with store.session() as session:
+        append_event(session, "model.usage_anomaly", item_id=event.get("item_id"), run_id=event.get("run_id"),
+                     actor=f"agent:{event.get('role', '')}", data=event)
+
+
+def usage_anomalies(store: Store, run_id: str) -> list[str]:
+    """One warning line per usage anomaly recorded in run `run_id`."""
+    from agentsprint.store.tables import EventRow
+
+    with store.session() as session:
+        rows = session.exec(select(EventRow.data_json).where(EventRow.kind == "model.usage_anomaly",
+                                                             EventRow.run_id == run_id)
+                            .order_by(col(EventRow.id))).all()
+    found = [json.loads(row) for row in rows]
+    return [f"{d.get('item_id')}: {d.get('role')} call {d.get('call_id')} ({d.get('model')}): usage anomaly: "
+            f"{d.get('anomaly')}; charged {d.get('charged_tokens'):,} tokens" for d in found]
+
+
 def settled_call(store: Store, idempotency_key: str) -> tuple[int, str] | None:
     """(id, response_json) of the latest call settled "ok" under this idempotency key, if any."""
     with store.session() as session:

@@ -137,6 +137,9 @@ class ModelCallRow(SQLModel, table=True):
     request_json: str = "{}"  # redacted
     response_json: str = "{}"  # redacted
     attributes_json: str = "{}"  # OpenTelemetry GenAI names: gen_ai.request.model, gen_ai.usage.*
+    # what was wrong with the usage the provider reported (negative, above max_tokens, far above the
+    # estimate); such a call is charged at least its reservation (migration 003)
+    usage_anomaly: str | None = None
 
 
 class HandoffRow(SQLModel, table=True):

@@ -139,6 +139,56 @@ class TestSecretsGate:
         (path / "src" / "old.py").write_text('key = os.environ["AWS_ACCESS_KEY_ID"]\n')
         assert gates_for(ws, make_item("secrets"))["secrets"].passed
 
+    def item_gate(self, ws: Workspace) -> dod.GateResult:
+        """The secrets gate as the runner runs it: on the item's committed blobs."""
+        results = dod.run_item_gates(make_item("secrets"), ws, ws.changed_files("AS-1"), ws.diff("AS-1"), Settings())
+        return {r.name: r for r in results}["secrets"]
+
+    def test_a_nul_byte_that_makes_git_call_the_file_binary_hides_nothing(self, ws: Workspace) -> None:
+        path = ws.create_worktree("AS-1")
+        (path / "src" / "keys.py").write_bytes(f"\x00\nKEY = '{GITHUB_TOKEN}'\n".encode())
+        ws.commit_all("AS-1", "round 1")
+        assert "Binary files" in ws.diff("AS-1") and not dod.added_lines(ws.diff("AS-1")), "no + line to scan"
+        secrets = self.item_gate(ws)
+        assert not secrets.passed and any(d.startswith("src/keys.py:2: ") for d in secrets.details)
+        assert GITHUB_TOKEN not in secrets.output
+
+    def test_a_secret_env_value_in_any_disguise_fails_naming_the_variable(
+            self, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+        value = "plainvalue-Zq8Xv2Lm9Pw4"
+        monkeypatch.setenv("SHOP_API_TOKEN", value)
+        path = ws.create_worktree("AS-1")
+        (path / "src" / "a.txt").write_text(f"x\n{value[::-1]}\n")
+        (path / "src" / "b.bin").write_bytes(b"\x00\x01" + value.encode("utf-16-le"))
+        ws.commit_all("AS-1", "round 1")
+        details = self.item_gate(ws).details
+        assert "src/a.txt:2: value of $SHOP_API_TOKEN (reversed)" in details
+        assert any(d.startswith("src/b.bin:1: value of $SHOP_API_TOKEN") for d in details)
+        assert all(value not in d and value[::-1] not in d for d in details)
+
+    def test_a_key_already_in_a_changed_file_is_not_the_change_s_doing(self, ws: Workspace, project: Path) -> None:
+        (project / "src" / "old.py").write_text(f'key = "{AWS_KEY}"\n')
+        git(project, "add", ".")
+        git(project, "commit", "-q", "-m", "a human's old mistake")
+        path = ws.create_worktree("AS-1")
+        (path / "src" / "old.py").write_text(f'# a comment the coder added\nkey = "{AWS_KEY}"\n')
+        ws.commit_all("AS-1", "round 1")
+        assert self.item_gate(ws).passed
+        (path / "src" / "old.py").write_text(f'key = "{AWS_KEY}"\nother = "{GITHUB_TOKEN}"\n')
+        ws.commit_all("AS-1", "round 2")
+        details = self.item_gate(ws).details
+        assert details and all(d.startswith("src/old.py:2: ") and "github" in d.lower() for d in details)
+
+    def test_a_file_over_the_scan_cap_fails_as_unscannable(self, ws: Workspace,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(dod, "SCAN_CAP_BYTES", 1000)
+        path = ws.create_worktree("AS-1")
+        (path / "src" / "big.bin").write_bytes(b"\x00" * 2000)
+        ws.commit_all("AS-1", "round 1")
+        secrets = self.item_gate(ws)
+        assert not secrets.passed and secrets.details == ["src/big.bin: too large to scan (over 1,000 bytes); "
+                                                          "a human must check it"]
+
     def test_secrets_gate_only_when_in_dod(self, ws: Workspace) -> None:
         path = ws.create_worktree("AS-1")
         (path / "src" / "s.py").write_text(f'key = "{AWS_KEY}"\n')

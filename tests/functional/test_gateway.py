@@ -528,3 +528,35 @@ def test_missing_usage_is_charged_at_the_reservation(scripted_server: ScriptedSe
     assert gateway.spend("item:AS-1").spent_tokens == row["reserved_tokens"]
     assert reply.usd == pytest.approx(row["reserved_usd"])
     assert json.loads(row["attributes_json"])["agentsprint.usage"] == "missing: charged at reservation"
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    ({"completion_tokens": -1_000_000}, "negative output tokens"),
+    ({"prompt_tokens": -500}, "negative input tokens"),
+    ({"completion_tokens": 50_000}, "above the granted max_tokens"),
+    ({"prompt_tokens": 400_000}, "far above the estimate"),
+])
+def test_implausible_usage_is_charged_at_least_the_reservation_and_recorded(
+        scripted_server: ScriptedServer, store: Store, caplog: pytest.LogCaptureFixture, fault: dict[str, int],
+        expected: str) -> None:
+    scripted_server.add("coder-model", ScriptedReply(content="fine", **fault))
+    gateway = make_gateway(scripted_server, store)
+    gateway.ensure_budget("item:AS-1", tokens=8_000)
+    with caplog.at_level("WARNING", logger="agentsprint.llm"):
+        reply = gateway.complete(CODER, ASK)
+    [row] = model_calls(store)
+    spend = gateway.spend("item:AS-1")
+    assert spend.spent_tokens >= row["reserved_tokens"] > 0, "never charged less than the reservation"
+    assert spend.spent_tokens == reply.input_tokens + reply.output_tokens
+    assert reply.input_tokens >= 0 and reply.output_tokens >= 0 and reply.usd >= row["reserved_usd"]
+    assert expected in (row["usage_anomaly"] or "")
+    [anomaly] = events(store, "model.usage_anomaly")
+    assert expected in anomaly["anomaly"] and anomaly["call_id"] == row["id"]
+    assert any("usage anomaly" in record.getMessage() for record in caplog.records)
+
+
+def test_plausible_usage_records_no_anomaly(scripted_server: ScriptedServer, store: Store) -> None:
+    scripted_server.add("coder-model", ScriptedReply(content="fine", completion_tokens=1_100))
+    make_gateway(scripted_server, store).complete(CODER, ASK)  # 7 % above max_tokens 1,024: tokenizer noise
+    [row] = model_calls(store)
+    assert row["usage_anomaly"] is None and events(store, "model.usage_anomaly") == []
