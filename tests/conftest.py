@@ -17,7 +17,6 @@ offline_env()
 
 _PG_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL", "")
 _PG_REQUIRED = bool(os.environ.get("AGENTSPRINT_TEST_PG_REQUIRED"))  # read before _isolated_env clears it
-_SANDBOX_REQUIRED = bool(os.environ.get("AGENTSPRINT_TEST_SANDBOX_REQUIRED"))
 
 
 def postgres_url() -> str:
@@ -29,19 +28,6 @@ def postgres_url() -> str:
                         "the PostgreSQL test server did not start")
         pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
     return _PG_URL
-
-
-def require_bwrap() -> None:
-    """Skip unless bubblewrap works here; fail instead when AGENTSPRINT_TEST_SANDBOX_REQUIRED is set
-    (CI sets it after installing bubblewrap: sandbox tests must not pass as skips)."""
-    from agentsprint.sandbox import bwrap_problem
-
-    problem = bwrap_problem()
-    if problem is None:
-        return
-    if _SANDBOX_REQUIRED:
-        pytest.fail(f"AGENTSPRINT_TEST_SANDBOX_REQUIRED is set but {problem}")
-    pytest.skip(problem)
 
 
 @pytest.fixture(autouse=True)

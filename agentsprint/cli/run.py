@@ -157,8 +157,7 @@ def _print_demo(result: object) -> None:
         mark = "ok" if status == expected else f"expected {expected}"
         console.print(f"  {item_id}: {status} ({mark})")
     if result.sandbox == "none":  # type: ignore[attr-defined]
-        console.print("Sandbox:       none (bubblewrap is missing or unusable here; the demo's agent is "
-                      "agentsprint's own scripted model; real runs refuse this: apt-get install bubblewrap)")
+        console.print("Sandbox:       none: no usable bubblewrap here (apt-get install bubblewrap)")
     console.print(f"\nWorktrees:     {root / '.agentsprint' / 'worktrees'}")
     console.print(f"Review inbox:  cd {root} && agentsprint review list")
     console.print(f"Escalations:   cd {root} && agentsprint escalations list")

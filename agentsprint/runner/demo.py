@@ -43,6 +43,7 @@ num_retries = 1
 [policy]
 allowed_commands = ["python -m unittest"]
 protected_paths = ["tests/**", "backlog/**", "agentsprint.toml"]
+# bwrap where bubblewrap works; "none" only without it (this demo's agent is agentsprint's scripted model)
 sandbox = "{sandbox}"
 """
 

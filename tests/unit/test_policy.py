@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_bwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sandbox_support import require_bwrap
 
 from agentsprint import policy, process
 from agentsprint.domain import Item, ItemType, Priority
