@@ -155,12 +155,13 @@ def test_hooks_an_agent_command_plants_never_run(tmp_path: Path, server: Scripte
     hooks_before, config_before = sorted(os.listdir(git_dir / "hooks")), (git_dir / "config").read_bytes()
 
     done = cli(settings.root, "run", "--ci", "--json")
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "the user's own next commit"], cwd=settings.root,
+                   capture_output=True, check=False)
 
+    assert sorted(os.listdir(markers)) == [], "a planted hook ran"
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["results"] == {"AS-1": "done"}, "committed, gate checkout, merged"
     assert "shop/test_planted.py" in git(settings.root, "ls-tree", "-r", "--name-only", "main")
-    git(settings.root, "commit", "-q", "--allow-empty", "-m", "the user's own next commit")
-    assert sorted(os.listdir(markers)) == [], "a planted hook ran"
     assert sorted(os.listdir(git_dir / "hooks")) == hooks_before
     assert (git_dir / "config").read_bytes() == config_before
     coder_runs = [e["output"] for e in events(settings, "tool.call") if e["tool"] == "run"]
@@ -277,13 +278,13 @@ def test_agentsprint_s_environment_cannot_be_read_through_proc(tmp_path: Path, s
     done = cli(settings.root, "run", "--ci", "--json", env={name: value})
 
     assert done.returncode == 0, done.stdout + done.stderr
-    sent = json.dumps(server.requests)
-    assert "PROBE parent 1: 0 found" in sent, "the probe ran, in a PID namespace, and found nothing"
-    history = git(settings.root, "log", "-p", "--all")
+    sent, history = json.dumps(server.requests), git(settings.root, "log", "-p", "--all")
     for text in (value, value[::-1]):
         assert text not in sent, "reached a model"
         assert text.encode() not in stored_bytes(settings), "reached the database"
         assert text not in history, "reached the repository"
+    assert "PROBE parent 1: 0 found" in sent, "the probe ran, in a PID namespace, and found nothing"
+    assert "shop/test_probe.py" in git(settings.root, "ls-tree", "-r", "--name-only", "main"), "merged"
 
 
 # --- no network unless the policy allows it -------------------------------------------------------
