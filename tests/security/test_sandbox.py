@@ -289,7 +289,8 @@ def test_agentsprint_s_environment_cannot_be_read_through_proc(tmp_path: Path, s
 
 # --- no network unless the policy allows it -------------------------------------------------------
 
-CONNECT = "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3); print('connect' + 'ed to', sys.argv[1])"
+CONNECT = ("import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3); "
+           "print('connect' + 'ed to', sys.argv[1])")
 
 
 @pytest.fixture
