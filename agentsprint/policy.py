@@ -168,7 +168,7 @@ def run_command(
     sandbox = sandbox or Sandbox()
     if sandbox.mode != "none" and not _findable(argv[0], cwd, child_env):
         return CommandResult(exit_code=127, output=f"command not found: {argv[0]}")
-    return run_process(wrap(argv, cwd, sandbox), cwd, timeout_s, output_cap, child_env)
+    return run_process(wrap(argv, cwd, sandbox, child_env.get("PATH", "")), cwd, timeout_s, output_cap, child_env)
 
 
 def _findable(program: str, cwd: Path, env: Mapping[str, str]) -> bool:

@@ -41,6 +41,8 @@ CREDENTIAL_PATHS = (
     ".gradle/gradle.properties",
 )
 """Files and folders under $HOME hidden inside the sandbox (those that exist)."""
+PRIVATE_DIRS = ("/tmp", "/var/tmp", "/run")
+"""Folders replaced by empty private ones inside the sandbox."""
 _NAMESPACES = ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
                "--die-with-parent", "--new-session"]
 _PROBE_TIMEOUT_S = 15.0
@@ -70,14 +72,16 @@ class Sandbox(BaseModel):
 
 
 def _hidden_paths(settings: Settings) -> list[Path]:
-    paths = [settings.state_dir, *settings.root.glob(".env"), *settings.root.glob(".env.*")]
+    """What exists of the state folder, database, dotenv files and credentials, symlinks resolved."""
+    dotenv = [path for path in (*settings.root.glob(".env"), *settings.root.glob(".env.*")) if path.is_file()]
+    paths = [settings.state_dir, *dotenv]
     url = settings.database_url
     if url.startswith("sqlite:///") and ":memory:" not in url:
         database = Path(url.removeprefix("sqlite:///"))
         paths += [database, Path(f"{database}-wal"), Path(f"{database}-shm"), Path(f"{database}-journal")]
     home = Path(os.environ.get("HOME") or Path.home())
     paths += [home / rel for rel in CREDENTIAL_PATHS]
-    return [path for path in paths if path.exists() or path.is_symlink()]
+    return list(dict.fromkeys(path.resolve() for path in paths if path.exists()))
 
 
 # --- availability ----------------------------------------------------------------------------------
@@ -129,21 +133,35 @@ def preflight(settings: Settings, items: Sequence[Item]) -> None:
 # --- the command line ------------------------------------------------------------------------------
 
 
-def wrap(argv: Sequence[str], cwd: Path, sandbox: Sandbox) -> list[str]:
-    """`argv` as run under `sandbox` in `cwd` (unchanged for mode "none"); SandboxUnavailable if unusable."""
+def wrap(argv: Sequence[str], cwd: Path, sandbox: Sandbox, search_path: str = "") -> list[str]:
+    """`argv` as run under `sandbox` in `cwd` (unchanged for mode "none"); SandboxUnavailable if unusable.
+
+    `search_path` is the command's PATH: tools it names under a private folder stay readable."""
     if sandbox.mode == "none":
         return list(argv)
     require(sandbox)
     executable = shutil.which(BWRAP)
     assert executable is not None, "require() found it"
-    return [executable, *bwrap_args(cwd.resolve(), sandbox), "--", *argv]
+    tools = sandbox.model_copy(update={"readable": [*sandbox.readable, *tool_dirs(search_path)]})
+    return [executable, *bwrap_args(cwd.resolve(), tools), "--", *argv]
+
+
+def tool_dirs(search_path: str) -> list[str]:
+    """PATH folders a private /tmp, /var/tmp or /run would hide, with their prefix (`<venv>/bin` -> `<venv>`)."""
+    found = []
+    for entry in filter(None, search_path.split(os.pathsep)):
+        folder = Path(entry).resolve()
+        if any(folder.is_relative_to(private) for private in PRIVATE_DIRS):
+            found.append(str(folder.parent if folder.name == "bin" else folder))
+    return found
 
 
 def bwrap_args(cwd: Path, sandbox: Sandbox) -> list[str]:
     """bubblewrap's options: namespaces, then mounts in order (later mounts cover earlier ones)."""
     args = [*_NAMESPACES, *(["--share-net"] if sandbox.network else [])]
-    args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-             "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]
+    args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for private in PRIVATE_DIRS:
+        args += ["--tmpfs", private]
     if sandbox.network:
         args += ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
     for folder in [*sandbox.readable, *(str(path) for path in git_dirs(cwd))]:

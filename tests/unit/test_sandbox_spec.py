@@ -140,6 +140,33 @@ class TestInside:
         result = run_inside(project, code)
         assert result.output == "['worktrees'] ['AS-1'] []\nPermission denied\n"
 
+    def test_a_symlinked_credential_folder_is_hidden_at_its_target(
+            self, project: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        keys = project.root / "keys"  # in the readable project: what is hidden must be hidden on purpose
+        keys.mkdir()
+        (keys / "id_ed25519").write_text("PRIVATE KEY\n")
+        home = project.root / "home"
+        home.mkdir()
+        (home / ".ssh").symlink_to(keys)
+        monkeypatch.setenv("HOME", str(home))
+        code = f"import os; print(os.listdir({str(home / '.ssh')!r}), os.listdir({str(keys)!r}))"
+        assert run_inside(project, code).output == "[] []\n"
+
+    def test_a_virtualenv_named_dotenv_is_not_hidden(self, project: Settings) -> None:
+        (project.root / ".env").unlink()
+        (project.root / ".env" / "bin").mkdir(parents=True)
+        assert str(project.root / ".env") not in Sandbox.from_settings(project).hidden
+
+    def test_tools_on_path_under_tmp_stay_runnable(self, project: Settings, tmp_path: Path) -> None:
+        tools = tmp_path / "tools" / "bin"
+        tools.mkdir(parents=True)
+        (tools / "hello").write_text("#!/bin/sh\necho hello from a tool\n")
+        (tools / "hello").chmod(0o755)
+        env = {"PATH": f"{tools}:/usr/bin:/bin"}
+        result = policy.run_command(["hello"], worktree(project), 10, 1000, env=env,
+                                    sandbox=Sandbox.from_settings(project))
+        assert result.output == "hello from a tool\n"
+
     def test_tmp_is_private(self, project: Settings, tmp_path: Path) -> None:
         result = run_inside(project, "import os; open('/tmp/made-inside', 'w'); print(len(os.listdir('/tmp')))")
         assert result.exit_code == 0 and not Path("/tmp/made-inside").exists()
@@ -164,6 +191,12 @@ class TestRefusals:
         project.policy.sandbox = "none"
         gate = Gate(kind=GateKind.COMMAND, name="tests", command="python -c pass")
         assert dod.run_command_gate(gate, worktree(project), project).passed
+
+    def test_a_worker_refuses_to_start(self, project: Settings, no_bwrap: None) -> None:
+        from agentsprint.runner.worker import serve
+
+        with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+            serve(project)
 
     def test_preflight_refuses_only_runs_that_need_commands(self, project: Settings, no_bwrap: None) -> None:
         quiet = Item(id="AS-1", title="no commands", dod=[parse_gate("secrets")])
