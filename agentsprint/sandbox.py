@@ -43,8 +43,9 @@ CREDENTIAL_PATHS = (
 """Files and folders under $HOME hidden inside the sandbox (those that exist)."""
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/run")
 """Folders replaced by empty private ones inside the sandbox."""
-_NAMESPACES = ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
-               "--die-with-parent", "--new-session"]
+_NAMESPACES = ["--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
+_NO_NESTED_USERNS = "--disable-userns"
+"""bubblewrap 0.8+ only (Ubuntu 22.04 ships 0.6): used where the installed one knows it."""
 _PROBE_TIMEOUT_S = 15.0
 
 
@@ -92,21 +93,27 @@ def bwrap_problem() -> str | None:
     executable = shutil.which(BWRAP)
     if executable is None:
         return "bubblewrap (`bwrap`) is not installed (not found on PATH)"
-    return _probe(executable)
+    return _probe(executable)[0]
 
 
 @lru_cache(maxsize=8)
-def _probe(executable: str) -> str | None:
-    """Run `true` in the sandbox once per executable; the reason it failed, or None."""
-    argv = [executable, *_NAMESPACES, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap at {executable} cannot be started: {exc}"
-    if done.returncode != 0:
+def _probe(executable: str) -> tuple[str | None, tuple[str, ...]]:
+    """Run `true` in the sandbox once per executable: (why it failed or None, the optional flags it knows)."""
+    problem = None
+    for optional in ((_NO_NESTED_USERNS,), ()):
+        argv = [executable, *_NAMESPACES, *optional, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--", "true"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap at {executable} cannot be started: {exc}", ()
+        if done.returncode == 0:
+            return None, optional
         detail = (done.stderr.strip() or f"exit code {done.returncode}").splitlines()[-1]
-        return f"bubblewrap at {executable} does not work here ({detail}; are user namespaces disabled?)"
-    return None
+        problem = problem or f"bubblewrap at {executable} does not work here ({detail}; are user namespaces disabled?)"
+        if _NO_NESTED_USERNS not in done.stderr:
+            break
+    return problem, ()
 
 
 def require(sandbox: Sandbox, source: str = "agentsprint.toml") -> None:
@@ -143,7 +150,7 @@ def wrap(argv: Sequence[str], cwd: Path, sandbox: Sandbox, search_path: str = ""
     executable = shutil.which(BWRAP)
     assert executable is not None, "require() found it"
     tools = sandbox.model_copy(update={"readable": [*sandbox.readable, *tool_dirs(search_path)]})
-    return [executable, *bwrap_args(cwd.resolve(), tools), "--", *argv]
+    return [executable, *bwrap_args(cwd.resolve(), tools, _probe(executable)[1]), "--", *argv]
 
 
 def tool_dirs(search_path: str) -> list[str]:
@@ -156,9 +163,9 @@ def tool_dirs(search_path: str) -> list[str]:
     return found
 
 
-def bwrap_args(cwd: Path, sandbox: Sandbox) -> list[str]:
+def bwrap_args(cwd: Path, sandbox: Sandbox, optional: Sequence[str] = (_NO_NESTED_USERNS,)) -> list[str]:
     """bubblewrap's options: namespaces, then mounts in order (later mounts cover earlier ones)."""
-    args = [*_NAMESPACES, *(["--share-net"] if sandbox.network else [])]
+    args = [*_NAMESPACES, *optional, *(["--share-net"] if sandbox.network else [])]
     args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for private in PRIVATE_DIRS:
         args += ["--tmpfs", private]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,26 @@ class TestInside:
         result = policy.run_command(["hello"], worktree(project), 10, 1000, env=env,
                                     sandbox=Sandbox.from_settings(project))
         assert result.output == "hello from a tool\n"
+
+    def test_no_capabilities_and_no_nested_user_namespaces(self, project: Settings) -> None:
+        code = ("import subprocess\n"
+                "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+                "print(subprocess.run(['unshare', '--user', 'true'], capture_output=True).returncode != 0)")
+        assert run_inside(project, code).output == "0000000000000000\nTrue\n"
+
+    def test_an_older_bubblewrap_without_disable_userns_still_sandboxes(
+            self, project: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        folder = tmp_path / "old-bwrap"
+        folder.mkdir()
+        (folder / "bwrap").write_text(  # as bubblewrap 0.6 (Ubuntu 22.04) answers
+            '#!/bin/sh\nfor a in "$@"; do [ "$a" = --disable-userns ] && '
+            '{ echo "bwrap: Unknown option --disable-userns" >&2; exit 1; }; done\nexec /usr/bin/bwrap "$@"\n')
+        (folder / "bwrap").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+        assert sandbox.bwrap_problem() is None
+        wrapped = sandbox.wrap(["true"], worktree(project), Sandbox.from_settings(project))
+        assert wrapped[0] == str(folder / "bwrap") and "--disable-userns" not in wrapped
+        assert run_inside(project, "import os; print(os.getppid())").output == "1\n"
 
     def test_tmp_is_private(self, project: Settings, tmp_path: Path) -> None:
         result = run_inside(project, "import os; open('/tmp/made-inside', 'w'); print(len(os.listdir('/tmp')))")
