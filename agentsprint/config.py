@@ -113,6 +113,11 @@ class PolicySettings(_Section):
         ]
     )
     """Merge order by item type when approved items conflict."""
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+    """Where agent commands (the coder's `run` tool, command gates) execute: "bwrap" = in a bubblewrap
+    sandbox (refused when bubblewrap is missing); "none" = directly on this machine, unconfined."""
+    network: bool = False
+    """Whether agent commands may use the network (in the bubblewrap sandbox; "none" cannot stop it)."""
 
 
 class DatabaseSettings(_Section):

@@ -235,7 +235,10 @@ def worktree_contents(worktree: Path, changed_files: list[str]) -> list[ChangedC
 
 
 def run_command_gate(gate: Gate, worktree: Path, settings: Settings) -> GateResult:
-    """Run a `name: command` gate in the worktree (no shell); exit code 0 passes."""
+    """Run a `name: command` gate in the worktree's sandbox (no shell); exit code 0 passes.
+
+    It runs code the coder wrote: the same sandbox as the coder's `run` tool (SandboxUnavailable if none).
+    """
     command = gate.command or ""
     try:
         argv = shlex.split(command)
@@ -247,7 +250,8 @@ def run_command_gate(gate: Gate, worktree: Path, settings: Settings) -> GateResu
         return GateResult(name=gate.name, kind=COMMAND, passed=False, output=f"$ {command}\n{problem}",
                           details=["not run"])
     timeout = settings.run.command_timeout_seconds
-    result = policy.run_command(argv, worktree, timeout, settings.run.output_cap, env=policy.scrubbed_env())
+    result = policy.run_command(argv, worktree, timeout, settings.run.output_cap, env=policy.scrubbed_env(),
+                                sandbox=policy.Sandbox.from_settings(settings))
     status = f"timed out after {timeout:g}s" if result.timed_out else f"exit code {result.exit_code}"
     passed = result.exit_code == 0 and not result.timed_out
     return GateResult(name=gate.name, kind=COMMAND, passed=passed, output=f"$ {command}\n{result.output}",

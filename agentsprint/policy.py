@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Literal
 from agentsprint.domain import PRIORITY_RANK, Item, ItemType
 from agentsprint.process import CommandResult, cap_text, run_process
 from agentsprint.redaction import is_secret_name, redact
+from agentsprint.sandbox import Sandbox, wrap
 
 __all__ = [
     "CommandResult",
     "PolicyViolation",
+    "Sandbox",
     "cap_text",
     "check_command",
     "matches_any",
@@ -145,8 +148,10 @@ def run_command(
     timeout_s: float,
     output_cap: int,
     env: Mapping[str, str] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> CommandResult:
-    """Run a command without a shell in its own process group (killed on timeout), with a scrubbed env.
+    """Run a command without a shell, in `sandbox` (default: bubblewrap, no network), with a scrubbed env;
+    on timeout everything it started is killed. SandboxUnavailable when bubblewrap is needed and unusable.
 
     No policy check here: the coder's `run` tool calls check_command first; DoD gates are the human's.
     """
@@ -159,7 +164,18 @@ def run_command(
         argv = list(argv_or_command)
     if not argv:
         return CommandResult(exit_code=2, output="empty command")
-    return run_process(argv, cwd, timeout_s, output_cap, scrubbed_env() if env is None else env)
+    child_env = scrubbed_env() if env is None else dict(env)
+    sandbox = sandbox or Sandbox()
+    if sandbox.mode != "none" and not _findable(argv[0], cwd, child_env):
+        return CommandResult(exit_code=127, output=f"command not found: {argv[0]}")
+    return run_process(wrap(argv, cwd, sandbox, child_env.get("PATH", "")), cwd, timeout_s, output_cap, child_env)
+
+
+def _findable(program: str, cwd: Path, env: Mapping[str, str]) -> bool:
+    """Whether `program` names an executable (via PATH, or relative to `cwd` when it holds a slash)."""
+    if "/" in program:
+        return os.access(cwd / program, os.X_OK)
+    return shutil.which(program, path=env.get("PATH", os.defpath)) is not None
 
 
 # --- patterns and precedence -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from agentsprint import policy as pol
 from agentsprint.agents import schemas
 from agentsprint.config import Settings
 from agentsprint.policy import PolicyViolation
+from agentsprint.sandbox import Sandbox
 
 SKIP_DIRS = frozenset({".git", "__pycache__", "node_modules", ".venv", ".mypy_cache", ".pytest_cache",
                        ".ruff_cache", ".agentsprint"})
@@ -49,6 +50,8 @@ class ToolPolicy(BaseModel):
     output_cap: int
     protected_paths: list[str] = []
     """Shown to the coder; enforced by the DoD gate on the diff, not by refusing writes."""
+    sandbox: Sandbox = Sandbox()
+    """Where `run` executes commands (default: bubblewrap, no network)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolPolicy:
@@ -58,6 +61,7 @@ class ToolPolicy(BaseModel):
             command_timeout_s=settings.run.command_timeout_seconds,
             output_cap=settings.run.output_cap,
             protected_paths=list(settings.policy.protected_paths),
+            sandbox=Sandbox.from_settings(settings),
         )
 
 
@@ -190,10 +194,13 @@ def edit_file(worktree: str, args: schemas.EditFile, limits: ToolPolicy) -> Tool
 
 
 def run(worktree: str, args: schemas.Run, limits: ToolPolicy) -> ToolResult:
-    """An allowed command in the worktree, with a timeout, a scrubbed environment and capped output."""
+    """An allowed command in the worktree's sandbox, with a timeout, a scrubbed environment and capped output.
+
+    No sandbox is no command: SandboxUnavailable propagates (the item fails; `run` refuses to start first).
+    """
     argv = pol.check_command(args.command, limits.allowed_commands)
     result = pol.run_command(argv, cwd=Path(worktree), timeout_s=limits.command_timeout_s,
-                                output_cap=limits.output_cap, env=pol.scrubbed_env())
+                             output_cap=limits.output_cap, env=pol.scrubbed_env(), sandbox=limits.sandbox)
     status = f"exit code {result.exit_code}"
     if result.timed_out:
         status += f" (timed out after {limits.command_timeout_s:g}s; the process group was killed)"

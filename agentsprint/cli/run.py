@@ -156,6 +156,8 @@ def _print_demo(result: object) -> None:
         expected = result.expected.get(item_id)  # type: ignore[attr-defined]
         mark = "ok" if status == expected else f"expected {expected}"
         console.print(f"  {item_id}: {status} ({mark})")
+    if result.sandbox == "none":  # type: ignore[attr-defined]
+        console.print("Sandbox:       none: no usable bubblewrap here (apt-get install bubblewrap)")
     console.print(f"\nWorktrees:     {root / '.agentsprint' / 'worktrees'}")
     console.print(f"Review inbox:  cd {root} && agentsprint review list")
     console.print(f"Escalations:   cd {root} && agentsprint escalations list")

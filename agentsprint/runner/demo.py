@@ -44,6 +44,8 @@ num_retries = 1
 [policy]
 allowed_commands = ["python -m unittest"]
 protected_paths = ["tests/**", "backlog/**", "agentsprint.toml"]
+# bwrap where bubblewrap works; "none" only without it (this demo's agent is agentsprint's scripted model)
+sandbox = "{sandbox}"
 """
 
 BODY = "{what}\n\n## Acceptance criteria\n{criteria}\n"
@@ -87,12 +89,24 @@ def _git(cwd: Path, *args: str) -> None:
         raise subprocess.CalledProcessError(done.returncode, ["git", *args], done.stdout, done.stderr)
 
 
-def create_sample(target: Path, base_url: str, items: list[Item] | None = None, config: str = CONFIG) -> Path:
-    """A git repository with a real bug, its tests, a backlog and a config for the scripted server."""
+def demo_sandbox() -> str:
+    """The demo's `[policy] sandbox`: bubblewrap where it works, else "none" (its agent is the scripted
+    model shipped with agentsprint, so a fresh machine without bubblewrap can still run the demo)."""
+    from agentsprint.sandbox import bwrap_problem
+
+    return "bwrap" if bwrap_problem() is None else "none"
+
+
+def create_sample(target: Path, base_url: str, items: list[Item] | None = None, config: str = CONFIG,
+                  sandbox: str | None = None) -> Path:
+    """A git repository with a real bug, its tests, a backlog and a config for the scripted server.
+
+    `sandbox` fills the config's `{sandbox}` (default: `demo_sandbox()`)."""
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty: give the demo an empty or new folder (--dir)")
     shutil.copytree(templates_dir() / "demo" / "repo", target, dirs_exist_ok=True)
-    (target / "agentsprint.toml").write_text(config.format(base=base_url), encoding="utf-8")
+    text = config.format(base=base_url, sandbox=sandbox or demo_sandbox())
+    (target / "agentsprint.toml").write_text(text, encoding="utf-8")
     (target / ".gitignore").write_text(f"{STATE_DIR}/\n__pycache__/\n", encoding="utf-8")
     for item in demo_items() if items is None else items:
         backlog.write_item(target / "backlog", item)
@@ -108,6 +122,7 @@ class DemoResult:
     results: dict[str, str]
     expected: dict[str, str]
     seconds: float
+    sandbox: str = "bwrap"
 
     @property
     def as_designed(self) -> bool:
@@ -129,8 +144,8 @@ def run_demo(target: Path, progress: object | None = None, parallel: int = 2) ->
     from agentsprint.runner.service import run_items
 
     with ScriptedServer(responders=dict(RESPONDERS)) as server:
-        create_sample(target, server.base_url)
+        create_sample(target, server.base_url, sandbox=demo_sandbox())
         settings = load_settings(target, environ={})
         report = run_items(settings, [i.id for i in demo_items()], parallel=parallel,
                            progress=progress)  # type: ignore[arg-type]
-    return DemoResult(target, dict(report.results), EXPECTED, report.seconds)
+    return DemoResult(target, dict(report.results), EXPECTED, report.seconds, settings.policy.sandbox)

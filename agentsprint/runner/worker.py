@@ -89,6 +89,9 @@ def _on_signal(stopping: threading.Event) -> None:
 def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float = 0.0,
           drain: float = DRAIN_SECONDS) -> None:
     """Run queued items until SIGTERM/SIGINT (or `idle_exit` seconds without queued work)."""
+    from agentsprint.sandbox import preflight
+
+    preflight(settings, [])  # a worker may be handed any item: refuse to start without a working sandbox
     executor_id = rt_mod.new_executor_id()
     rt_mod.build_runtime(settings, executor_id=executor_id)
     rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sandbox_support import require_bwrap
 
 from agentsprint import policy, process
 from agentsprint.domain import Item, ItemType, Priority
@@ -24,26 +25,6 @@ PY = sys.executable
 def fast_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     """A short SIGTERM-to-SIGKILL grace so timeout tests stay quick."""
     monkeypatch.setattr(process, "KILL_GRACE_SECONDS", 0.2)
-
-
-def is_gone(pid: int, within: float = 3.0) -> bool:
-    """True once `pid` no longer runs (gone, or a zombie waiting for init to reap it)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        except OSError:  # no /proc: ask the kernel
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            state = "R"
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class TestResolvePath:
@@ -120,61 +101,105 @@ class TestCheckCommand:
         assert refused.value.kind == "command"
 
 
+def pids_with(marker: str) -> list[int]:
+    """Host pids of live (non-zombie) processes whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def all_gone(marker: str, within: float = 3.0) -> bool:
+    """True once no process with `marker` in its command line runs."""
+    deadline = time.monotonic() + within
+    while pids_with(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture(params=["none", "bwrap"])
+def sandbox(request: pytest.FixtureRequest) -> policy.Sandbox:
+    """Each command test runs unconfined and in the bubblewrap sandbox."""
+    if request.param == "bwrap":
+        require_bwrap()
+    return policy.Sandbox(mode=request.param)
+
+
 class TestRunCommand:
-    def test_exit_code_and_merged_output(self, tmp_path: Path) -> None:
+    def test_exit_code_and_merged_output(self, tmp_path: Path, sandbox: policy.Sandbox) -> None:
         code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
-        result = policy.run_command([PY, "-c", code], tmp_path, 10, 1000)
+        result = policy.run_command([PY, "-c", code], tmp_path, 10, 1000, sandbox=sandbox)
         assert (result.exit_code, result.output, result.timed_out) == (3, "out\nerr\n", False)
         assert result.seconds > 0
 
-    def test_string_command_runs_without_a_shell(self, tmp_path: Path) -> None:
+    def test_string_command_runs_without_a_shell(self, tmp_path: Path, sandbox: policy.Sandbox) -> None:
         command = f"{PY} -c 'import sys; print(sys.argv[1:])' '$HOME' ';' ls"
-        result = policy.run_command(command, tmp_path, 10, 1000)
+        result = policy.run_command(command, tmp_path, 10, 1000, sandbox=sandbox)
         assert result.output == "['$HOME', ';', 'ls']\n"
 
-    def test_missing_command(self, tmp_path: Path) -> None:
-        result = policy.run_command("no-such-command-xyz --help", tmp_path, 10, 1000)
+    def test_missing_command(self, tmp_path: Path, sandbox: policy.Sandbox) -> None:
+        result = policy.run_command("no-such-command-xyz --help", tmp_path, 10, 1000, sandbox=sandbox)
         assert result.exit_code == 127 and "command not found" in result.output
 
-    def test_output_is_capped_head_and_tail(self, tmp_path: Path) -> None:
+    def test_output_is_capped_head_and_tail(self, tmp_path: Path, sandbox: policy.Sandbox) -> None:
         code = "print('HEAD' + 'x' * 100000 + 'TAIL')"
-        result = policy.run_command([PY, "-c", code], tmp_path, 10, 200)
+        result = policy.run_command([PY, "-c", code], tmp_path, 10, 200, sandbox=sandbox)
         assert result.output.startswith("HEAD") and result.output.rstrip().endswith("TAIL")
         assert "characters cut ...]" in result.output and len(result.output) < 260
 
-    def test_timeout_kills_the_whole_process_group(self, tmp_path: Path, fast_grace: None) -> None:
-        pids = tmp_path / "pids"
+    def test_timeout_kills_the_whole_process_group(self, tmp_path: Path, fast_grace: None,
+                                                   sandbox: policy.Sandbox) -> None:
+        marker = f"agentsprint-test-{os.getpid()}-{time.monotonic_ns()}"
         script = tmp_path / "spawn.py"
         script.write_text(textwrap.dedent(f"""
             import os, signal, subprocess, sys, time
             code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
-            grandchild = subprocess.Popen([sys.executable, "-c", code])
-            open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{grandchild.pid}}")
+            grandchild = subprocess.Popen([sys.executable, "-c", code, {marker!r}])
+            print("started", flush=True)
             time.sleep(60)
         """))
-        result = policy.run_command([PY, str(script)], tmp_path, 1.5, 1000)
+        result = policy.run_command([PY, str(script), marker], tmp_path, 1.5, 1000, sandbox=sandbox)
         assert result.timed_out and "timed out after 1.5s" in result.output
+        assert "started" in result.output, "the grandchild was started"
         assert result.seconds < 5
-        child, grandchild = (int(pid) for pid in pids.read_text().split())
-        assert is_gone(child) and is_gone(grandchild)  # the grandchild ignored SIGTERM: SIGKILL got it
+        assert all_gone(marker)  # the grandchild ignored SIGTERM: SIGKILL got it
 
-    def test_background_leftovers_are_killed_after_exit(self, tmp_path: Path, fast_grace: None) -> None:
-        sleeper = "[sys.executable, '-c', 'import time; time.sleep(60)']"
+    def test_background_leftovers_are_killed_after_exit(self, tmp_path: Path, fast_grace: None,
+                                                        sandbox: policy.Sandbox) -> None:
+        marker = f"agentsprint-test-{os.getpid()}-{time.monotonic_ns()}"
+        sleeper = f"[sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}]"
         code = f"import subprocess, sys; print(subprocess.Popen({sleeper}).pid)"
-        result = policy.run_command([PY, "-c", code], tmp_path, 10, 1000)
-        assert result.exit_code == 0 and not result.timed_out
-        assert is_gone(int(result.output.split()[0]))
+        result = policy.run_command([PY, "-c", code], tmp_path, 10, 1000, sandbox=sandbox)
+        assert result.exit_code == 0 and not result.timed_out and result.output.split()[0].isdigit()
+        assert all_gone(marker)
 
-    def test_child_env_is_scrubbed_by_default(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_child_env_is_scrubbed_by_default(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              sandbox: policy.Sandbox) -> None:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghijklmnop")
         monkeypatch.setenv("HARMLESS_SETTING", "kept")
         code = "import os; print(os.environ.get('OPENAI_API_KEY'), os.environ.get('HARMLESS_SETTING'))"
-        assert policy.run_command([PY, "-c", code], tmp_path, 10, 1000).output == "None kept\n"
+        assert policy.run_command([PY, "-c", code], tmp_path, 10, 1000, sandbox=sandbox).output == "None kept\n"
 
-    def test_output_is_redacted(self, tmp_path: Path) -> None:
+    def test_output_is_redacted(self, tmp_path: Path, sandbox: policy.Sandbox) -> None:
         key = "ghp_" + "a1" * 18
-        result = policy.run_command([PY, "-c", f"print('token {key}')"], tmp_path, 10, 1000)
+        result = policy.run_command([PY, "-c", f"print('token {key}')"], tmp_path, 10, 1000, sandbox=sandbox)
         assert result.output == f"token {REDACTED}\n"
+
+    def test_the_default_is_the_bubblewrap_sandbox(self, tmp_path: Path) -> None:
+        require_bwrap()
+        code = "import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit())[:2], os.getpid())"
+        result = policy.run_command([PY, "-c", code], tmp_path, 10, 1000)
+        assert result.output == "[1, 2] 2\n", "a new PID namespace: the command is pid 2 under the sandbox's init"
 
 
 class TestScrubbedEnv:
