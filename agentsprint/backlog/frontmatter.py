@@ -82,7 +82,7 @@ def _refuse_aliases(text: str, first_line: int) -> None:
 
     for event in yaml.parse(text, Loader=yaml.CSafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            line = first_line + event.start_mark.line
+            line = first_line + (event.start_mark.line if event.start_mark else 0)
             raise FrontMatterError(line, "YAML anchors and aliases (&name, *name) are not allowed; "
                                          "write the value out")
 
