@@ -8,6 +8,7 @@ validation error to send back to the model.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from agentsprint.llm.gateway import Reply, ToolCall
 
 Kind = Literal["no_tool_call", "unknown_tool", "bad_json", "schema"]
+
+MAX_ARGUMENT_DEPTH = 32
+"""Arguments nested deeper are malformed: no tool needs more than 2 levels, and Python's JSON parser
+recurses (3,000 levels raised RecursionError). Checked by a flat scan before anything parses them."""
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[{]|[\]}]')
 
 
 class MalformedHandoff(Exception):
@@ -51,6 +57,11 @@ def parse_call(call: ToolCall, offered: Offered) -> ToolArgs:
     if model is None:
         raise _malformed("unknown_tool", f"unknown tool {call.name!r}", offered, call.name)
     raw = call.arguments if call.arguments.strip() else "{}"  # "" is how some providers say "no arguments"
+    depth = nesting_depth(raw, MAX_ARGUMENT_DEPTH)
+    if depth > MAX_ARGUMENT_DEPTH:
+        error = (f"arguments of {call.name} nest more than {MAX_ARGUMENT_DEPTH} levels deep; "
+                 f"send a flat JSON object: {_excerpt(raw)}")
+        raise _malformed("bad_json", error, offered, call.name)
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -64,6 +75,24 @@ def parse_call(call: ToolCall, offered: Offered) -> ToolArgs:
     except ValidationError as exc:
         error = f"arguments of {call.name} fail its schema:\n{describe_errors(exc)}"
         raise _malformed("schema", error, offered, call.name) from exc
+
+
+def nesting_depth(text: str, stop: int) -> int:
+    """How deep the brackets of a JSON text nest (strings skipped), counting no further than `stop` + 1.
+
+    A flat scan: nothing recursive touches the text before its depth is known.
+    """
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(text):
+        first = token.group()[0]
+        if first in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop:
+                break
+        elif first in "]}":
+            depth -= 1
+    return deepest
 
 
 def parse_calls(reply: Reply, offered: Offered) -> list[tuple[ToolCall, ToolArgs]]:
