@@ -7,6 +7,7 @@ come back as `ok=False` results the model can read and act on.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ MAX_COUNTED = 100_000  # list_files counts files past the shown ones up to this
 MAX_MATCHES = 200
 MAX_MATCH_LINE = 300
 MAX_SEARCH_FILE_BYTES = 2_000_000
+MAX_EDIT_BYTES = 10_000_000  # edit_file loads the whole file
 
 
 class ToolResult(BaseModel):
@@ -68,7 +70,18 @@ def _error(text: str) -> ToolResult:
 
 def _resolve(worktree: str, rel: str) -> Path:
     """The confined absolute path of `rel` (PolicyViolation on escape or inside .git)."""
-    return pol.resolve_path(Path(worktree), rel)
+    try:
+        return pol.resolve_path(Path(worktree), rel)
+    except RuntimeError as exc:  # Path.resolve on a symlink loop (an agent's command can make one)
+        raise OSError(errno.ELOOP, f"{rel}: symlink loop") from exc
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path` resolves inside `root`; a symlink loop or unreadable link counts as outside."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (RuntimeError, OSError):
+        return False
 
 
 def _rel(worktree: str, path: Path) -> str:
@@ -88,7 +101,7 @@ def _walk(root: Path, worktree: str | None = None) -> Iterator[Path]:
     else:
         candidates = _walk_tree(root)
     for path in candidates:
-        if inside is None or path.resolve().is_relative_to(inside):
+        if inside is None or _inside(path, inside):
             yield path
 
 
@@ -127,7 +140,11 @@ def read_file(worktree: str, args: schemas.ReadFile, limits: ToolPolicy) -> Tool
         return _error(f"{args.path} is a folder; use list_files")
     if not path.exists():
         return _error(f"{args.path}: no such file")
-    with bounded.open_regular(path) as stream:
+    try:
+        stream = bounded.open_regular(path)
+    except bounded.NotRegularFile as exc:
+        return _error(f"{args.path} is a {exc.kind}, not a regular file; it is never opened")
+    with stream:
         excerpt = _excerpt(stream, args.start or 1, args.end, limits.output_cap)
     return _shown(args, excerpt, limits.output_cap)
 
@@ -233,7 +250,8 @@ def write_file(worktree: str, args: schemas.WriteFile, limits: ToolPolicy) -> To
     if path.is_dir():
         return _error(f"{args.path} is a folder")
     if path.exists() and not bounded.is_regular(path):  # opening a FIFO to write blocks until a reader comes
-        raise bounded.NotRegularFile(path, bounded.file_kind(path.stat().st_mode))
+        kind = bounded.file_kind(path.stat().st_mode)
+        return _error(f"{args.path} is a {kind}, not a regular file; it is never opened")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(args.content, encoding="utf-8")
     return ToolResult(output=f"wrote {_rel(worktree, path)} ({len(args.content.splitlines())} lines)")
@@ -244,6 +262,9 @@ def edit_file(worktree: str, args: schemas.EditFile, limits: ToolPolicy) -> Tool
     path = _resolve(worktree, args.path)
     if not path.is_file():
         return _error(f"{args.path}: no such file")
+    if path.stat().st_size > MAX_EDIT_BYTES:
+        return _error(f"{args.path} is larger than {MAX_EDIT_BYTES // 1_000_000} MB; edit_file does not load it "
+                      "(use write_file to replace it)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -142,6 +142,28 @@ def test_read_file_beyond_the_scanned_part_says_what_to_do(worktree: Path) -> No
     assert not result["ok"] and "beyond the first 64 MiB" in result["output"] and "search" in result["output"]
 
 
+def test_a_symlink_loop_is_an_error_result_for_every_tool(worktree: Path) -> None:
+    os.symlink("b", worktree / "src" / "a")
+    os.symlink("a", worktree / "src" / "b")
+
+    assert execute(str(worktree), "search", {"pattern": "needle"}, POLICY).output == "src/app.py:1: needle = 1"
+    for name, args in [("read_file", {"path": "src/a"}), ("write_file", {"path": "src/a", "content": "x"}),
+                       ("edit_file", {"path": "src/b", "old": "x", "new": "y"})]:
+        result = execute(str(worktree), name, args, POLICY)
+        assert not result.ok and "symlink loop" in result.output, result
+
+
+def test_edit_file_does_not_load_a_huge_file(worktree: Path) -> None:
+    big = worktree / "big.log"
+    big.write_text("old\n")
+    os.truncate(big, 600 * 1024 * 1024)
+
+    result = in_child(worktree, "edit_file", {"path": "big.log", "old": "old", "new": "new"}, timeout=60)
+
+    assert not result["result"]["ok"] and "larger than 10 MB" in result["result"]["output"]
+    assert result["grew_mib"] < 32
+
+
 def test_list_files_of_a_huge_tree_is_bounded(tmp_path: Path) -> None:
     for folder in range(30):
         sub = tmp_path / "wt" / f"d{folder:02d}"
@@ -162,12 +184,13 @@ import unittest
 class T(unittest.TestCase):
     def test_fifo(self):
         os.mkfifo("shop/pipe")
+        os.symlink("loop", "shop/loop")
 """
 
 
 def test_a_run_with_a_catastrophic_search_and_a_fifo_ends_within_its_time_budget(tmp_path: Path) -> None:
-    """Through the real CLI: the coder plants a FIFO with an allowed command, then searches with a
-    pattern that backtracks for hours in Python's re; the item's 15 s budget still holds."""
+    """Through the real CLI: the coder plants a FIFO and a symlink loop with an allowed command, then
+    searches with a pattern that backtracks for hours in Python's re; the item's 15 s budget holds."""
     steps = [tool_call("write_file", path="shop/evil.txt", content=EVIL_LINE * 20),
              tool_call("write_file", path="tests/test_fifo.py", content=FIFO_TEST),
              tool_call("run", command="python -m unittest -q tests.test_fifo"),
@@ -190,5 +213,8 @@ def test_a_run_with_a_catastrophic_search_and_a_fifo_ends_within_its_time_budget
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stdout + done.stderr
     tools = [json.loads(data) for (data,) in query(settings, "SELECT data_json FROM events WHERE kind = 'tool.call'")]
     assert [t["tool"] for t in tools][:5] == ["write_file", "write_file", "run", "search", "read_file"]
+    assert tools[2]["ok"], tools[2]["output"]
+    assert tools[3]["ok"] and "shop/evil.txt" not in tools[3]["output"] and "time limit" not in tools[3]["output"]
+    assert "shop/pipe is a FIFO, not a regular file" in tools[4]["output"]
     status = query(settings, "SELECT status FROM item_state WHERE item_id = 'AS-1'")
     assert status and status[0][0] in ("done", "awaiting_review", "escalated")
