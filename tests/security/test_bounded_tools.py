@@ -196,6 +196,8 @@ def test_a_run_with_a_catastrophic_search_and_a_fifo_ends_within_its_time_budget
              tool_call("run", command="python -m unittest -q tests.test_fifo"),
              tool_call("search", pattern=EVIL, path="."),
              tool_call("read_file", path="shop/pipe"),
+             tool_call("write_file", path="shop/loop", content="x"),
+             tool_call("edit_file", path="shop/pipe", old="a", new="b"),
              tool_call("finish", summary="searched")]
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): steps})
     with ScriptedServer() as server:
@@ -216,5 +218,7 @@ def test_a_run_with_a_catastrophic_search_and_a_fifo_ends_within_its_time_budget
     assert tools[2]["ok"], tools[2]["output"]
     assert tools[3]["ok"] and "shop/evil.txt" not in tools[3]["output"] and "time limit" not in tools[3]["output"]
     assert "shop/pipe is a FIFO, not a regular file" in tools[4]["output"]
+    assert [t["output"] for t in tools[5:7]] == ["error: write_file: shop/loop: symlink loop",
+                                                 "error: shop/pipe: no such file"]
     status = query(settings, "SELECT status FROM item_state WHERE item_id = 'AS-1'")
     assert status and status[0][0] in ("done", "awaiting_review", "escalated")
