@@ -322,5 +322,7 @@ def execute(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) 
         return ToolResult(output=f"refused by policy: {exc}", ok=False, policy_block=kind)
     except OSError as exc:
         return _error(f"{name}: {exc.strerror or exc}")
+    except UnicodeError:  # a lone surrogate ("\ud800") in a path or pattern cannot become a file name or bytes
+        return _error(f"{name}: the arguments hold characters that are not valid Unicode")
     # Secrets never reach a model, an event or a recorded step through what a tool read or printed.
     return result.model_copy(update={"output": pol.redact(result.output)})

@@ -122,13 +122,18 @@ def _usage(response: Any) -> tuple[int, int, int]:
     return int(usage.prompt_tokens or 0), cached, int(usage.completion_tokens or 0)
 
 
+def unicode_text(text: str | None) -> str | None:
+    """`text` with lone surrogates replaced by "?": JSON's "\\ud800" escape decodes to a str that
+    UTF-8 (the database, the logs) cannot store, and a storing failure failed the item."""
+    return None if text is None else text.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def _tool_calls(message: Any) -> list[dict[str, Any]]:
     calls = []
     for call in getattr(message, "tool_calls", None) or []:
         function = call.function
-        calls.append(
-            {"id": call.id or "", "name": function.name or "", "arguments": function.arguments or ""}
-        )
+        calls.append({"id": unicode_text(call.id) or "", "name": unicode_text(function.name) or "",
+                      "arguments": unicode_text(function.arguments) or ""})
     return calls
 
 
@@ -165,7 +170,7 @@ def complete(
     choice = response.choices[0]
     input_tokens, cached, output_tokens = _usage(response)
     return ProviderResult(
-        content=choice.message.content,
+        content=unicode_text(choice.message.content),
         tool_calls=_tool_calls(choice.message),
         finish_reason=choice.finish_reason,
         model=str(response.model or model),

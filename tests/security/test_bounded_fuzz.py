@@ -104,6 +104,7 @@ arguments = st.one_of(
                     json_values, max_size=5).map(json.dumps),
     json_values.map(json.dumps),
     st.integers(min_value=1, max_value=5000).map(lambda depth: "[" * depth + "]" * depth),
+    st.sampled_from(['{"path": "\\ud800"}', '{"summary": "\\udfff"}', '{"\\ud800": 1}', "\ud800", '"\\u0000"']),
     st.integers(min_value=1, max_value=5000).map(lambda n: '{"path": ' + '{"a": ' * n + "1" + "}" * n + "}"),
 )
 
@@ -120,6 +121,7 @@ def test_any_reply_is_valid_calls_or_a_malformed_handoff(calls: list[tuple[str, 
     except MalformedHandoff as bad:
         assert bad.kind in ("no_tool_call", "unknown_tool", "bad_json", "schema")
         assert bad.error and bad.message and len(bad.message) < 4000, bad.message
+        (bad.error + bad.message + str(bad.tool)).encode("utf-8")  # storable: no lone surrogates
         return
     assert [call.name for call, _ in parsed] == [name for name, _ in calls]
     assert all(call.name in offered for call, _ in parsed)

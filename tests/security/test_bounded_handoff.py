@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runner_support import item, make_project, query
 
-from agentsprint.llm.scripted import ScriptedServer, tool_call
+from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.runner.demo_script import PLANS, ScriptBook
 from agentsprint.runner.service import run_items
 
@@ -53,3 +53,22 @@ def test_deeply_nested_arguments_past_the_malformed_cap_escalate(tmp_path: Path)
     reason = query(settings, "SELECT reason, detail FROM item_state WHERE item_id = 'AS-1'")[0]
     assert reason[0] == "loop" and "malformed" in reason[1]
     assert json.dumps(reason).count("[") < 100
+
+
+def test_lone_surrogates_in_a_reply_are_a_malformed_handoff_not_a_failure(tmp_path: Path) -> None:
+    """JSON's "\\ud800" escape decodes to a string that is not Unicode: it broke the tool, the journal
+    and the database insert, and the item failed with an internal error."""
+    steps = [ScriptedReply(content="thinking \ud800 aloud"),
+             tool_call("read_file", path="shop/x\ud800.py"),
+             tool_call("write_file", path="shop/s.py", content="x = '\udfff'\n"),
+             tool_call("finish", summary="done")]
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): steps})
+    with ScriptedServer() as server:
+        settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[], rounds=1)], book)
+        results = run_items(settings, ["AS-1"]).results
+
+    assert results == {"AS-1": "done"}
+    handoffs = query(settings, "SELECT valid, error FROM handoffs WHERE role = 'coder' ORDER BY id")
+    assert [valid for valid, _ in handoffs] == [0, 0, 0, 1]
+    assert "the reply called no tool: thinking ? aloud" in handoffs[0][1]
+    assert all("lone surrogate" in error for _, error in handoffs[1:3])

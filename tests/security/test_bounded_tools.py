@@ -153,6 +153,15 @@ def test_a_symlink_loop_is_an_error_result_for_every_tool(worktree: Path) -> Non
         assert not result.ok and "symlink loop" in result.output, result
 
 
+@pytest.mark.parametrize(("name", "args"), [("read_file", {"path": "x\ud800"}), ("search", {"pattern": "\ud800"}),
+                                            ("list_files", {"path": "\udfff"}),
+                                            ("write_file", {"path": "a.txt", "content": "\ud800"})])
+def test_lone_surrogates_are_an_error_result(worktree: Path, name: str, args: dict[str, Any]) -> None:
+    result = execute(str(worktree), name, args, POLICY)
+
+    assert not result.ok and "not valid Unicode" in result.output
+
+
 def test_edit_file_does_not_load_a_huge_file(worktree: Path) -> None:
     big = worktree / "big.log"
     big.write_text("old\n")

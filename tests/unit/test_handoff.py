@@ -101,3 +101,15 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     text = "[" * 100 + '\\"' + "{" * 100
     [(_, args)] = parse_calls(reply(("write_file", json.dumps({"path": "a", "content": text}))), CODER_TOOLS)
     assert args.model_dump()["content"] == text
+
+
+@pytest.mark.parametrize("arguments", ['{"path": "a\\ud800"}', '{"\\udfff": 1}', '{"summary": "ok \\ud83d"}'])
+def test_lone_surrogates_in_arguments_are_malformed(arguments: str) -> None:
+    bad = malformed(reply(("finish", arguments), ("read_file", '{"path": "ok.py"}')))
+    assert bad.kind == "bad_json" and "lone surrogate" in bad.error
+    bad.error.encode("utf-8")  # storable
+
+
+def test_a_surrogate_pair_is_a_real_character() -> None:
+    [(_, args)] = parse_calls(reply(("finish", '{"summary": "ok \\ud83d\\ude00"}')), CODER_TOOLS)
+    assert args.model_dump() == {"summary": "ok \U0001f600"}
