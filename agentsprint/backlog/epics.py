@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agentsprint.backlog.errors import BacklogError, shorten
+from agentsprint.backlog.files import read_text
 from agentsprint.backlog.frontmatter import FrontMatterError, load_yaml
 from agentsprint.domain import Budget
 
@@ -29,7 +30,7 @@ def epic_budget(backlog_dir: Path, name: str) -> tuple[int | None, float | None]
     if not path.is_file():
         return None, None
     try:
-        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(read_text(path)) or {}
     except (OSError, UnicodeDecodeError) as exc:
         raise BacklogError(f"{path}:1: cannot read: {exc}") from None
     except FrontMatterError as exc:

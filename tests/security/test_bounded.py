@@ -83,11 +83,34 @@ def test_an_epic_file_with_aliases_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_huge_value_in_a_file_is_never_quoted_whole(backlog: Path) -> None:
     (backlog / "backlog" / "AS-9-laughs.md").write_text(
-        "---\nid: AS-9\ntitle: T\nvalue: [" + ", ".join(["123456789"] * 200_000) + "]\n"
-        "status: [" + ", ".join(["x"] * 100_000) + "]\n---\n")
+        "---\nid: AS-9\ntitle: T\nvalue: [" + ", ".join(["123456789"] * 80_000) + "]\n"
+        "status: [" + ", ".join(["x"] * 50_000) + "]\n---\n")
 
     done = cli(backlog, "validate")
 
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert len(done.stdout) < 2000 and "AS-9-laughs.md:5: status in a file is todo" in done.stdout
     assert "AS-9-laughs.md:4: value:" in done.stdout
+
+
+def test_a_fifo_or_a_huge_file_in_the_backlog_stops_no_command(backlog: Path) -> None:
+    (backlog / "backlog" / "AS-9-laughs.md").unlink()
+    os.mkfifo(backlog / "backlog" / "AS-7-pipe.md")  # opening it to read blocks until a writer comes
+    huge = backlog / "backlog" / "AS-8-huge.md"
+    huge.write_text("---\nid: AS-8\ntitle: x\n---\n")
+    os.truncate(huge, 600 * 1024 * 1024)
+
+    for command in (["validate"], ["list"], ["show", "AS-1"]):
+        done = cli(backlog, *command)
+        out = done.stdout + done.stderr
+        assert "AS-7-pipe.md:1: cannot read: [Errno 22] not a regular file" in out or command == ["show", "AS-1"]
+        assert "AS-8-huge.md:1: cannot read: [Errno 27] larger than 32 MiB" in out or command == ["show", "AS-1"]
+        assert "Traceback" not in done.stderr and len(out) < 5000
+        assert command == ["validate"] or "A good item" in out
+
+
+def test_an_epic_file_that_is_a_fifo_is_no_budget(tmp_path: Path) -> None:
+    (tmp_path / "epics").mkdir()
+    os.mkfifo(tmp_path / "epics" / "billing.yml")
+
+    assert epic_budget(tmp_path, "billing") == (None, None)
