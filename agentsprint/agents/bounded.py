@@ -97,6 +97,21 @@ def lines(stream: IO[bytes], limit_bytes: int) -> Iterator[tuple[bytes, bool]]:
         yield line, skipped > 0
 
 
+def count_lines(stream: IO[bytes], budget: int) -> tuple[int, bool]:
+    """Lines from the stream's position (a line start) within `budget` bytes, and whether that reached
+    the end of the file. Counted in chunks, not line by line."""
+    count, last = 0, b"\n"
+    while budget > 0:
+        chunk = stream.read(min(_SKIP_CHUNK, budget))
+        if not chunk:
+            break
+        budget -= len(chunk)
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    complete = stream.read(1) == b""
+    return count + (last != b"\n"), complete
+
+
 def decode(line: bytes, cut: bool) -> str:
     """A line as text (undecodable bytes replaced), its end kept, a cut line marked."""
     text = line.decode("utf-8", errors="replace")

@@ -162,18 +162,20 @@ class _Excerpt(BaseModel):
 
 def _excerpt(stream: IO[bytes], first: int, end: int | None, cap: int) -> _Excerpt:
     """Lines first..end of `stream` that fit `cap`, then a bounded count of the rest."""
-    body, shown_to, total, full = "", first - 1, 0, False
+    body, shown_to, total = "", first - 1, 0
     for total, (raw, cut) in enumerate(bounded.lines(stream, bounded.READ_SCAN_BYTES), start=1):
-        if total < first or full or (end is not None and total > end):
+        if total < first:
             continue
         line = bounded.decode(raw, cut)
         if body and len(body) + len(line) > cap:
-            full = True
-            continue
+            break
         body, shown_to = body + line, total
-    complete = stream.read(1) == b""
-    last = min(end or total, total)
-    return _Excerpt(first=first, last=last, body=body, shown_to=shown_to, total=total, complete=complete)
+        if end is not None and total >= end:
+            break
+    rest, complete = bounded.count_lines(stream, bounded.READ_SCAN_BYTES - stream.tell())
+    total += rest
+    return _Excerpt(first=first, last=min(end or total, total), body=body, shown_to=shown_to, total=total,
+                    complete=complete)
 
 
 def _shown(args: schemas.ReadFile, got: _Excerpt, cap: int) -> ToolResult:
