@@ -50,7 +50,8 @@ class ReadFile(ToolArgs):
 class Search(ToolArgs):
     """Search files for a regular expression; results are `path:line: text`, capped."""
 
-    pattern: str = Field(description="Python regular expression, matched against each line.")
+    pattern: str = Field(description="Regular expression in RE2 syntax (like Python's, without lookarounds or "
+                         "backreferences), matched against each line.")
     path: str = Field(default=".", description="File or folder relative to the worktree root.")
 
 

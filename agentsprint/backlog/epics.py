@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
+from pydantic import ValidationError
 
-from agentsprint.backlog.errors import BacklogError
+from agentsprint.backlog.errors import BacklogError, shorten
+from agentsprint.backlog.files import read_text
+from agentsprint.backlog.frontmatter import FrontMatterError, load_yaml
 from agentsprint.domain import EPIC_NAME, Budget
 
 
@@ -32,10 +34,15 @@ def epic_budget(backlog_dir: Path, name: str) -> tuple[int | None, float | None]
     if not path.is_file():
         return None, None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError("expected a mapping with a `budget` key")
+        data = load_yaml(read_text(path)) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BacklogError(f"{path}:1: cannot read: {exc}") from None
+    except FrontMatterError as exc:
+        raise BacklogError(f"{path}:{exc.line}: {exc}") from None
+    if not isinstance(data, dict):
+        raise BacklogError(f"{path}:1: expected a mapping with a `budget` key")
+    try:
         budget = Budget.model_validate(data.get("budget") or {})
-    except (yaml.YAMLError, ValueError) as exc:
-        raise BacklogError(f"{path}: {exc}") from exc
+    except ValidationError as exc:
+        raise BacklogError(f"{path}: budget: {shorten(str(exc))}") from None
     return budget.tokens, budget.usd

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+MAX_QUOTED = 200
+"""An error message quotes at most this many characters of a value from a file."""
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 80, 80
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` bounded in depth, entries and length: a hostile file cannot blow up a message."""
+    return shorten(_REPR.repr(value))
+
+
+def shorten(text: str, limit: int = MAX_QUOTED) -> str:
+    """`text` cut to `limit` characters, marked when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True, order=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -15,6 +17,8 @@ from agentsprint.domain import Item, Status
 
 SLUG_MAX = 48
 SKIPPED_NAMES = {"readme.md"}
+MAX_FILE_BYTES = 32 * 1024 * 1024
+"""A backlog file (item or epic) larger than this is refused unread: one item never needs it."""
 
 
 def slugify(title: str) -> str:
@@ -87,9 +91,20 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def read_text(path: Path) -> str:
-    """A file's text exactly as stored (no newline translation)."""
+    """A file's text exactly as stored (no newline translation); OSError for a FIFO, socket or device
+    (never opened: a FIFO blocks its reader) and for a file over MAX_FILE_BYTES."""
+    mode, size = _stat(path)
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    if size > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 2**20} MiB ({size} bytes)")
     with open(path, encoding="utf-8", newline="") as handle:
-        return handle.read()
+        return handle.read(MAX_FILE_BYTES + 1)
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_mode, info.st_size
 
 
 def write_item(backlog_dir: Path, item: Item) -> Path:

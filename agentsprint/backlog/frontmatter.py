@@ -54,22 +54,45 @@ def split(text: str) -> Split:
 
 def load(front: str) -> Any:
     """The YAML value of the front matter; FrontMatterError with the file line on a syntax error."""
+    return load_yaml(front, FIRST_LINE)
+
+
+def load_yaml(text: str, first_line: int = 1) -> Any:
+    """The value of a YAML document whose first line is file line `first_line`.
+
+    Anchors and aliases are refused (FrontMatterError at their line): nine lines of aliases expand
+    to a billion values ("billion laughs"), which hung every backlog command that validated or
+    printed them. No backlog file needs them.
+    """
     import yaml
 
     try:
-        return yaml.load(front, Loader=yaml.CSafeLoader)
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.MarkedYAMLError as exc:
-        raise FrontMatterError(*_syntax_error(exc)) from exc
+        raise FrontMatterError(*_syntax_error(exc, first_line)) from exc
     except yaml.YAMLError as exc:
-        raise FrontMatterError(FIRST_LINE, f"YAML error: {exc}") from exc
+        raise FrontMatterError(first_line, f"YAML error: {exc}") from exc
+    if "&" in text or "*" in text:  # cheap test first: most files have neither
+        _refuse_aliases(text, first_line)
+    return data
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+def _refuse_aliases(text: str, first_line: int) -> None:
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            line = first_line + (event.start_mark.line if event.start_mark else 0)
+            raise FrontMatterError(line, "YAML anchors and aliases (&name, *name) are not allowed; "
+                                         "write the value out")
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int, str]:
     """Report at the start of what was being parsed (an unclosed [ ...), noting where it failed."""
-    problem_line = FIRST_LINE + exc.problem_mark.line if exc.problem_mark else FIRST_LINE
+    problem_line = first_line + exc.problem_mark.line if exc.problem_mark else first_line
     if exc.context_mark is None:
         return problem_line, f"YAML syntax error: {exc.problem}"
-    line = FIRST_LINE + exc.context_mark.line
+    line = first_line + exc.context_mark.line
     where = f" (at line {problem_line})" if problem_line != line else ""
     return line, f"YAML syntax error {exc.context}: {exc.problem}{where}"
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentsprint.backlog import frontmatter
-from agentsprint.backlog.errors import BacklogError, Problem
+from agentsprint.backlog.errors import BacklogError, Problem, shorten, shown
 from agentsprint.backlog.frontmatter import FrontMatterError, KeyPath
 from agentsprint.domain import FILE_STATUSES, Gate, Item, parse_gate
 
@@ -50,15 +50,15 @@ def parse_item_text(text: str, path: Path | str | None = None) -> Item:
 
 def check_data(data: dict[Any, Any], body: str, path: Path | None) -> tuple[Item | None, Found]:
     """Validate front-matter data: unknown keys, DoD entries, types, ranges, file status and name."""
-    found: Found = [((str(key),), f"unknown key '{key}' (known keys: {', '.join(KEYS)})")
+    found: Found = [((str(key),), f"unknown key '{shorten(str(key), 80)}' (known keys: {', '.join(KEYS)})")
                     for key in data if key not in KEYS]
     fields = {key: value for key, value in data.items() if key in KEYS}
     gates, gate_found = _gates(fields.get("dod", []))
     found += gate_found
     fields["dod"] = gates
     fields["budget"] = _budget_fields(fields.get("budget"))
-    if "status" in fields and fields["status"] not in FILE_STATUSES:
-        found.append((("status",), f"status in a file is todo, done or dropped, not {fields['status']!r}"))
+    if "status" in fields and not (isinstance(fields["status"], str) and fields["status"] in FILE_STATUSES):
+        found.append((("status",), f"status in a file is todo, done or dropped, not {shown(fields['status'])}"))
         fields.pop("status")
     item_id = fields.get("id")
     if path is not None and isinstance(item_id, str) and not _name_matches(path, item_id):
@@ -82,7 +82,7 @@ def _gates(entries: Any) -> tuple[list[Gate], Found]:
         try:
             gates.append(parse_gate(entry))
         except ValueError as exc:
-            found.append((("dod", index), f"dod: {exc}"))
+            found.append((("dod", index), f"dod: {shorten(str(exc))}"))
     return gates, found
 
 
@@ -122,9 +122,9 @@ def _message(loc: KeyPath, err: Any) -> str:
     if kind == "missing":
         return f"missing key '{key}'"
     if kind in ("greater_than_equal", "greater_than"):
-        return f"{key}: must not be negative (got {value!r})"
+        return f"{key}: must not be negative (got {shown(value)})"
     if kind == "string_pattern_mismatch" and loc == ("id",):
-        return f"id: {value!r} is not an item id like AS-12"
+        return f"id: {shown(value)} is not an item id like AS-12"
     if kind == "value_error":
-        return f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
-    return f"{key}: {err['msg']} (got {value!r})"
+        return f"{key}: {shorten(str(err['msg']).removeprefix('Value error, '))}"
+    return f"{key}: {shorten(str(err['msg']))} (got {shown(value)})"

@@ -84,6 +84,35 @@ def translate(exc: BaseException) -> ProviderError:
     return ProviderError(kind, _LITELLM_PREFIX.sub("", " ".join(message.split())))
 
 
+UNREADABLE = ("[agentsprint: this reply could not be read: its tool-call arguments nest too deeply to parse; "
+              "arguments must be a flat JSON object]")
+
+
+def too_deep(exc: BaseException) -> bool:
+    """Whether parsing the reply hit Python's recursion limit (JSON nested thousands of levels deep).
+
+    litellm parses tool-call arguments itself, before agentsprint sees them; what it raises then is
+    the model's malformed reply, not a provider failure.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, RecursionError) or "maximum recursion depth exceeded" in str(cause):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def unreadable_reply(model: str) -> ProviderResult:
+    """A reply with no tool call that says why: the agent loop answers it as a malformed handoff.
+
+    No usage is known, so the gateway charges the call at its reservation.
+    """
+    return ProviderResult(content=UNREADABLE, tool_calls=[], finish_reason="error", model=model, input_tokens=0,
+                          cached_input_tokens=0, output_tokens=0, raw={}, usage_reported=False)
+
+
 def _usage(response: Any) -> tuple[int, int, int]:
     usage = getattr(response, "usage", None)
     if usage is None:
@@ -93,13 +122,18 @@ def _usage(response: Any) -> tuple[int, int, int]:
     return int(usage.prompt_tokens or 0), cached, int(usage.completion_tokens or 0)
 
 
+def unicode_text(text: str | None) -> str | None:
+    """`text` with lone surrogates replaced by "?": JSON's "\\ud800" escape decodes to a str that
+    UTF-8 (the database, the logs) cannot store, and a storing failure failed the item."""
+    return None if text is None else text.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def _tool_calls(message: Any) -> list[dict[str, Any]]:
     calls = []
     for call in getattr(message, "tool_calls", None) or []:
         function = call.function
-        calls.append(
-            {"id": call.id or "", "name": function.name or "", "arguments": function.arguments or ""}
-        )
+        calls.append({"id": unicode_text(call.id) or "", "name": unicode_text(function.name) or "",
+                      "arguments": unicode_text(function.arguments) or ""})
     return calls
 
 
@@ -130,11 +164,13 @@ def complete(
             **extra,
         )
     except Exception as exc:  # litellm wraps provider SDK errors; translate every one
+        if too_deep(exc):
+            return unreadable_reply(model)
         raise translate(exc) from exc
     choice = response.choices[0]
     input_tokens, cached, output_tokens = _usage(response)
     return ProviderResult(
-        content=choice.message.content,
+        content=unicode_text(choice.message.content),
         tool_calls=_tool_calls(choice.message),
         finish_reason=choice.finish_reason,
         model=str(response.model or model),

@@ -15,6 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
+from agentsprint.agents.tools import MAX_EDIT_BYTES
 from agentsprint.policy import PolicyViolation, resolve_path
 
 MUTATING = frozenset({"write_file", "edit_file"})
@@ -31,13 +32,13 @@ def prepare(folder: Path, workflow_id: str, step_id: int, worktree: str, name: s
         return
     try:
         target = resolve_path(Path(worktree), rel)
-    except PolicyViolation:
-        return  # the tool itself refuses the path; nothing will change
+    except (PolicyViolation, RuntimeError):
+        return  # the tool itself refuses the path (or reports the symlink loop); nothing will change
     entry = _entry(folder, workflow_id, step_id)
     if entry.is_file():
         _restore(target, json.loads(entry.read_text(encoding="utf-8")))
-    if target.exists() and not target.is_file():
-        return
+    if target.exists() and (not target.is_file() or target.stat().st_size > MAX_EDIT_BYTES):
+        return  # never opened, or too big to load: edit_file refuses it and a replayed write_file is the same write
     before = target.read_text(encoding="utf-8", errors="surrogateescape") if target.is_file() else None
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_suffix(".tmp")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import postgres_url  # at import: tests/security/conftest.py later takes the name
 from runner_support import TEST_CONFIG, git, item, make_project, query
 
 from agentsprint.domain import ItemType
@@ -203,7 +204,6 @@ def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, s
 
 @pytest.mark.postgres
 def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
-    from conftest import postgres_url
     from worker_support import fresh_database
 
     base = postgres_url()

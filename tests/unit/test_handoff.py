@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -88,3 +89,27 @@ def test_answer_keeps_the_attempt_as_text_and_sends_the_error() -> None:
 def test_malformed_handoff_pickles() -> None:
     bad = pickle.loads(pickle.dumps(malformed(reply(("nope", "{}")))))
     assert bad.kind == "unknown_tool" and bad.tool == "nope" and "nope" in bad.message
+
+
+@pytest.mark.parametrize("depth", [33, 3000, 200_000])
+def test_deeply_nested_arguments_are_malformed_before_any_parser_recurses(depth: int) -> None:
+    bad = malformed(reply(("read_file", '{"path": ' + "[" * depth + "]" * depth + "}")))
+    assert bad.kind == "bad_json" and "nest more than 32 levels deep" in bad.error and len(bad.error) < 400
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = "[" * 100 + '\\"' + "{" * 100
+    [(_, args)] = parse_calls(reply(("write_file", json.dumps({"path": "a", "content": text}))), CODER_TOOLS)
+    assert args.model_dump()["content"] == text
+
+
+@pytest.mark.parametrize("arguments", ['{"path": "a\\ud800"}', '{"\\udfff": 1}', '{"summary": "ok \\ud83d"}'])
+def test_lone_surrogates_in_arguments_are_malformed(arguments: str) -> None:
+    bad = malformed(reply(("finish", arguments), ("read_file", '{"path": "ok.py"}')))
+    assert bad.kind == "bad_json" and "lone surrogate" in bad.error
+    bad.error.encode("utf-8")  # storable
+
+
+def test_a_surrogate_pair_is_a_real_character() -> None:
+    [(_, args)] = parse_calls(reply(("finish", '{"summary": "ok \\ud83d\\ude00"}')), CODER_TOOLS)
+    assert args.model_dump() == {"summary": "ok \U0001f600"}

@@ -149,3 +149,16 @@ def test_finish_and_unknown_and_bad_arguments(tree: Path) -> None:
     assert not run(tree, "submit_plan", steps=[], acceptance=[]).ok
     bad = run(tree, "read_file", path="a", color="red")
     assert not bad.ok and "color" in bad.output
+
+
+@pytest.mark.parametrize(("text", "args", "expected"), [
+    ("a\nb\nc", {}, "[f.txt: lines 1-3 of 3]\na\nb\nc"),
+    ("a\r\nb\r\n", {"start": 2}, "[f.txt: lines 2-2 of 2]\nb\r\n"),
+    ("", {}, "[f.txt: no lines in 1..0 of 0]"),
+    ("a\nb\nc\nd\n", {"start": 2, "end": 3}, "[f.txt: lines 2-3 of 4]\nb\nc\n"),
+    ("a\nb\n", {"start": 1, "end": 99}, "[f.txt: lines 1-2 of 2]\na\nb\n"),
+    ("a\nb\n", {"start": 2, "end": 1}, "[f.txt: no lines in 2..1 of 2]"),
+])
+def test_read_file_streams_the_same_lines(tmp_path: Path, text: str, args: dict, expected: str) -> None:
+    (tmp_path / "f.txt").write_bytes(text.encode())
+    assert execute(str(tmp_path), "read_file", {"path": "f.txt", **args}, POLICY).output == expected
