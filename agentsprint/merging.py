@@ -1,6 +1,6 @@
 """Bringing an item branch into the base branch: fast-forward, merge commit, conflicts.
 
-Built on Workspace's git runner (GitPython stays in workspace.py). Nothing here touches a working
+Built on Workspace's git runner (every git call goes through `gitcmd`). Nothing here touches a working
 tree except the one that has the base branch checked out, and that only after checking it is safe.
 """
 

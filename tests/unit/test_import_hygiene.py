@@ -19,7 +19,7 @@ BOUNDARIES = {
     "typer": lambda rel: rel.startswith("cli/"),
     "click": lambda rel: rel.startswith("cli/"),
     "litellm": lambda rel: rel.startswith("llm/"),
-    "git": lambda rel: rel == "workspace.py",
+    "git": lambda rel: False,  # GitPython passes agentsprint's whole environment to git: gitcmd.py instead
     "dbos": lambda rel: rel.startswith("runner/"),
 }
 
@@ -47,6 +47,22 @@ def test_each_boundary_library_is_imported_only_in_its_place() -> None:
             allowed = BOUNDARIES.get(name)
             if allowed is not None and not allowed(rel):
                 wrong.append(f"agentsprint/{rel}:{line}: imports {name}")
+    assert wrong == []
+
+
+def _starts_git(node: ast.AST) -> bool:
+    """A call like subprocess.run(["git", ...]) / Popen / check_output: git started by hand."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"run", "Popen", "call", "check_call", "check_output"}
+            and bool(node.args) and isinstance(node.args[0], ast.List) and bool(node.args[0].elts)
+            and isinstance(node.args[0].elts[0], ast.Constant) and node.args[0].elts[0].value == "git")
+
+
+def test_git_is_started_only_through_the_hardened_helper() -> None:
+    """Every git call goes through gitcmd (hooks, fsmonitor and repository drivers off, scrubbed env)."""
+    wrong = [f"agentsprint/{path.relative_to(PACKAGE).as_posix()}:{node.lineno}"
+             for path in modules() if path.name != "gitcmd.py"
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if _starts_git(node)]
     assert wrong == []
 
 
