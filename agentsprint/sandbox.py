@@ -149,18 +149,32 @@ def wrap(argv: Sequence[str], cwd: Path, sandbox: Sandbox, search_path: str = ""
     require(sandbox)
     executable = shutil.which(BWRAP)
     assert executable is not None, "require() found it"
-    tools = sandbox.model_copy(update={"readable": [*sandbox.readable, *tool_dirs(search_path)]})
+    kept = [*tool_dirs(search_path), *command_dirs(argv[0] if argv else "", cwd)]
+    tools = sandbox.model_copy(update={"readable": [*sandbox.readable, *kept]})
     return [executable, *bwrap_args(cwd.resolve(), tools, _probe(executable)[1]), "--", *argv]
 
 
 def tool_dirs(search_path: str) -> list[str]:
     """PATH folders a private /tmp, /var/tmp or /run would hide, with their prefix (`<venv>/bin` -> `<venv>`)."""
-    found = []
-    for entry in filter(None, search_path.split(os.pathsep)):
-        folder = Path(entry).resolve()
-        if any(folder.is_relative_to(private) for private in PRIVATE_DIRS):
-            found.append(str(folder.parent if folder.name == "bin" else folder))
-    return found
+    return [folder for entry in filter(None, search_path.split(os.pathsep))
+            if (folder := _private_prefix(Path(entry).resolve()))]
+
+
+def command_dirs(command: str, cwd: Path) -> list[str]:
+    """For a command named by path (`/tmp/ci/.venv/bin/python`) under a private folder: its prefix, and
+    that of the file it links to, so a private /tmp does not hide the program a gate names."""
+    if "/" not in command:
+        return []
+    named = cwd / command  # an absolute `command` replaces cwd
+    candidates = [named.parent.resolve(), named.resolve().parent]
+    return [folder for candidate in dict.fromkeys(candidates) if (folder := _private_prefix(candidate))]
+
+
+def _private_prefix(folder: Path) -> str | None:
+    """`folder` (or its parent for a `bin` folder) when a private folder of the sandbox would hide it."""
+    if not any(folder.is_relative_to(private) for private in PRIVATE_DIRS):
+        return None
+    return str(folder.parent if folder.name == "bin" else folder)
 
 
 def bwrap_args(cwd: Path, sandbox: Sandbox, optional: Sequence[str] = (_NO_NESTED_USERNS,)) -> list[str]:

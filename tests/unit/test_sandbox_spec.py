@@ -168,6 +168,14 @@ class TestInside:
                                     sandbox=Sandbox.from_settings(project))
         assert result.output == "hello from a tool\n"
 
+    def test_a_program_named_by_path_under_tmp_stays_runnable(self, project: Settings, tmp_path: Path) -> None:
+        venv = tmp_path / "clone" / ".venv"  # a checkout under /tmp running its own virtualenv's python
+        subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        result = policy.run_command([python, "-c", "import sys; print(sys.prefix)"], worktree(project), 30, 1000,
+                                    sandbox=Sandbox.from_settings(project))
+        assert (result.exit_code, result.output) == (0, f"{venv}\n")
+
     def test_no_capabilities_and_no_nested_user_namespaces(self, project: Settings) -> None:
         code = ("import subprocess\n"
                 "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
