@@ -107,10 +107,18 @@ def _backlog(settings: Settings, loaded: Backlog, selected: Sequence[Path], *, b
 
 
 def _uncommitted(settings: Settings, selected: Sequence[Path]) -> list[str]:
-    """Item files and the configuration that differ from the last commit: merging would trip over them."""
-    wanted = [*selected, settings.root / CONFIG_FILE]
+    """Files the run's merges would write that differ from the last commit: the merge would refuse them.
+
+    Those are the selected items' files (their status is written on the base branch) and
+    agentsprint.toml when the policy does not protect it (an agent may change it); a config that is
+    protected, as by default, may be edited between runs."""
+    from agentsprint.policy import matches_any
+
+    wanted = list(selected)
+    if not matches_any(CONFIG_FILE, settings.policy.protected_paths):
+        wanted.append(settings.root / CONFIG_FILE)
     return [f"{name}: not committed (commit it before `agentsprint run`: the run writes item status "
-            "into the base branch and merges onto it)" for name in _dirty(settings.root, wanted)]
+            "and merges agents' work onto the base branch)" for name in _dirty(settings.root, wanted)]
 
 
 def _dirty(root: Path, paths: Sequence[Path]) -> list[str]:

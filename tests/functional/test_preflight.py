@@ -52,6 +52,7 @@ def test_every_problem_is_listed_at_once_with_exit_2_and_no_model_call(tmp_path,
     config = config.replace('model = "openai/t-coder"', 'model = "openai/t-coder"\napi_key_env = "T_CODER_KEY"')
     config = config.replace("input_cost_per_token = 0.000003\noutput_cost_per_token = 0.000015\n", "")
     config = config.replace('base_branch = "main"', 'base_branch = "trunk"')
+    config = config.replace(', "agentsprint.toml"]', "]")  # unprotected: an agent's change would be merged
     (root / "agentsprint.toml").write_text(config)
     (root / "backlog" / "AS-9-broken.md").write_text(BROKEN_ITEM)
 
@@ -78,6 +79,16 @@ def test_a_selected_item_file_that_is_not_committed_is_refused(tmp_path, server)
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"backlog/{item_file.name}: not committed" in " ".join(done.stderr.split())
     assert server.requests == {}
+
+
+def test_an_edited_but_protected_config_does_not_stop_a_run(tmp_path, server):
+    root = _project(tmp_path / "p", server)
+    config = root / "agentsprint.toml"
+    config.write_text(config.read_text().replace("parallel = 2", "parallel = 1"))
+
+    done = cli(root, "run", "--ci", "--item", "AS-1")
+
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_bare_run_reports_a_backlog_file_that_does_not_parse(tmp_path, server):
