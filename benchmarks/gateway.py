@@ -32,14 +32,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agentsprint.config import Settings, offline_env  # noqa: E402
+from agentsprint.config import RunSettings, Settings, offline_env  # noqa: E402
 
 offline_env()
 
 from agentsprint.llm import tokens  # noqa: E402
 from agentsprint.llm.errors import BudgetExhausted  # noqa: E402
 from agentsprint.llm.gateway import CallContext, Gateway  # noqa: E402
-from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, completion_body, tool_call  # noqa: E402
+from agentsprint.llm.scripted import Counting, ScriptedReply, ScriptedServer, completion_body, tool_call  # noqa: E402
 from agentsprint.store import Store  # noqa: E402
 from agentsprint.store.ledger import model_calls  # noqa: E402
 
@@ -79,7 +79,7 @@ def in_process_provider(server: ScriptedServer) -> Iterator[None]:
         body: dict[str, Any] = {"model": name, "messages": messages, "max_tokens": max_tokens}
         reply = server.next_reply(name, body)
         assert not isinstance(reply, str), reply
-        raw = completion_body(name, body, reply)
+        raw = completion_body(name, body, reply, server.counting)
         usage, choice = raw["usage"], raw["choices"][0]
         return provider.ProviderResult(choice["message"]["content"], [], choice["finish_reason"], raw["model"],
                                        usage["prompt_tokens"], 0, usage["completion_tokens"], raw)
@@ -91,12 +91,17 @@ def in_process_provider(server: ScriptedServer) -> Iterator[None]:
         provider.complete = real
 
 
-def random_calls(server: ScriptedServer, store: Store, calls: int) -> dict[str, Any]:
-    """Random prompts, max_tokens and budgets: does recorded spend ever exceed a budget?"""
+def random_calls(server: ScriptedServer, store: Store, calls: int, safety_factor: float = 1.0) -> dict[str, Any]:
+    """Random prompts, max_tokens and budgets: does recorded spend ever exceed a budget?
+
+    "0 overspent" holds by construction when the server counts exactly as the gateway estimates
+    (factor 1.0); the scenarios with `Counting(input_factor=1.15)` show what a provider counting more does.
+    """
     rng, server_rng = random.Random(1), random.Random(2)
     server.add("coder-model",
                responder=lambda body: ScriptedReply(content=text(server_rng, server_rng.randint(1, 900))))
-    gateway = Gateway(settings(server, {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}), store)
+    gateway = Gateway(settings(server, {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6},
+                               token_safety_factor=safety_factor), store)
     overheads, provider_ms, item, refused = [], [], None, 0
     for index in range(calls):
         if item is None:
@@ -116,6 +121,7 @@ def random_calls(server: ScriptedServer, store: Store, calls: int) -> dict[str, 
     scopes = {scope for row in model_calls(store) for scope in json.loads(row["scopes_json"])}
     over = [scope for scope in scopes if _overspent(gateway.spend(scope))]
     result: dict[str, Any] = {
+        "provider_counting": server.counting.model_dump(), "token_safety_factor": safety_factor,
         "calls": calls, "answered": len(overheads), "refused": refused, "budgets_overspent": len(over),
         "gateway_overhead_ms": {"median": pct(overheads, 0.5), "p90": pct(overheads, 0.9)},
     }
@@ -205,6 +211,7 @@ def main() -> int:
                         "litellm": getattr(litellm, "__version__", None) or _version("litellm")},
             "random_calls": random_calls(server, store, 200 if args.small else 1_000),
             "random_calls_in_process": _in_process(folder, 200 if args.small else 1_000),
+            **_counting_more(folder, 200 if args.small else 1_000),
             "token_counting": token_counting(),
         }
         with ScriptedServer() as grow_server:
@@ -212,7 +219,8 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
-    failed = results["random_calls"]["budgets_overspent"] or results["growing_context"]["agentsprint"]["overshoot_pct"]
+    failed = (results["random_calls"]["budgets_overspent"] or results["growing_context"]["agentsprint"]["overshoot_pct"]
+              or results["provider_counts_15pct_more"]["budgets_overspent"])
     return 1 if failed else 0
 
 
@@ -220,6 +228,16 @@ def _in_process(folder: str, calls: int) -> dict[str, Any]:
     """The same random calls with the provider answered in-process: the gateway's own overhead."""
     with ScriptedServer() as server, in_process_provider(server):
         return random_calls(server, Store(f"sqlite:///{folder}/direct.db"), calls)
+
+
+def _counting_more(folder: str, calls: int) -> dict[str, Any]:
+    """A provider whose tokenizer counts 15 % more input: without a safety factor, and with the default one."""
+    found = {}
+    for name, factor in (("provider_counts_15pct_more_no_safety_factor", 1.0),
+                         ("provider_counts_15pct_more", RunSettings().token_safety_factor)):
+        with ScriptedServer(counting=Counting(input_factor=1.15)) as server, in_process_provider(server):
+            found[name] = random_calls(server, Store(f"sqlite:///{folder}/{name}.db"), calls, factor)
+    return found
 
 
 def _version(package: str) -> str:

@@ -30,7 +30,7 @@ class RoleCheck:
         return asdict(self)
 
 
-def _missing_key(settings: ModelSettings) -> str | None:
+def missing_key(settings: ModelSettings) -> str | None:
     """The environment variable a call would need and cannot find, if any."""
     import os
 
@@ -65,7 +65,7 @@ def check_role(settings: Settings, role: str, store: Any) -> RoleCheck:
 
     model_settings = settings.model_for(role)
     result = RoleCheck(role=role, model=model_settings.model, ok=False)
-    missing = _missing_key(model_settings)
+    missing = missing_key(model_settings)
     if missing:
         result.diagnosis = f"no API key: set the environment variable {missing}"
         return result

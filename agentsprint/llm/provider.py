@@ -68,11 +68,23 @@ def _transport_kind(exc: BaseException) -> ProviderErrorKind | None:
     return None
 
 
+_NO_CREDENTIALS = re.compile(r"missing credentials|api_key client option must be set|no api key", re.IGNORECASE)
+"""What the provider SDKs say when no key was given; litellm reports that as a 500."""
+
+
+def _auth_kind(exc: BaseException) -> ProviderErrorKind | None:
+    """"auth" for a 401/403 or a request refused for want of a key: retrying cannot help."""
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403) or _NO_CREDENTIALS.search(str(getattr(exc, "message", "") or exc)):
+        return "auth"
+    return None
+
+
 def translate(exc: BaseException) -> ProviderError:
     """The ProviderError for anything litellm (or the HTTP stack under it) raised."""
-    kind: ProviderErrorKind | None = None
+    kind: ProviderErrorKind | None = _auth_kind(exc)
     for name, candidate in _KINDS:
-        if isinstance(exc, getattr(litellm, name)):
+        if kind is None and isinstance(exc, getattr(litellm, name)):
             kind = candidate
             break
     if kind in (None, "server"):

@@ -1,9 +1,11 @@
 """A scripted OpenAI-compatible model server: real HTTP on 127.0.0.1, replies taken from a script.
 
 Used by the test suite, the offline demo and `python -m agentsprint.llm.scripted --script FILE.json`
-(test a configuration without a provider). Usage is counted with tiktoken exactly as the gateway
-estimates it, and `max_tokens` is honoured (the reply is cut, finish_reason "length") unless a reply
-says otherwise. Depends on the standard library, pydantic and tiktoken only (never on litellm).
+(test a configuration without a provider). By default usage is counted with tiktoken exactly as the
+gateway estimates it; `Counting` makes the server count like a provider whose tokenizer differs
+(another encoding, and/or a factor on the input count), so budget tests can see the estimate's error.
+`max_tokens` is honoured in the server's own count (the reply is cut, finish_reason "length") unless a
+reply says otherwise. Depends on the standard library, pydantic and tiktoken only (never on litellm).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -28,6 +31,7 @@ _reply_ids = itertools.count(1)
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     429: "rate_limit_error",
 }
@@ -88,6 +92,25 @@ class ScriptedReply(BaseModel):
 Responder = Callable[[dict[str, Any]], ScriptedReply]
 
 
+class Counting(BaseModel):
+    """How the server counts the usage it reports: by default exactly as the gateway estimates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    encoding: str | None = None
+    """tiktoken encoding to count with (e.g. "o200k_base"); None: the model's, as the gateway picks it."""
+    input_factor: float = Field(default=1.0, gt=0)
+    """Reported prompt tokens = the count times this (1.15: a tokenizer that counts 15 % more)."""
+
+    def prompt_tokens(self, model: str, body: dict[str, Any]) -> int:
+        encoding = self.encoding or tokens.encoding_name(model)
+        count = tokens.count_prompt_tokens(body.get("messages", []), body.get("tools"), encoding)
+        return math.ceil(count * self.input_factor)
+
+
+EXACT = Counting()
+
+
 class ScriptedServer:
     """OpenAI chat completions on 127.0.0.1; model "openai/<name>" with api_base=`base_url` reaches it."""
 
@@ -98,7 +121,9 @@ class ScriptedServer:
         responders: dict[str, Responder] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        counting: Counting = EXACT,
     ) -> None:
+        self.counting = counting
         self._scripts: dict[str, deque[ScriptedReply]] = defaultdict(deque)
         self._responders: dict[str, Responder] = dict(responders or {})
         self._repeat: set[str] = set()
@@ -229,9 +254,10 @@ def _fit(
     return content, [{**calls[0], "function": {"name": first["name"], "arguments": cut}}], limit, True
 
 
-def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply) -> dict[str, Any]:
-    """The chat.completion JSON for `reply` to request `body`, with tiktoken usage."""
-    encoding = tokens.encoding_name(model)
+def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply,
+                    counting: Counting = EXACT) -> dict[str, Any]:
+    """The chat.completion JSON for `reply` to request `body`, with usage counted as `counting` says."""
+    encoding = counting.encoding or tokens.encoding_name(model)
     calls = [dict(call) for call in reply.tool_calls]
     if reply.malformed_json:
         calls = [
@@ -240,8 +266,7 @@ def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply) -> d
         ]
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     content, calls, used, cut = _fit(reply.content, calls, limit, encoding)
-    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else tokens.count_prompt_tokens(
-        body.get("messages", []), body.get("tools"), encoding)
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else counting.prompt_tokens(model, body)
     output = reply.completion_tokens if reply.completion_tokens is not None else used
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if calls:
@@ -315,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.status >= 400:
             self._send(reply.status, _error(reply.status, f"scripted error {reply.status} for model {model}"))
             return
-        payload = completion_body(model, body, reply)
+        payload = completion_body(model, body, reply, self.owner.counting)
         self._send(200, payload)
         self.owner.handling_seconds.append(time.perf_counter() - started - delay)
 

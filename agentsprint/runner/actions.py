@@ -5,6 +5,7 @@ Nothing here needs DBOS or litellm, so `agentsprint review ...` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 from dataclasses import dataclass
@@ -86,21 +87,27 @@ def _merged(svc: Services, item: Item, run_id: str | None, actor: str, sha: str 
 
 
 def escalate_now(svc: Services, item: Item, run_id: str, reason: str, detail: str,
-                 to: Status = Status.ESCALATED, extra: dict[str, Any] | None = None) -> Status:
-    """Commit whatever the agents did, build the package, and escalate (or dead-letter) the item."""
+                 to: Status = Status.ESCALATED, extra: dict[str, Any] | None = None,
+                 partial: dict[str, Any] | None = None) -> Status:
+    """Commit whatever the agents did, build the package, and escalate (or dead-letter) the item.
+
+    `partial` is the round in progress ({"round": n, "plan": ...}) when the item stopped mid-round."""
     sha = None
     try:
         sha = svc.workspace.commit_all(item.id, f"agentsprint: {item.id} preserved at escalation ({reason})")
     except Exception as exc:  # the package must still be written
         detail = f"{detail} (work could not be committed: {exc})"
-    package = build_package(svc, item, reason, detail, sha) | (extra or {})
+    package = build_package(svc, item, reason, detail, sha, partial) | (extra or {})
     runs.escalate_item(svc.store, item.id, run_id, reason, detail, package, to=to)
     return to
 
 
-def build_package(svc: Services, item: Item, reason: str, detail: str, sha: str | None) -> dict[str, Any]:
+def build_package(svc: Services, item: Item, reason: str, detail: str, sha: str | None,
+                  partial: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a human needs to pick the item up: plan, each round's diff, gates, QA reasons, spend."""
     rounds = runs.rounds_of(svc.store, item.id)
+    if partial and all(r.get("round") != partial.get("round") for r in rounds):
+        rounds.append(partial_round(svc, item.id, int(partial["round"]), partial.get("plan")))
     return {
         "item_id": item.id,
         "title": item.title,
@@ -114,6 +121,17 @@ def build_package(svc: Services, item: Item, reason: str, detail: str, sha: str 
         "spend": runs.spend_by_role(svc.store, item.id),
         "budget": item.budget.model_dump(),
     }
+
+
+def partial_round(svc: Services, item_id: str, round_no: int, plan: dict[str, Any] | None) -> dict[str, Any]:
+    """The round the item stopped in: its plan, the diff so far, the tool calls made and what it cost."""
+    diff, files = "", []
+    with contextlib.suppress(Exception):  # no worktree yet (stopped while planning): nothing changed
+        diff, files = svc.workspace.diff(item_id), svc.workspace.changed_files(item_id)
+    return {"round": round_no, "partial": True, "plan": plan, "diff": diff, "changed_files": files,
+            "tool_calls": runs.tool_calls_of(svc.store, item_id, round_no),
+            "spend": runs.spend_of_round(svc.store, item_id, round_no),
+            "verdict": "unfinished", "reasons": [], "gates": []}
 
 
 def _head(svc: Services, item_id: str) -> str | None:
@@ -208,7 +226,7 @@ def retry(svc: Services, item_id: str, add_tokens: int = 0, add_usd: float = 0.0
 def _retry_findings(found: runs.Escalation | None) -> list[str]:
     if found is None:
         return []
-    last = (found.package.get("rounds") or [{}])[-1]
+    last = ([r for r in found.package.get("rounds") or [] if not r.get("partial")] or [{}])[-1]
     reasons = list(last.get("reasons", []))
     return [f"the previous attempt was escalated ({found.reason}: {found.detail})", *reasons]
 

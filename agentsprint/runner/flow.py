@@ -98,6 +98,7 @@ class ItemRun:
         self.worktree = str(current().workspace.worktree_path(item.id))
         self.round_cap = options.rounds if options.rounds is not None else item.budget.rounds
         self.protected = list(settings.policy.protected_paths)
+        self.partial: dict[str, Any] = {}  # the round in progress, for an escalation package mid-round
 
     def ctx(self, role: str, round_no: int) -> CallContext:
         return CallContext(role=role, item_id=self.item.id, run_id=self.options.run_id, round=round_no,
@@ -114,9 +115,9 @@ class ItemRun:
         try:
             return self.rounds()
         except BudgetExhausted as exc:
-            return steps.escalate(self.item, self.options.run_id, "budget", str(exc))
+            return steps.escalate(self.item, self.options.run_id, "budget", str(exc), self.partial or None)
         except Escalate as exc:
-            return steps.escalate(self.item, self.options.run_id, exc.reason.value, exc.detail)
+            return steps.escalate(self.item, self.options.run_id, exc.reason.value, exc.detail, self.partial or None)
         except ProviderError as exc:
             return steps.fail(self.item, self.options.run_id, str(exc))
         except Exception as exc:  # a defect must dead-letter the item, not leave it running forever
@@ -128,14 +129,17 @@ class ItemRun:
         while True:
             round_no += 1
             steps.set_round(self.item.id, round_no)
+            self.partial = {"round": round_no, "plan": None}
             plan = supervisor.plan(self.io, self.ctx("supervisor", round_no), self.item, findings, plan,
                                    limits=self.limits, protected_paths=self.protected)
+            self.partial["plan"] = plan.model_dump()
             if plan.escalate:
                 raise Escalate("supervisor", plan.escalate)
             outcome = self.coder.work(self.io, self.ctx("coder", round_no), self.item, plan, findings, self.worktree)
             check = steps.check_round(self.item, round_no)
             verdict_reasons, approved = self.judge(round_no, plan, check, outcome.summary)
             self.record(round_no, plan, outcome, check, approved, verdict_reasons)
+            self.partial = {}
             if approved:
                 self.wait_for_precedence()
                 return steps.finish(self.item, self.options.run_id, self.options.shadow, check.added + check.removed)

@@ -244,11 +244,11 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
               parallel: int | None = None, shadow: bool = False, mode: str = "normal",
               progress: ProgressSink | None = None) -> RunReport:
     """Execute the selected items (default: every todo item) and return their final statuses."""
-    from agentsprint.sandbox import preflight
+    from agentsprint.runner.preflight import preflight
 
     started = time.time()
     items, all_items = select_items(settings, ids, sprint)
-    preflight(settings, items)  # no model is paid for before agent commands are known to be confined
+    preflight(settings, items, ids, sprint)  # keys, prices, base branch, backlog, sandbox: before any spend
     executor_id = executor_for(settings)
     runtime = rt_mod.build_runtime(settings, progress, executor_id=executor_id)
     check_base_branch(settings, runtime.workspace)

@@ -254,8 +254,8 @@ def merge_blockers(item: Item, run_id: str) -> list[str]:
 
 
 @DBOS.step()
-def escalate(item: Item, run_id: str, reason: str, detail: str) -> str:
-    return escalate_now(item, run_id, reason, detail)
+def escalate(item: Item, run_id: str, reason: str, detail: str, partial: dict[str, Any] | None = None) -> str:
+    return escalate_now(item, run_id, reason, detail, partial=partial)
 
 
 @DBOS.step()
@@ -263,9 +263,10 @@ def fail(item: Item, run_id: str, detail: str) -> str:
     return escalate_now(item, run_id, "failed", detail, to=Status.FAILED)
 
 
-def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED) -> str:
+def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED,
+                 partial: dict[str, Any] | None = None) -> str:
     """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
-    status = actions.escalate_now(services(), item, run_id, reason, detail, to)
+    status = actions.escalate_now(services(), item, run_id, reason, detail, to, partial=partial)
     journal.discard(journal_dir(), DBOS.workflow_id or "")
     current().emit(item.id, status=status.value, reason=reason)
     notify.item_settled(current().settings, current().store, item.id, run_id)

@@ -178,6 +178,27 @@ def rounds_of(store: Store, item_id: str) -> list[dict[str, Any]]:
         return [json.loads(r.data_json) for r in rows]
 
 
+def tool_calls_of(store: Store, item_id: str, round_no: int) -> list[dict[str, Any]]:
+    """The tool calls the agents made in one round of an item, in order (as recorded, outputs shortened)."""
+    with store.session() as session:
+        rows = session.exec(select(EventRow).where(EventRow.item_id == item_id, EventRow.kind == "tool.call")
+                            .order_by(col(EventRow.id))).all()
+        calls = [json.loads(r.data_json) for r in rows]
+    return [call for call in calls if call.get("round") == round_no]
+
+
+def spend_of_round(store: Store, item_id: str, round_no: int) -> dict[str, Any]:
+    """Tokens and dollars of one round of an item (settled, and reserved for calls in flight)."""
+    with store.session() as session:
+        row = session.exec(
+            select(func.count(), func.sum(ModelCallRow.input_tokens),  # type: ignore[call-overload]
+                   func.sum(ModelCallRow.output_tokens), func.sum(ModelCallRow.usd))
+            .where(ModelCallRow.item_id == item_id, ModelCallRow.round == round_no)
+        ).one()
+    return {"calls": row[0], "input_tokens": row[1] or 0, "output_tokens": row[2] or 0,
+            "usd": round(float(row[3] or 0.0), 6)}
+
+
 def spend_by_role(store: Store, item_id: str) -> list[dict[str, Any]]:
     """Settled (and in-flight reserved) spend of an item per role and model."""
     with store.session() as session:
