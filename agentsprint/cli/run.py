@@ -17,7 +17,7 @@ app = typer.Typer(help="Execute backlog items with agents.")
 
 
 def _junit(report: object, path: Path) -> None:
-    from xml.sax.saxutils import quoteattr
+    from xml.sax.saxutils import escape, quoteattr
 
     results = report.results  # type: ignore[attr-defined]
     notes = report.notes  # type: ignore[attr-defined]
@@ -29,6 +29,8 @@ def _junit(report: object, path: Path) -> None:
         if item_id in bad:
             message = quoteattr(f"{status}: {notes.get(item_id, '')}".strip(": "))
             lines.append(f"    <failure message={message}/>")
+        elif notes.get(item_id):
+            lines.append(f"    <system-out>{escape(status + ': ' + notes[item_id])}</system-out>")
         lines.append("  </testcase>")
     lines.append("</testsuite>")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -37,10 +39,15 @@ def _junit(report: object, path: Path) -> None:
 def _summary(report: object) -> None:
     from rich.table import Table
 
+    from agentsprint.runner.service import skipped_line
+
     for warning in report.warnings:  # type: ignore[attr-defined]
-        err.print(f"[yellow]warning:[/yellow] {warning}")
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if report.skipped:  # type: ignore[attr-defined]
+        console.print(skipped_line(report.skipped), highlight=False)  # type: ignore[attr-defined]
     if not report.results:  # type: ignore[attr-defined]
-        console.print("nothing to run: no todo items (add one with `agentsprint add`, or name items with --item)")
+        console.print("nothing to run: no item can run now (add one with `agentsprint add`, or name items "
+                      "with --item)")
         return
     table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
     table.add_column("item")
