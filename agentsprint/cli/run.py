@@ -36,13 +36,14 @@ def _junit(report: object, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _summary(report: object) -> None:
+def _summary(report: object, shown: list[str]) -> None:
     from rich.table import Table
 
     from agentsprint.runner.service import skipped_line
 
     for warning in report.warnings:  # type: ignore[attr-defined]
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        if warning not in shown:  # start-up warnings were printed when the run started
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if report.skipped:  # type: ignore[attr-defined]
         console.print(skipped_line(report.skipped), highlight=False)  # type: ignore[attr-defined]
     if not report.results:  # type: ignore[attr-defined]
@@ -80,10 +81,16 @@ def run_command(
         _submit(settings, item or None, sprint, shadow, as_json)
         return
     board = Board(console=real_console(err), live=not (ci or as_json) and err.is_terminal)
+    shown: list[str] = []
+
+    def notice(warning: str) -> None:
+        shown.append(warning)
+        board.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
     try:
         with board:
             report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
-                               mode="ci" if ci else "normal", progress=board.update)
+                               mode="ci" if ci else "normal", progress=board.update, notice=notice)
     except RunError as exc:
         fail(str(exc))
     if junit:
@@ -91,7 +98,7 @@ def run_command(
     if as_json:
         typer.echo(json.dumps(report.model_dump() | {"ok": report.ok}, indent=2))
     else:
-        _summary(report)
+        _summary(report, shown)
     raise typer.Exit(0 if report.ok else 1)
 
 

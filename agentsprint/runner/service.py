@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -325,8 +326,11 @@ def _heartbeat(executor_id: str) -> Heartbeat | None:
 
 def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
               parallel: int | None = None, shadow: bool = False, mode: str = "normal",
-              progress: ProgressSink | None = None) -> RunReport:
-    """Execute the selected items (default: every todo item) and return their final statuses."""
+              progress: ProgressSink | None = None, notice: Callable[[str], None] | None = None) -> RunReport:
+    """Execute the selected items (default: every item that can run) and return their final statuses.
+
+    `notice` gets the run's start-up warnings (overlapping scopes) before any item starts.
+    """
     from agentsprint.sandbox import preflight
 
     started = time.time()
@@ -346,6 +350,9 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
         run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
         report = RunReport(run_id=run_id, skipped=chosen.skipped,
                            warnings=overlap_warnings(runtime.store, run_id, items))
+        for warning in report.warnings:
+            if notice is not None:
+                notice(warning)
         options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
         Scheduler(items, all_items, options, report).run()
         report.warnings += usage_anomalies(runtime.store, run_id)

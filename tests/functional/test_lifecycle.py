@@ -198,6 +198,21 @@ def test_overlap_warnings_are_one_grouped_line_among_this_runs_items(tmp_path, s
     assert "AS-1, AS-2, AS-3" in overlap[0] and "AS-4" not in overlap[0]
 
 
+def test_the_cli_prints_the_overlap_warning_once_before_any_item_starts(tmp_path, server):
+    ids = ("AS-1", "AS-2", "AS-3")
+    book = ScriptBook({i: PLANS["AS-1"] for i in ids}, {(i, 1): note_writer(i.lower().replace("-", "")) for i in ids})
+    settings = make_project(tmp_path / "p", server, [item(i, dod=[], type_=ItemType.FEATURE) for i in ids], book)
+
+    done = cli(settings.root, "run", "--ci")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    warned = [n for n, line in enumerate(lines) if "overlapping scopes" in line]
+    assert len(warned) == 1, done.stderr
+    first_item = next(n for n, line in enumerate(lines) if line.startswith(ids))
+    assert warned[0] < first_item, "the warning comes when the run starts"
+
+
 # --- promise 5: a merge refused for the user's uncommitted file --------------------------------------
 
 
