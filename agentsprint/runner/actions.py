@@ -154,7 +154,8 @@ def review_inbox(svc: Services) -> list[dict[str, Any]]:
         last = (runs.rounds_of(svc.store, state.item_id) or [{}])[-1]
         entries.append({"id": state.item_id, "since": state.updated_at, "round": state.round,
                         "changed_lines": last.get("added", 0) + last.get("removed", 0),
-                        "files": len(last.get("changed_files", [])), "shadow": state.reason == "shadow"})
+                        "files": len(last.get("changed_files", [])), "shadow": state.reason == "shadow",
+                        "merge_blocked": state.detail if state.reason == MERGE_BLOCKED else None})
     return entries
 
 
