@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agentsprint.gitlocks import clear_stale, merge_locks
 from agentsprint.gitparse import porcelain_paths, split_z, version_at_least
-from agentsprint.workspace import IDENTITY, MergeResult, Workspace, WorkspaceError
+from agentsprint.workspace import IDENTITY, MergeBlocked, MergeResult, Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def integrate(ws: Workspace, item_id: str, message: str) -> MergeResult:
         if merged_sha is None:
             return MergeResult(merged=False, conflicts=conflicts)
         new_sha = merged_sha
-    _advance_base(ws, base_sha, new_sha)
+    advance_base(ws, base_sha, new_sha)
     return MergeResult(merged=True, sha=new_sha, fast_forward=fast_forward)
 
 
@@ -94,7 +94,7 @@ def _merge_in_scratch_tree(ws: Workspace, base_sha: str, item_sha: str,
             ws.run_git(ws.repo_root, "worktree", "prune", check=False)
 
 
-def _advance_base(ws: Workspace, old: str, new: str) -> None:
+def advance_base(ws: Workspace, old: str, new: str) -> None:
     """Move the base branch from `old` to its descendant `new`, updating a tree where it is checked out.
 
     The update of a checked-out tree is announced in a marker file first: if the process dies during
@@ -110,7 +110,7 @@ def _advance_base(ws: Workspace, old: str, new: str) -> None:
     dirty = porcelain_paths(ws.run_git(holder, "status", "--porcelain", "-z", "--untracked-files=all")[1])
     clash = sorted(set(touched) & dirty)
     if clash:
-        raise WorkspaceError(f"{holder} has uncommitted changes to files this merge changes: "
+        raise MergeBlocked(f"{holder} has uncommitted changes to files this merge changes: "
                              f"{', '.join(clash)}; commit or stash them, then merge again")
     marker = _marker(ws)
     marker.write_text(json.dumps({"holder": str(holder), "old": old, "new": new, "touched": touched}),

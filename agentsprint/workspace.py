@@ -55,6 +55,10 @@ class WorkspaceError(Exception):
     """A git operation failed or was refused; the message says what and where."""
 
 
+class MergeBlocked(WorkspaceError):
+    """The base branch's checked-out tree has uncommitted changes to files a merge would change."""
+
+
 class DiffStats(BaseModel):
     """Size of an item's change: files touched, lines added and removed (binary files count 0)."""
 
@@ -468,6 +472,28 @@ class Workspace:
             if not result.merged:
                 self._take_back(item_id, before_updates)
             return result
+
+    def commit_to_base(self, file_updates: dict[str, str], message: str) -> str:
+        """Commit `file_updates` (repository paths -> text) straight onto the base branch; the new sha.
+
+        Built in a temporary index, so no worktree is involved; the checked-out base tree is then updated
+        like a merge's, and refused (MergeBlocked) when the user has uncommitted changes to those files.
+        """
+        from agentsprint.merging import advance_base
+
+        with self._repo_lock(), tempfile.TemporaryDirectory(prefix="agentsprint-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **IDENTITY}
+            base_sha = self.base_head()
+            self.run_git(self.repo_root, "read-tree", base_sha, env=env)
+            for rel, text in file_updates.items():
+                blob = self.run_git_bytes(self.repo_root, "hash-object", "-w", "--stdin",
+                                          stdin=text.encode("utf-8"))[1].decode().strip()
+                self.run_git(self.repo_root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}",
+                             env=env)
+            tree = self.git_out(self.repo_root, "write-tree", env=env)
+            sha = self.git_out(self.repo_root, "commit-tree", tree, "-p", base_sha, "-m", message, env=env)
+            advance_base(self, base_sha, sha)
+            return sha
 
     def _take_back(self, item_id: str, sha: str) -> None:
         if self.head(item_id) != sha:

@@ -95,11 +95,11 @@ def retry_command(
 
 @app.command("drop")
 def drop_command(item_id: str) -> None:
-    """Give up on the item (status dropped)."""
+    """Give up on the item: `status: dropped` is committed into its file on the base branch."""
     from agentsprint.runner.actions import ActionError, drop
 
     try:
         drop(_services(), item_id)
     except ActionError as exc:
         fail(str(exc), code=1)
-    console.print(f"{item_id} dropped")
+    console.print(f"{item_id} dropped (its file says so, committed on the base branch)")

@@ -14,6 +14,7 @@ from agentsprint.cli.context import console, exit_without_teardown, fail, settin
 if TYPE_CHECKING:
     from agentsprint.backlog import Backlog, Problem
     from agentsprint.config import Settings
+    from agentsprint.store.fastread import ItemBudgets
 
 app = typer.Typer(help="The backlog: item files in backlog/.")
 
@@ -50,8 +51,26 @@ def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int
     from agentsprint.cli.views import item_record, relative
 
     folder = relative(settings.backlog_dir, settings.root)
-    return [item_record(backlog.items[item_id], f"{folder}/{backlog.paths[item_id].name}", live.get(item_id))
-            for item_id in sorted(backlog.items, key=id_sort_key)]
+    budgets = item_budgets(settings)
+    return [item_record(backlog.items[item_id], f"{folder}/{backlog.paths[item_id].name}", live.get(item_id),
+                        budgets) for item_id in sorted(backlog.items, key=id_sort_key)]
+
+
+def item_budgets(settings: Settings) -> ItemBudgets:
+    """Effective limits, top-ups and spend per item: stdlib sqlite3 for SQLite, the full store otherwise."""
+    from agentsprint.store.fastread import item_budgets as read_sqlite
+
+    found = read_sqlite(settings.database_url)
+    if found is not None:
+        return found
+    from agentsprint.store import Store
+    from agentsprint.store.ledger import item_budgets as read_store
+
+    store = Store(settings.database_url)
+    try:
+        return read_store(store)
+    finally:
+        store.close()
 
 
 def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
@@ -212,7 +231,10 @@ def show_command(
         report([p for p in backlog.problems if p.path.stem.split("-", 2)[:2] == item_id.split("-")])
         fail(f"no valid item {item_id}")
     live, spent = _state_and_spend(settings, item_id)
-    record = {**item_record(item, relative(backlog.paths[item_id], settings.root), live), "spent": spent,
+    budgets = item_budgets(settings)
+    shadow_tokens, shadow_usd = budgets.shadow_spent(item_id)
+    record = {**item_record(item, relative(backlog.paths[item_id], settings.root), live, budgets),
+              "spent": spent, "shadow_spent": {"tokens": shadow_tokens, "usd": shadow_usd},
               "body": item.body, "acceptance_criteria": item.acceptance_criteria}
     if as_json:
         typer.echo(json.dumps(record, indent=2))

@@ -17,7 +17,7 @@ app = typer.Typer(help="Execute backlog items with agents.")
 
 
 def _junit(report: object, path: Path) -> None:
-    from xml.sax.saxutils import quoteattr
+    from xml.sax.saxutils import escape, quoteattr
 
     results = report.results  # type: ignore[attr-defined]
     notes = report.notes  # type: ignore[attr-defined]
@@ -29,18 +29,26 @@ def _junit(report: object, path: Path) -> None:
         if item_id in bad:
             message = quoteattr(f"{status}: {notes.get(item_id, '')}".strip(": "))
             lines.append(f"    <failure message={message}/>")
+        elif notes.get(item_id):
+            lines.append(f"    <system-out>{escape(status + ': ' + notes[item_id])}</system-out>")
         lines.append("  </testcase>")
     lines.append("</testsuite>")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _summary(report: object) -> None:
+def _summary(report: object, shown: list[str]) -> None:
     from rich.table import Table
 
+    from agentsprint.runner.service import skipped_line
+
     for warning in report.warnings:  # type: ignore[attr-defined]
-        err.print(f"[yellow]warning:[/yellow] {warning}")
+        if warning not in shown:  # start-up warnings were printed when the run started
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if report.skipped:  # type: ignore[attr-defined]
+        console.print(skipped_line(report.skipped), highlight=False)  # type: ignore[attr-defined]
     if not report.results:  # type: ignore[attr-defined]
-        console.print("nothing to run: no todo items (add one with `agentsprint add`, or name items with --item)")
+        console.print("nothing to run: no item can run now (add one with `agentsprint add`, or name items "
+                      "with --item)")
         return
     table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
     table.add_column("item")
@@ -73,10 +81,16 @@ def run_command(
         _submit(settings, item or None, sprint, shadow, as_json)
         return
     board = Board(console=real_console(err), live=not (ci or as_json) and err.is_terminal)
+    shown: list[str] = []
+
+    def notice(warning: str) -> None:
+        shown.append(warning)
+        board.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
     try:
         with board:
             report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
-                               mode="ci" if ci else "normal", progress=board.update)
+                               mode="ci" if ci else "normal", progress=board.update, notice=notice)
     except RunError as exc:
         fail(str(exc))
     if junit:
@@ -84,7 +98,7 @@ def run_command(
     if as_json:
         typer.echo(json.dumps(report.model_dump() | {"ok": report.ok}, indent=2))
     else:
-        _summary(report)
+        _summary(report, shown)
     raise typer.Exit(0 if report.ok else 1)
 
 

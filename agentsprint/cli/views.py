@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agentsprint.domain import Budget, Item
+    from agentsprint.store.fastread import ItemBudgets
 
 RICH_ROWS = 200
 HEADERS = ("ID", "TITLE", "TYPE", "PRIORITY", "VALUE", "STATUS", "BUDGET")
@@ -33,14 +34,26 @@ def budget_record(budget: Budget) -> dict[str, Any]:
     return {"tokens": budget.tokens, "usd": budget.usd, "time": budget.time, "rounds": budget.rounds}
 
 
-def item_record(item: Item, path: str, live: tuple[str, int] | None) -> dict[str, Any]:
-    """The JSON object of an item: its definition plus the live status and rounds so far."""
+def budget_fields(item: Item, budgets: ItemBudgets | None) -> dict[str, Any]:
+    """`budget` (the effective limits), `budget_original` (the item file's) and `budget_added` (top-ups)."""
+    original = budget_record(item.budget)
+    scope = f"item:{item.id}"
+    row = budgets.rows.get(scope) if budgets else None
+    tokens, usd = budgets.added.get(scope, (0, 0.0)) if budgets else (0, 0.0)
+    effective = original if row is None else {**original, "tokens": row[0], "usd": row[1]}
+    return {"budget": effective, "budget_original": original,
+            "budget_added": {"tokens": tokens, "usd": round(usd, 6)}}
+
+
+def item_record(item: Item, path: str, live: tuple[str, int] | None,
+                budgets: ItemBudgets | None = None) -> dict[str, Any]:
+    """The JSON object of an item: its definition plus the live status, rounds so far and effective budget."""
     return {
         "id": item.id, "title": item.title, "type": item.type.value, "priority": item.priority.value,
         "value": item.value, "status": live[0] if live else item.status.value,
         "file_status": item.status.value,
         "rounds": live[1] if live else 0, "epic": item.epic, "labels": item.labels,
-        "depends_on": item.depends_on, "scope": item.scope, "budget": budget_record(item.budget),
+        "depends_on": item.depends_on, "scope": item.scope, **budget_fields(item, budgets),
         "dod": [gate.to_entry() for gate in item.dod], "path": path,
     }
 
@@ -67,9 +80,22 @@ def budget_text(budget: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
+def added_text(added: dict[str, Any]) -> str:
+    """Top-ups such as `+30k tok, +$1.00` ('' when none)."""
+    parts = [f"+{count(added['tokens'])} tok"] if added.get("tokens") else []
+    parts += [f"+${added['usd']:.2f}"] if added.get("usd") else []
+    return ", ".join(parts)
+
+
+def effective_budget_text(record: dict[str, Any]) -> str:
+    """The effective budget, with the top-ups it includes: `36k tok, $0.50 (incl. +30k tok)`."""
+    added = added_text(record.get("budget_added") or {})
+    return budget_text(record["budget"]) + (f" (incl. {added})" if added else "")
+
+
 def table_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return [(r["id"], r["title"], r["type"], r["priority"], str(r["value"]), r["status"],
-             budget_text(r["budget"])) for r in records]
+             effective_budget_text(r)) for r in records]
 
 
 def plain_table(rows: list[tuple[str, ...]], width: int | None = None) -> str:
@@ -122,9 +148,15 @@ def show_lines(record: dict[str, Any]) -> list[str]:
         f"{record['id']}  {record['title']}",
         f"  status    {status}, round {record['rounds']}",
         f"  type      {record['type']}, priority {record['priority']}, value {record['value']}",
-        f"  budget    {budget_text(record['budget'])}",
-        f"  spent     {record['spent']['tokens']:,} tok, ${record['spent']['usd']:.4f}",
+        f"  budget    {effective_budget_text(record)}",
     ]
+    if record.get("budget_added", {}).get("tokens") or record.get("budget_added", {}).get("usd"):
+        lines.append(f"  original  {budget_text(record['budget_original'])} (item file), "
+                     f"added {added_text(record['budget_added'])} (escalations retry)")
+    lines.append(f"  spent     {record['spent']['tokens']:,} tok, ${record['spent']['usd']:.4f}")
+    shadow = record.get("shadow_spent") or {}
+    if shadow.get("tokens"):
+        lines.append(f"  shadow    {shadow['tokens']:,} tok, ${shadow['usd']:.4f} (shadow runs; not charged)")
     for label, key in (("epic", "epic"), ("labels", "labels"), ("depends", "depends_on"), ("scope", "scope")):
         value = record[key]
         if value:

@@ -17,7 +17,9 @@ from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.policy import redact
 from agentsprint.store import Store, runs
-from agentsprint.workspace import MergeResult, Workspace
+from agentsprint.workspace import MergeBlocked, MergeResult, Workspace, WorkspaceError
+
+MERGE_BLOCKED = "merge_blocked"  # the reason of an approved item whose merge waits for a clean tree
 
 
 class ActionError(Exception):
@@ -47,29 +49,41 @@ def merge_item(svc: Services, item: Item, run_id: str | None, actor: str) -> Sta
     """Merge the item branch, its file marked done in the same merge.
 
     On a conflict the item is rebased onto the new base and its gates re-run; if the rebase conflicts
-    too, or the gates fail on the new base, it escalates with reason `conflict` and both diffs.
+    too, or the gates fail on the new base, it escalates with reason `conflict` and both diffs. When the
+    user has uncommitted changes to files the merge changes, it stays awaiting_review (reason
+    `merge_blocked`, approved): `review approve` or the next `run` merges it once the tree is clean.
     """
-    from agentsprint.runner.conflicts import merge_lock, regate
+    from agentsprint.runner.conflicts import merge_lock
 
     with merge_lock(svc.settings.state_dir):
-        result = _merge(svc, item)
-        if result.merged:
-            return _merged(svc, item, run_id, actor, result.sha)
-        conflicts = result.conflicts
-        rebased = svc.workspace.rebase_onto_base(item.id)
-        if rebased.merged:
-            failed = [g for g in regate(item, svc) if not g.passed]
-            if not failed:
-                result = _merge(svc, item)
-                if result.merged:
-                    return _merged(svc, item, run_id, actor, result.sha, note="rebased onto the new base")
-            detail = "rebased onto the new base, but gates failed there: " + ", ".join(g.name for g in failed)
-        else:
-            conflicts = rebased.conflicts or conflicts
-            detail = "merge conflict in " + ", ".join(conflicts)
-        extra = {"item_diff": redact(svc.workspace.diff(item.id)),
-                 "base_diff": redact(svc.workspace.base_changes(item.id, conflicts)), "conflicts": conflicts}
-        return escalate_now(svc, item, run_id or "", "conflict", detail, extra=extra)
+        try:
+            return _merge_or_escalate(svc, item, run_id, actor)
+        except MergeBlocked as exc:  # the user's uncommitted file: wait, approved, until the tree is clean
+            runs.hold_merge(svc.store, item.id, run_id or "", MERGE_BLOCKED, str(exc), actor=actor)
+            return Status.AWAITING_REVIEW
+
+
+def _merge_or_escalate(svc: Services, item: Item, run_id: str | None, actor: str) -> Status:
+    from agentsprint.runner.conflicts import regate
+
+    result = _merge(svc, item)
+    if result.merged:
+        return _merged(svc, item, run_id, actor, result.sha)
+    conflicts = result.conflicts
+    rebased = svc.workspace.rebase_onto_base(item.id)
+    if rebased.merged:
+        failed = [g for g in regate(item, svc) if not g.passed]
+        if not failed:
+            result = _merge(svc, item)
+            if result.merged:
+                return _merged(svc, item, run_id, actor, result.sha, note="rebased onto the new base")
+        detail = "rebased onto the new base, but gates failed there: " + ", ".join(g.name for g in failed)
+    else:
+        conflicts = rebased.conflicts or conflicts
+        detail = "merge conflict in " + ", ".join(conflicts)
+    extra = {"item_diff": redact(svc.workspace.diff(item.id)),
+             "base_diff": redact(svc.workspace.base_changes(item.id, conflicts)), "conflicts": conflicts}
+    return escalate_now(svc, item, run_id or "", "conflict", detail, extra=extra)
 
 
 def _merge(svc: Services, item: Item) -> MergeResult:
@@ -158,7 +172,8 @@ def review_inbox(svc: Services) -> list[dict[str, Any]]:
         last = (runs.rounds_of(svc.store, state.item_id) or [{}])[-1]
         entries.append({"id": state.item_id, "since": state.updated_at, "round": state.round,
                         "changed_lines": last.get("added", 0) + last.get("removed", 0),
-                        "files": len(last.get("changed_files", [])), "shadow": state.reason == "shadow"})
+                        "files": len(last.get("changed_files", [])), "shadow": state.reason == "shadow",
+                        "merge_blocked": state.detail if state.reason == MERGE_BLOCKED else None})
     return entries
 
 
@@ -174,16 +189,32 @@ def review_detail(svc: Services, item_id: str) -> dict[str, Any]:
 
 
 def approve(svc: Services, item_id: str, reviewer: str | None = None) -> Status:
-    """Record the approval and merge; returns done, or escalated on a merge conflict."""
+    """Record the approval and merge; returns done, or escalated on a merge conflict.
+
+    An item already approved whose merge waits for a clean tree is merged without a second approval;
+    ActionError when the tree is still not clean (the item keeps waiting, approved).
+    """
     state = _require(svc, item_id, Status.AWAITING_REVIEW)
     if state.reason == "shadow":
         raise ActionError(f"{item_id} ran in shadow mode: its work is never merged (re-run it without --shadow)")
     item = load_item(svc, item_id)
-    stats = svc.workspace.diff_stats(item_id)
     who = reviewer or getpass.getuser()
-    runs.record_review(svc.store, item_id, "approve", None, who, stats.added + stats.removed, None)
+    if state.reason != MERGE_BLOCKED:
+        stats = svc.workspace.diff_stats(item_id)
+        runs.record_review(svc.store, item_id, "approve", None, who, stats.added + stats.removed, None)
     status = merge_item(svc, item, None, actor=f"human:{who}")
+    after = runs.item_state(svc.store, item_id)
+    if status is Status.AWAITING_REVIEW and after is not None and after.reason == MERGE_BLOCKED:
+        raise ActionError(f"{item_id} is approved but not merged: {after.detail}")
     notify.item_settled(svc.settings, svc.store, item_id)
+    return status
+
+
+def merge_waiting(svc: Services, item_id: str, run_id: str, actor: str = "runner") -> Status:
+    """Merge an approved item whose merge waited for a clean tree: no model call, no new round."""
+    status = merge_item(svc, load_item(svc, item_id), run_id, actor=actor)
+    if status is not Status.AWAITING_REVIEW:
+        notify.item_settled(svc.settings, svc.store, item_id, run_id)
     return status
 
 
@@ -215,12 +246,14 @@ def retry(svc: Services, item_id: str, add_tokens: int = 0, add_usd: float = 0.0
     _require(svc, item_id, Status.ESCALATED, Status.FAILED)
     if add_tokens < 0 or add_usd < 0 or (add_rounds is not None and add_rounds < 1):
         raise ActionError("--add-tokens and --add-usd must be >= 0 and --add-rounds >= 1")
+    actor = f"human:{who or getpass.getuser()}"
     if add_tokens or add_usd:
-        add_budget(svc.store, f"item:{item_id}", tokens=add_tokens, usd=add_usd)
+        item = load_item(svc, item_id)
+        add_budget(svc.store, f"item:{item_id}", tokens=add_tokens, usd=add_usd, actor=actor,
+                   base=(item.budget.tokens, item.budget.usd))
     found = runs.latest_escalation(svc.store, item_id)
     findings = _retry_findings(found)
-    runs.resolve_escalation(svc.store, item_id, "retried", findings, actor=f"human:{who or getpass.getuser()}",
-                            rounds=add_rounds)
+    runs.resolve_escalation(svc.store, item_id, "retried", findings, actor=actor, rounds=add_rounds)
 
 
 def _retry_findings(found: runs.Escalation | None) -> list[str]:
@@ -232,8 +265,25 @@ def _retry_findings(found: runs.Escalation | None) -> list[str]:
 
 
 def drop(svc: Services, item_id: str, who: str | None = None) -> None:
+    """Give up on the item: `status: dropped` committed into its file on the base branch, then the store."""
     _require(svc, item_id, Status.ESCALATED, Status.FAILED)
+    commit_file_status(svc, item_id, Status.DROPPED)
     runs.resolve_escalation(svc.store, item_id, "dropped", [], actor=f"human:{who or getpass.getuser()}")
+
+
+def commit_file_status(svc: Services, item_id: str, status: Status) -> None:
+    """Write `status` into the item's file and commit it on the base branch; ActionError changes nothing."""
+    from agentsprint.backlog.errors import BacklogError
+
+    path = existing_path(svc.settings.backlog_dir, item_id)
+    if path is None:
+        return
+    try:
+        text = backlog.set_file_status(path, status)
+        rel = path.relative_to(svc.settings.root).as_posix()
+        svc.workspace.commit_to_base({rel: text}, f"agentsprint: {item_id} {status.value}")
+    except (BacklogError, WorkspaceError) as exc:
+        raise ActionError(f"{item_id} not {status.value}: {exc}") from exc
 
 
 def as_json(data: Any) -> str:

@@ -34,6 +34,19 @@ def overlapping_pairs(items: list[Item]) -> list[tuple[str, str]]:
     return [(x.id, y.id) for x, y in combinations(items, 2) if scopes_overlap(x.scope, y.scope)]
 
 
+def overlap_groups(pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """The connected groups of overlapping items, each in the order its items were first named."""
+    group_of: dict[str, list[str]] = {}
+    for a, b in pairs:
+        first, second = group_of.setdefault(a, [a]), group_of.setdefault(b, [b])
+        if first is not second:
+            first.extend(second)
+            for member in second:
+                group_of[member] = first
+    unique = {id(group): group for group in group_of.values()}
+    return [sorted(group, key=list(group_of).index) for group in unique.values()]
+
+
 @contextmanager
 def merge_lock(state_dir: Path) -> Iterator[None]:
     """One merge at a time across threads and processes of this repository."""

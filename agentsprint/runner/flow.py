@@ -108,7 +108,7 @@ class ItemRun:
         outcome = self.attempt()
         steps.release_gate_checkout(self.item.id)
         if self.options.shadow:
-            return steps.end_shadow(self.item, self.options.run_id, outcome)
+            return steps.end_shadow(self.item, self.options.run_id, outcome, self.begin.round)
         return outcome
 
     def attempt(self) -> str:
@@ -201,7 +201,7 @@ def item_workflow(item_id: str, options: RunOptions) -> str:
     """Execute one item to done, awaiting_review, escalated or failed; returns the final status."""
     steps.note_execution(item_id, options.run_id, DBOS.workflow_id or item_id)
     item = steps.load_item(item_id)
-    begin = steps.begin(item, options.run_id, DBOS.workflow_id or item_id, options.sprint)
+    begin = steps.begin(item, options.run_id, DBOS.workflow_id or item_id, options.sprint, options.shadow)
     if begin.skip:
         return begin.status.value
     return ItemRun(item, begin, options).execute()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from agentsprint import backlog, notify
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.runner import runtime as rt_mod
+from agentsprint.runner.actions import MERGE_BLOCKED
 from agentsprint.runner.runtime import ProgressSink
 from agentsprint.store import runs, workers
 from agentsprint.store.ledger import usage_anomalies
@@ -33,10 +35,14 @@ class RunError(Exception):
     """The run cannot start (unknown item, invalid backlog entry); a usage error."""
 
 
+RUNNABLE = {Status.TODO, Status.PLANNED, Status.RUNNING, Status.STOPPED}  # RUNNING: interrupted, resumed
+
+
 class RunReport(BaseModel):
     run_id: str
-    results: dict[str, str] = {}
+    results: dict[str, str] = {}  # only the items this run executed (or tried to)
     notes: dict[str, str] = {}
+    skipped: dict[str, str] = {}  # item -> why a bare or sprint run left it out (its live status)
     warnings: list[str] = []
     seconds: float = 0.0
 
@@ -45,19 +51,66 @@ class RunReport(BaseModel):
         return all(s in (Status.DONE.value, Status.AWAITING_REVIEW.value) for s in self.results.values())
 
 
+@dataclass
+class Selection:
+    """The items a run executes, every valid item, and those it left out with why."""
+
+    items: list[Item]
+    all_items: dict[str, Item]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def select_items(settings: Settings, ids: list[str] | None, sprint: str | None) -> tuple[list[Item], dict[str, Item]]:
     """The items to run, in backlog order; raises RunError naming what is wrong."""
+    chosen = selection(settings, ids, sprint)
+    return chosen.items, chosen.all_items
+
+
+def selection(settings: Settings, ids: list[str] | None, sprint: str | None) -> Selection:
+    """Named items as given; otherwise (a sprint's, or every item) only those whose LIVE status can run."""
     loaded = backlog.load_backlog(settings.backlog_dir)
     wanted = list(ids or [])
     if sprint and not wanted:
         wanted = _sprint_items(settings, sprint)
-    if not wanted:
-        wanted = [i.id for i in loaded.items.values() if i.status is Status.TODO]
+    if not ids and not sprint:
+        wanted = list(loaded.items)
     missing = [i for i in wanted if i not in loaded.items]
     if missing:
         problems = [str(p) for p in loaded.problems if any(m in str(p) for m in missing)]
         raise RunError(f"unknown or invalid item(s): {', '.join(missing)}" + "".join(f"\n  {p}" for p in problems))
-    return [loaded.items[i] for i in dict.fromkeys(wanted)], loaded.items
+    items = [loaded.items[i] for i in dict.fromkeys(wanted)]
+    if ids:
+        return Selection(items, loaded.items)
+    why = _not_runnable(settings, items)
+    return Selection([i for i in items if i.id not in why], loaded.items, why)
+
+
+def _not_runnable(settings: Settings, items: list[Item]) -> dict[str, str]:
+    """{item id: its live status} of the items a run cannot take (done, dropped, escalated, in review...)."""
+    from agentsprint.store import Store
+
+    store = Store(settings.database_url)
+    try:
+        states = runs.all_item_states(store)
+    finally:
+        store.close()
+    why = {}
+    for item in items:
+        state = states.get(item.id)
+        status = state.status if state else item.status
+        waiting_merge = status is Status.AWAITING_REVIEW and state is not None and state.reason == MERGE_BLOCKED
+        if status not in RUNNABLE and not waiting_merge:
+            why[item.id] = status.value
+    return why
+
+
+def skipped_line(skipped: dict[str, str]) -> str:
+    """`skipped 3 items: 2 escalated, 1 dropped` (most common reason first)."""
+    from collections import Counter
+
+    counts = Counter(skipped.values()).most_common()
+    noun = "item" if len(skipped) == 1 else "items"
+    return f"skipped {len(skipped)} {noun}: " + ", ".join(f"{n} {why}" for why, n in counts)
 
 
 def _sprint_items(settings: Settings, sprint: str) -> list[str]:
@@ -111,6 +164,7 @@ class Scheduler:
             if handle is None:
                 self.report.results[item_id] = self.status(item_id).value
                 self.report.notes[item_id] = note
+                self.note_blocked_merge(item_id)
             else:
                 self.handles[item_id] = handle
                 self.show(item_id, note)
@@ -135,7 +189,21 @@ class Scheduler:
             elif wf_status == "SUCCESS" and self.options.get("shadow"):
                 # the item is back to todo; report what the run would have done
                 self.report.results[item_id] = str(handle.get_result())  # type: ignore[attr-defined]
-                self.report.notes[item_id] = "shadow: nothing merged, item left todo, work on agentsprint-shadow/"
+                self.report.notes[item_id] = shadow_note(item_id, self.report.run_id)
+            else:
+                self.note_blocked_merge(item_id)
+
+    def note_blocked_merge(self, item_id: str) -> None:
+        state = runs.item_state(rt_mod.current().store, item_id)
+        if state is not None and state.status is Status.AWAITING_REVIEW and state.reason == MERGE_BLOCKED:
+            self.report.notes[item_id] = f"approved, not merged: {state.detail}"
+
+
+def shadow_note(item_id: str, run_id: str) -> str:
+    """What a shadow attempt left: nothing merged or charged, and the branch its work is archived on."""
+    branch = runs.shadow_branch(rt_mod.current().store, item_id, run_id)
+    kept = f"work archived on branch {branch}" if branch else "no work to keep"
+    return f"shadow: nothing merged, item file and budgets untouched (spend under shadow:{run_id}:*); {kept}"
 
 
 def _workflow_error(handle: object) -> str:
@@ -169,6 +237,8 @@ def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, s
     state = runs.item_state(store, item.id)
     status = state.status if state else item.status
     workflow_id, rounds_override = runs.workflow_of(store, item.id)
+    if status is Status.AWAITING_REVIEW and state is not None and state.reason == MERGE_BLOCKED:
+        return None, _merge_waiting(item.id, str(options["run_id"]), bool(options.get("shadow")))
     if status in (Status.DONE, Status.DROPPED, Status.AWAITING_REVIEW):
         return None, f"already {status.value}"
     if status in (Status.ESCALATED, Status.FAILED):
@@ -191,6 +261,19 @@ def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, s
         return queue.enqueue(item_workflow, item.id, run_options), "started"
 
 
+def _merge_waiting(item_id: str, run_id: str, shadow: bool) -> str:
+    """Merge approved work that waited for a clean tree: no workflow, no model call."""
+    from agentsprint.runner import actions
+
+    if shadow:
+        return "approved, waiting to merge (a shadow run never merges)"
+    rt = rt_mod.current()
+    svc = actions.Services(rt.settings, rt.store, rt.workspace)
+    status = actions.merge_waiting(svc, item_id, run_id)
+    rt.emit(item_id, status=status.value)
+    return "merged the approved work (no model call)" if status is Status.DONE else f"merge: {status.value}"
+
+
 def _wf_status(workflow_id: str | None) -> str | None:
     from dbos import DBOS
 
@@ -201,15 +284,16 @@ def _wf_status(workflow_id: str | None) -> str | None:
 
 
 def overlap_warnings(store: object, run_id: str, items: list[Item]) -> list[str]:
-    """Flag items whose scopes overlap: they may conflict when both are approved."""
-    from agentsprint.runner.conflicts import overlapping_pairs
+    """One line naming the groups of this run's items whose scopes overlap (they may conflict on merge)."""
+    from agentsprint.runner.conflicts import overlap_groups, overlapping_pairs
     from agentsprint.store.runs import record_warning
 
     pairs = overlapping_pairs(items)
-    warnings = [f"{a} and {b} have overlapping scopes: merge order follows policy.precedence" for a, b in pairs]
-    if pairs:
-        record_warning(store, run_id, "run.scope_overlap", {"pairs": pairs})  # type: ignore[arg-type]
-    return warnings
+    if not pairs:
+        return []
+    groups = overlap_groups(pairs)
+    record_warning(store, run_id, "run.scope_overlap", {"groups": groups, "pairs": pairs})  # type: ignore[arg-type]
+    return ["overlapping scopes (merge order follows policy.precedence): " + "; ".join(", ".join(g) for g in groups)]
 
 
 def check_base_branch(settings: Settings, workspace: object) -> None:
@@ -242,12 +326,16 @@ def _heartbeat(executor_id: str) -> Heartbeat | None:
 
 def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
               parallel: int | None = None, shadow: bool = False, mode: str = "normal",
-              progress: ProgressSink | None = None) -> RunReport:
-    """Execute the selected items (default: every todo item) and return their final statuses."""
+              progress: ProgressSink | None = None, notice: Callable[[str], None] | None = None) -> RunReport:
+    """Execute the selected items (default: every item that can run) and return their final statuses.
+
+    `notice` gets the run's start-up warnings (overlapping scopes) before any item starts.
+    """
     from agentsprint.runner.preflight import preflight
 
     started = time.time()
-    items, all_items = select_items(settings, ids, sprint)
+    chosen = selection(settings, ids, sprint)
+    items, all_items = chosen.items, chosen.all_items
     preflight(settings, items, ids, sprint)  # keys, prices, base branch, backlog, sandbox: before any spend
     executor_id = executor_for(settings)
     runtime = rt_mod.build_runtime(settings, progress, executor_id=executor_id)
@@ -260,7 +348,11 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
     report: RunReport | None = None
     try:
         run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
-        report = RunReport(run_id=run_id, warnings=overlap_warnings(runtime.store, run_id, items))
+        report = RunReport(run_id=run_id, skipped=chosen.skipped,
+                           warnings=overlap_warnings(runtime.store, run_id, items))
+        for warning in report.warnings:
+            if notice is not None:
+                notice(warning)
         options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
         Scheduler(items, all_items, options, report).run()
         report.warnings += usage_anomalies(runtime.store, run_id)

@@ -73,13 +73,20 @@ def load_item(item_id: str) -> Item:
 
 
 @DBOS.step()
-def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None) -> runs.Begin:
-    """Mark the item running, open its budgets (item, every sprint holding it, its epic) and its worktree."""
+def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None, shadow: bool = False) -> runs.Begin:
+    """Mark the item running, open its budgets (item, every sprint holding it, its epic) and its worktree.
+
+    A shadow attempt is charged to scopes of its own (`shadow:<run id>:item:<ID>`, ...) with the same
+    limits, so it stops where a real attempt would but never spends the real budgets.
+    """
     rt = current()
-    start = runs.begin_item(rt.store, item, run_id, workflow_id, actor=executor_actor())
+    start = runs.begin_item(rt.store, item, run_id, workflow_id, actor=executor_actor(), shadow=shadow)
     if start.skip:
         return start
-    for scope, tokens, usd in budget_scopes(item, sprint):
+    scopes = budget_scopes(item, sprint)
+    if shadow:
+        scopes = shadow_scopes(scopes, run_id)
+    for scope, tokens, usd in scopes:
         rt.gateway.open_budget(scope, tokens=tokens, usd=usd)
         start.scopes.append(scope)
     rt.workspace.create_worktree(item.id)
@@ -109,6 +116,20 @@ def budget_scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None,
     return scopes
 
 
+def shadow_scopes(scopes: list[tuple[str, int | None, float | None]],
+                  run_id: str) -> list[tuple[str, int | None, float | None]]:
+    """The shadow twin of each scope, with the real scope's effective limits (top-ups included)."""
+    from agentsprint.store.ledger import budgets
+
+    real = budgets(current().store, [scope for scope, _, _ in scopes])
+    twins = []
+    for scope, tokens, usd in scopes:
+        row = real[scope]
+        opened = row.limit_tokens is not None or row.limit_usd is not None or row.spent_tokens > 0
+        twins.append((f"shadow:{run_id}:{scope}", *((row.limit_tokens, row.limit_usd) if opened else (tokens, usd))))
+    return twins
+
+
 @DBOS.step()
 def set_round(item_id: str, round_no: int) -> None:
     runs.set_round(current().store, item_id, round_no)
@@ -131,7 +152,7 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
         return ModelOutcome(error_kind="provider", provider_kind="unknown", error=str(exc),
                             at=runs.clock(rt.store, ctx.item_id))
     if ctx.item_id:
-        spend = rt.gateway.spend(f"item:{ctx.item_id}")
+        spend = rt.gateway.spend(ctx.scopes[0] if ctx.scopes else f"item:{ctx.item_id}")
         rt.emit(ctx.item_id, tokens=spend.spent_tokens + spend.reserved_tokens, token_limit=spend.limit_tokens,
                 usd=spend.spent_usd, usd_limit=spend.limit_usd)
     return ModelOutcome(reply=reply, at=runs.clock(rt.store, ctx.item_id))
@@ -208,13 +229,16 @@ def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
 
 
 @DBOS.step()
-def end_shadow(item: Item, run_id: str, outcome: str) -> str:
-    """Shadow mode never changes what a real run does next: archive the branch, put the item back to todo."""
+def end_shadow(item: Item, run_id: str, outcome: str, round_before: int = 0) -> str:
+    """Shadow mode never changes what a real run does next: archive the branch, put the item back to todo
+    at the round it had before."""
     rt = current()
-    branch = f"agentsprint-shadow/{item.id}/{run_id}"
+    branch: str | None = f"agentsprint-shadow/{item.id}/{run_id}"
     if rt.workspace.branch_exists(item.id):
-        rt.workspace.archive_branch(item.id, branch)
-    runs.end_shadow(rt.store, item.id, run_id, outcome, branch)
+        rt.workspace.archive_branch(item.id, branch or "")
+    else:
+        branch = None
+    runs.end_shadow(rt.store, item.id, run_id, outcome, branch, round_before)
     journal.discard(journal_dir(), DBOS.workflow_id or "")
     rt.emit(item.id, status=f"{outcome} (shadow)")
     return outcome

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
@@ -22,6 +22,9 @@ from sqlmodel import col, select
 from agentsprint.store import Store
 from agentsprint.store.events import append_event
 from agentsprint.store.tables import ModelCallRow
+
+if TYPE_CHECKING:
+    from agentsprint.store.fastread import ItemBudgets
 
 _RESERVE = text(
     "UPDATE budgets SET reserved_tokens = reserved_tokens + :t, reserved_usd = reserved_usd + :u, "
@@ -100,14 +103,23 @@ def open_budget(store: Store, scope: str, tokens: int | None, usd: float | None)
         )
 
 
-def add_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
-    """Raise the limits of `scope` by `tokens` and `usd` (an uncapped limit stays uncapped)."""
+def add_budget(store: Store, scope: str, tokens: int | None, usd: float | None, actor: str = "system",
+               base: tuple[int | None, float | None] = (None, None)) -> None:
+    """Raise the limits of `scope` by `tokens` and `usd` (an uncapped limit stays uncapped).
+
+    A scope without a row yet starts from `base` (the item's own limits), so a top-up adds to them. The
+    top-up is a `budget.added` event: `show` and `list` report the original limit and the additions.
+    """
     now = time.time()
     with store.session() as session:
         conn = session.connection()
-        new_limits = {"lt": None if tokens is None else 0, "lu": None if usd is None else 0.0}
+        new_limits = {"lt": base[0] if tokens is None or base[0] is not None else 0,
+                      "lu": base[1] if usd is None or base[1] is not None else 0.0}
         conn.execute(_INSERT, {"s": scope, **new_limits, "t": 0, "u": 0.0, "now": now})
         conn.execute(_RAISE_LIMITS, {"s": scope, "lt": tokens or 0, "lu": usd or 0.0, "now": now})
+        item_id = scope.removeprefix("item:") if scope.startswith("item:") else None
+        append_event(session, "budget.added", item_id=item_id, actor=actor,
+                     data={"scope": scope, "tokens": tokens or 0, "usd": usd or 0.0})
 
 
 _SELECT = text(
@@ -283,3 +295,12 @@ def model_calls(store: Store, item_id: str | None = None) -> list[dict[str, Any]
         if item_id is not None:
             query = query.where(ModelCallRow.item_id == item_id)
         return [row.model_dump() for row in session.exec(query).all()]
+
+
+def item_budgets(store: Store) -> ItemBudgets:
+    """Limits, spend and top-ups of every item (and shadow) scope: what `show` and `list` report."""
+    from agentsprint.store.fastread import ADDED_SQL, BUDGETS_SQL, ItemBudgets
+
+    with store.session() as session:
+        conn = session.connection()
+        return ItemBudgets.from_rows(conn.execute(text(BUDGETS_SQL)).all(), conn.execute(text(ADDED_SQL)).all())

@@ -97,8 +97,12 @@ class Begin:
     scopes: list[str] = field(default_factory=list)  # budget scopes every call of this attempt is charged to
 
 
-def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: str = "runner") -> Begin:
-    """Mark the item running for this workflow (idempotent for a replay of the same workflow)."""
+def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: str = "runner",
+               shadow: bool = False) -> Begin:
+    """Mark the item running for this workflow (idempotent for a replay of the same workflow).
+
+    A shadow attempt leaves the findings and round cap of a retry for the next real attempt.
+    """
     with store.session() as session:
         row = session.get(ItemStateRow, item.id)
         if row is not None and row.workflow_id not in (None, workflow_id):
@@ -111,7 +115,9 @@ def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: s
                    branch=f"agentsprint/{item.id}")
         row = session.get(ItemStateRow, item.id)
         assert row is not None
-        row.workflow_id, row.pending_findings, row.rounds_override = workflow_id, None, None
+        row.workflow_id = workflow_id
+        if not shadow:
+            row.pending_findings, row.rounds_override = None, None
         session.add(row)
         return Begin(status=Status.RUNNING, round=row.round, findings=findings,
                      started_at=time.time() - row.paused_seconds)  # on the item's clock (see clock())
@@ -278,8 +284,32 @@ def latest_escalation(store: Store, item_id: str) -> Escalation | None:
         return _escalation(row) if row else None
 
 
-def end_shadow(store: Store, item_id: str, run_id: str, outcome: str, branch: str) -> None:
-    """A shadow attempt is over: record what it would have done and put the item back to todo."""
+def hold_merge(store: Store, item_id: str, run_id: str, reason: str, detail: str, actor: str = "runner") -> None:
+    """An approved item whose merge was refused (the user's uncommitted files) waits in awaiting_review."""
+    with store.session() as session:
+        row = session.get(ItemStateRow, item_id)
+        if row is None or row.status != Status.AWAITING_REVIEW.value:
+            transition(session, item_id, Status.AWAITING_REVIEW, actor=actor, run_id=run_id or None, reason=reason,
+                       detail=detail)
+            return
+        row.reason, row.detail, row.updated_at = reason, detail, time.time()
+        session.add(row)
+        append_event(session, "item.merge_blocked", item_id=item_id, run_id=run_id or None, actor=actor,
+                     data={"reason": reason, "detail": detail})
+
+
+def shadow_branch(store: Store, item_id: str, run_id: str) -> str | None:
+    """The branch a shadow attempt of `run_id` archived its work on (None when it had none)."""
+    with store.session() as session:
+        rows = session.exec(select(EventRow.data_json).where(EventRow.item_id == item_id, EventRow.run_id == run_id,
+                                                             EventRow.kind == "shadow.result")).all()
+    found = [json.loads(row).get("branch") for row in rows]
+    return next((branch for branch in reversed(found) if branch), None)
+
+
+def end_shadow(store: Store, item_id: str, run_id: str, outcome: str, branch: str | None,
+               round_before: int = 0) -> None:
+    """A shadow attempt is over: record what it would have done; the item goes back to todo at its old round."""
     with store.session() as session:
         for row in session.exec(select(EscalationRow).where(EscalationRow.item_id == item_id,
                                                             col(EscalationRow.resolved_at).is_(None))).all():
@@ -288,7 +318,7 @@ def end_shadow(store: Store, item_id: str, run_id: str, outcome: str, branch: st
         append_event(session, "shadow.result", item_id=item_id, run_id=run_id,
                      data={"outcome": outcome, "branch": branch})
         transition(session, item_id, Status.TODO, actor="runner", run_id=run_id, reason=f"shadow: {outcome}",
-                   detail=f"work kept on {branch}")
+                   detail=f"work kept on {branch}" if branch else "no work to keep", round=round_before)
 
 
 def resolve_escalation(store: Store, item_id: str, resolution: str, findings: list[str], actor: str,

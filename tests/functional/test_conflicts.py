@@ -8,7 +8,7 @@ from runner_support import git, item, make_project, query
 from agentsprint.domain import ItemType
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.runner import actions
-from agentsprint.runner.conflicts import overlapping_pairs, scopes_overlap, static_prefix
+from agentsprint.runner.conflicts import overlap_groups, overlapping_pairs, scopes_overlap, static_prefix
 from agentsprint.runner.demo_script import PLANS, ScriptBook
 from agentsprint.runner.service import run_items
 
@@ -72,3 +72,17 @@ def test_different_files_with_overlapping_scopes_both_merge(tmp_path, server):
     assert "(page - 1) * per_page" in (settings.root / "shop" / "pagination.py").read_text()
     done = query(settings, "SELECT item_id FROM item_transitions WHERE to_status = 'done' ORDER BY at, id")
     assert [d[0] for d in done] == ["AS-1", "AS-2"], "the bug merges before the feature (policy.precedence)"
+
+
+def test_overlap_groups_join_chains_and_keep_apart_what_does_not_touch():
+    pairs = [("AS-1", "AS-2"), ("AS-7", "AS-9"), ("AS-2", "AS-3"), ("AS-3", "AS-1")]
+    assert overlap_groups(pairs) == [["AS-1", "AS-2", "AS-3"], ["AS-7", "AS-9"]]
+    assert overlap_groups([]) == []
+
+
+def test_skipped_line_counts_by_status_most_common_first():
+    from agentsprint.runner.service import skipped_line
+
+    assert skipped_line({"AS-1": "dropped", "AS-2": "escalated", "AS-3": "escalated"}) == \
+        "skipped 3 items: 2 escalated, 1 dropped"
+    assert skipped_line({"AS-1": "done"}) == "skipped 1 item: 1 done"
