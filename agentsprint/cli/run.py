@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -14,6 +18,7 @@ if TYPE_CHECKING:
     from agentsprint.config import Settings
 
 app = typer.Typer(help="Execute backlog items with agents.")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def _junit(report: object, path: Path) -> None:
@@ -65,6 +70,7 @@ def run_command(
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
     from agentsprint.runner.progress import Board
     from agentsprint.runner.service import RunError, run_items
+    from agentsprint.store.runlock import RunLocked
 
     if item and sprint:
         fail("give either --item or --sprint, not both")
@@ -73,19 +79,53 @@ def run_command(
         _submit(settings, item or None, sprint, shadow, as_json)
         return
     board = Board(console=real_console(err), live=not (ci or as_json) and err.is_terminal)
+    interrupt = _interrupt_on_signals()
     try:
         with board:
             report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
-                               mode="ci" if ci else "normal", progress=board.update)
-    except RunError as exc:
+                               mode="ci" if ci else "normal", progress=board.update, interrupt=interrupt)
+    except (RunError, RunLocked) as exc:
         fail(str(exc))
     if junit:
         _junit(report, junit)
     if as_json:
         typer.echo(json.dumps(report.model_dump() | {"ok": report.ok}, indent=2))
-    else:
+    elif not interrupt.is_set():
         _summary(report)
+    if interrupt.is_set():
+        _leave_interrupted(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _interrupt_on_signals() -> threading.Event:
+    """SIGINT / SIGTERM set the returned event (the run freezes its items and returns); a second one exits now."""
+    interrupt = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if interrupt.is_set():
+            os._exit(EXIT_INTERRUPTED)  # the items stay resumable: their workflows are recorded
+        interrupt.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)
+    return interrupt
+
+
+def _leave_interrupted(report: object) -> NoReturn:
+    """Say in one line what resumes, then exit 130 without waiting for steps still in flight.
+
+    A step still running after the drain (a model call that has not answered) is abandoned with the
+    process: its call stays charged at its reservation, settled when the item resumes.
+    """
+    import logging
+
+    logging.getLogger("dbos").disabled = True  # a step ending after shutdown can no longer be recorded
+    count = len(report.interrupted)  # type: ignore[attr-defined]
+    err.print(f"interrupted: {count} item{'s' if count != 1 else ''} will resume with `agentsprint run`",
+              highlight=False, markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _submit(settings: Settings, items: list[str] | None, sprint: str | None, shadow: bool, as_json: bool) -> None:
