@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ import typer
 from agentsprint.cli.context import console, err, fail, real_console, settings_or_exit
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from agentsprint.config import Settings
 
 app = typer.Typer(help="Execute backlog items with agents.")
@@ -79,9 +82,9 @@ def run_command(
         _submit(settings, item or None, sprint, shadow, as_json)
         return
     board = Board(console=real_console(err), live=not (ci or as_json) and err.is_terminal)
-    interrupt = _interrupt_on_signals()
+    interrupt = threading.Event()
     try:
-        with board:
+        with _interrupt_on_signals(interrupt), board:
             report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
                                mode="ci" if ci else "normal", progress=board.update, interrupt=interrupt)
     except (RunError, RunLocked) as exc:
@@ -97,18 +100,24 @@ def run_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _interrupt_on_signals() -> threading.Event:
-    """SIGINT / SIGTERM set the returned event (the run freezes its items and returns); a second one exits now."""
-    interrupt = threading.Event()
+@contextlib.contextmanager
+def _interrupt_on_signals(interrupt: threading.Event) -> Iterator[None]:
+    """SIGINT / SIGTERM set `interrupt` (the run freezes its items and returns); a second one exits now."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handle(signum: int, _frame: object) -> None:
         if interrupt.is_set():
             os._exit(EXIT_INTERRUPTED)  # the items stay resumable: their workflows are recorded
         interrupt.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handle)
-    return interrupt
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _leave_interrupted(report: object) -> NoReturn:
