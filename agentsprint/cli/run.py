@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from agentsprint.cli.context import console, err, fail, real_console, settings_or_exit
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from agentsprint.config import Settings
 
 app = typer.Typer(help="Execute backlog items with agents.")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def _junit(report: object, path: Path) -> None:
@@ -73,6 +81,7 @@ def run_command(
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
     from agentsprint.runner.progress import Board
     from agentsprint.runner.service import RunError, run_items
+    from agentsprint.store.runlock import RunLocked
 
     if item and sprint:
         fail("give either --item or --sprint, not both")
@@ -87,19 +96,60 @@ def run_command(
         shown.append(warning)
         board.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
+    interrupt = threading.Event()
     try:
-        with board:
+        with _interrupt_on_signals(interrupt), board:
             report = run_items(settings, item or None, sprint=sprint, parallel=parallel, shadow=shadow,
-                               mode="ci" if ci else "normal", progress=board.update, notice=notice)
-    except RunError as exc:
+                               mode="ci" if ci else "normal", progress=board.update, notice=notice,
+                               interrupt=interrupt)
+    except (RunError, RunLocked) as exc:
         fail(str(exc))
     if junit:
         _junit(report, junit)
     if as_json:
         typer.echo(json.dumps(report.model_dump() | {"ok": report.ok}, indent=2))
-    else:
+    elif not interrupt.is_set():
         _summary(report, shown)
+    if interrupt.is_set():
+        _leave_interrupted(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@contextlib.contextmanager
+def _interrupt_on_signals(interrupt: threading.Event) -> Iterator[None]:
+    """SIGINT / SIGTERM set `interrupt` (the run freezes its items and returns); a second one exits now."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        if interrupt.is_set():
+            os._exit(EXIT_INTERRUPTED)  # the items stay resumable: their workflows are recorded
+        interrupt.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _leave_interrupted(report: object) -> NoReturn:
+    """Say in one line what resumes, then exit 130 without waiting for steps still in flight.
+
+    A step still running after the drain (a model call that has not answered) is abandoned with the
+    process: its call stays charged at its reservation, settled when the item resumes.
+    """
+    import logging
+
+    logging.getLogger("dbos").disabled = True  # a step ending after shutdown can no longer be recorded
+    count = len(report.interrupted)  # type: ignore[attr-defined]
+    err.print(f"interrupted: {count} item{'s' if count != 1 else ''} will resume with `agentsprint run`",
+              highlight=False, markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _submit(settings: Settings, items: list[str] | None, sprint: str | None, shadow: bool, as_json: bool) -> None:

@@ -30,6 +30,7 @@ from agentsprint.llm.prices import Price, check_prices, price_for
 from agentsprint.llm.ratelimit import RateLimiter, limiter_for
 from agentsprint.redaction import redact
 from agentsprint.store import Store
+from agentsprint.store.ledger import DUPLICATE_NOTE, DuplicateSettlement
 
 if TYPE_CHECKING:
     from agentsprint.llm.provider import ProviderResult
@@ -157,10 +158,9 @@ class Gateway:
         With an `idempotency_key` already settled (a durable step replayed), the recorded reply is
         returned and nothing is paid twice.
         """
-        if idempotency_key is not None:
-            replayed = self.ledger.settled_reply(idempotency_key)
-            if replayed is not None:
-                return Reply.model_validate_json(replayed[1]).model_copy(update={"call_id": replayed[0]})
+        replayed = self._replayed(idempotency_key)
+        if replayed is not None:
+            return replayed
         role_settings = self.settings.model_for(ctx.role)
         models = [role_settings.model, *role_settings.fallbacks]
         for index, model in enumerate(models):
@@ -172,6 +172,13 @@ class Gateway:
                     raise
                 log.warning("%s failed (%s); falling back to %s", model, exc, models[index + 1])
         raise AssertionError("unreachable")
+
+    def _replayed(self, idempotency_key: str | None) -> Reply | None:
+        """The reply settled `ok` under this key, if any."""
+        replayed = self.ledger.settled_reply(idempotency_key) if idempotency_key is not None else None
+        if replayed is None:
+            return None
+        return Reply.model_validate_json(replayed[1]).model_copy(update={"call_id": replayed[0]})
 
     def _price(self, settings: ModelSettings, model: str) -> Price | None:
         key = (settings.model, model)
@@ -305,8 +312,12 @@ class Gateway:
                         over_tokens, over_usd)
         if anomaly is not None:
             fields["usage_anomaly"] = anomaly
-        self.ledger.settle(reservation, result.input_tokens + result.output_tokens, usd, fields,
-                           call.ok_event(reservation, result, usd, reply.latency_ms))
+        try:
+            self.ledger.settle(reservation, result.input_tokens + result.output_tokens, usd, fields,
+                               call.ok_event(reservation, result, usd, reply.latency_ms))
+        except DuplicateSettlement:  # the same step ran twice: both were paid, the first reply stands
+            log.warning("call %s: %s", reservation.call_id, DUPLICATE_NOTE)
+            return self._replayed(call.idempotency_key) or reply
         if anomaly is not None:
             self.ledger.record_anomaly(call.summary(call_id=reservation.call_id, anomaly=anomaly,
                                                     charged_tokens=result.input_tokens + result.output_tokens,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 DONE_LIKE = {Status.DONE}
 WORKFLOW_NAME = "item_workflow"  # flow.item_workflow's registered name: the client enqueues it by name
 STOP_DRAIN_SECONDS = 30.0  # after `agentsprint stop`, a step in flight gets this long to end and be recorded
+INTERRUPT_DRAIN_SECONDS = 5.0  # after Ctrl-C / SIGTERM: a step in flight longer than this is left to the resume
 SETTLED = {Status.DONE, Status.AWAITING_REVIEW, Status.ESCALATED, Status.FAILED, Status.STOPPED, Status.DROPPED}
 
 
@@ -45,6 +48,8 @@ class RunReport(BaseModel):
     skipped: dict[str, str] = {}  # item -> why a bare or sprint run left it out (its live status)
     warnings: list[str] = []
     seconds: float = 0.0
+    interrupted: list[str] = []
+    """Items this run left to the next one because it was interrupted (SIGINT / SIGTERM)."""
 
     @property
     def ok(self) -> bool:
@@ -132,10 +137,14 @@ class Scheduler:
     report: RunReport
     handles: dict[str, object] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)
+    interrupt: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> RunReport:
         self.waiting = [i.id for i in self.items]
         while self.waiting or self.handles:
+            if self.interrupt.is_set():
+                self.stop_here()
+                break
             self.start_ready()
             self.collect()
             if not self.handles and self.waiting and not self.ready():
@@ -145,6 +154,17 @@ class Scheduler:
                 self.waiting = []
             time.sleep(0.05)
         return self.report
+
+    def stop_here(self) -> None:
+        """Interrupted: freeze this run's items at their next step (resumable) and note what is left."""
+        logging.getLogger("dbos").disabled = True  # its notes on the cancelled workflows are not news here
+        for item_id, handle in list(self.handles.items()):
+            if stop_item(item_id, handle.get_workflow_id(), self.report.run_id):  # type: ignore[attr-defined]
+                self.report.results[item_id] = Status.STOPPED.value
+                self.report.notes[item_id] = "interrupted (resume with agentsprint run)"
+                self.report.interrupted.append(item_id)
+        self.report.interrupted += self.waiting
+        self.handles, self.waiting = {}, []
 
     def status(self, item_id: str) -> Status:
         state = runs.item_state(rt_mod.current().store, item_id)
@@ -225,6 +245,22 @@ def mark_failed(item_id: str, run_id: str, detail: str) -> None:
     runs.escalate_item(store, item_id, run_id, "failed", detail, {"item_id": item_id, "error": detail},
                        to=Status.FAILED)
     notify.item_settled(rt_mod.current().settings, store, item_id, run_id)
+
+
+def stop_item(item_id: str, workflow_id: str, run_id: str) -> bool:
+    """Cancel an item's workflow (it ends at its next step) and mark the item stopped; False if it settled."""
+    from dbos import DBOS
+
+    from agentsprint.store.items import TransitionError
+
+    if _wf_status(workflow_id) not in ("PENDING", "ENQUEUED", "DELAYED"):
+        return False
+    DBOS.cancel_workflow(workflow_id)
+    try:
+        runs.finish_item(rt_mod.current().store, item_id, run_id, Status.STOPPED, reason="interrupted")
+    except TransitionError:  # its last step settled it (awaiting_review, done...) meanwhile
+        return False
+    return True
 
 
 def start_item(item: Item, options: dict[str, object]) -> tuple[object | None, str]:
@@ -326,11 +362,24 @@ def _heartbeat(executor_id: str) -> Heartbeat | None:
 
 def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str | None = None,
               parallel: int | None = None, shadow: bool = False, mode: str = "normal",
-              progress: ProgressSink | None = None, notice: Callable[[str], None] | None = None) -> RunReport:
+              progress: ProgressSink | None = None, notice: Callable[[str], None] | None = None,
+              interrupt: threading.Event | None = None) -> RunReport:
     """Execute the selected items (default: every item that can run) and return their final statuses.
 
-    `notice` gets the run's start-up warnings (overlapping scopes) before any item starts.
+    `notice` gets the run's start-up warnings (overlapping scopes) before any item starts. One run per
+    project: RunLocked (naming the holder) while another `agentsprint run` lives. When `interrupt` is
+    set (Ctrl-C, SIGTERM), the run's items are frozen as `stopped` and it returns.
     """
+    from agentsprint.runner.exclusive import one_run
+
+    with one_run(settings):
+        return _run_items(settings, ids, sprint=sprint, parallel=parallel, shadow=shadow, mode=mode,
+                          progress=progress, notice=notice, interrupt=interrupt or threading.Event())
+
+
+def _run_items(settings: Settings, ids: list[str] | None, *, sprint: str | None, parallel: int | None,
+               shadow: bool, mode: str, progress: ProgressSink | None, notice: Callable[[str], None] | None,
+               interrupt: threading.Event) -> RunReport:
     from agentsprint.runner.preflight import preflight
 
     started = time.time()
@@ -354,17 +403,24 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
             if notice is not None:
                 notice(warning)
         options: dict[str, object] = {"run_id": run_id, "sprint": sprint, "shadow": shadow}
-        Scheduler(items, all_items, options, report).run()
+        Scheduler(items, all_items, options, report, interrupt=interrupt).run()
         report.warnings += usage_anomalies(runtime.store, run_id)
-        runs.finish_run(runtime.store, run_id, "finished")
+        runs.finish_run(runtime.store, run_id, "interrupted" if interrupt.is_set() else "finished")
     finally:
-        rt_mod.shutdown(STOP_DRAIN_SECONDS if report is not None and _stopped(report) else 0.0)
+        rt_mod.shutdown(_drain_seconds(report, interrupt))
         if beat is not None:
             beat.stopping.set()
             workers.retire(runtime.store, executor_id, handover=True)
     commit_stopped(_stopped(report))
     report.seconds = round(time.time() - started, 2)
     return report
+
+
+def _drain_seconds(report: RunReport | None, interrupt: threading.Event) -> float:
+    """How long the steps in flight get to end and be recorded before DBOS shuts down."""
+    if interrupt.is_set():
+        return INTERRUPT_DRAIN_SECONDS
+    return STOP_DRAIN_SECONDS if report is not None and _stopped(report) else 0.0
 
 
 def _stopped(report: RunReport) -> list[str]:

@@ -27,6 +27,7 @@ from agentsprint.runner import actions, journal
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
+from agentsprint.store.ledger import settle_orphans
 from agentsprint.store.sprints import sprint_budget, sprints_of
 
 # Kept per round (events, escalation package, DBOS step output); QA's prompt takes its own smaller cut
@@ -101,8 +102,13 @@ def executor_actor() -> str:
 
 
 def note_execution(item_id: str, run_id: str, workflow_id: str) -> None:
-    """Record that this process executes the workflow; not a step, so each recovery records itself too."""
+    """Record that this process executes the workflow; not a step, so each recovery records itself too.
+
+    Calls of the item a dead process left in flight are charged at their reservation here: no other
+    execution of the item is live now.
+    """
     runs.record_execution(current().store, item_id, run_id, workflow_id, executor_actor())
+    settle_orphans(current().store, item_id)
 
 
 def budget_scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None, float | None]]:

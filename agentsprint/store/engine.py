@@ -97,11 +97,33 @@ def _m003_usage_anomaly(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE model_calls ADD COLUMN usage_anomaly TEXT"))
 
 
+def _m004_one_ok_call_per_key(conn: Connection) -> None:
+    """At most one `ok` model call per idempotency key, enforced by a unique partial index.
+
+    Rows a database already holds twice (two runs executed the same step) keep the first as `ok`;
+    the later ones become `duplicate`: they were paid for, so their spend stays.
+    """
+    conn.execute(text(
+        "UPDATE model_calls SET outcome = 'duplicate' WHERE outcome = 'ok' AND idempotency_key IS NOT NULL "
+        "AND id > (SELECT min(first.id) FROM model_calls AS first WHERE first.outcome = 'ok' "
+        "AND first.idempotency_key = model_calls.idempotency_key)"))
+    conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS {ONE_OK_CALL_INDEX} ON model_calls (idempotency_key) "
+                      "WHERE outcome = 'ok'"))
+
+
+def _m005_run_lock(conn: Connection) -> None:
+    _create(conn, "run_lock")
+
+
+ONE_OK_CALL_INDEX = "ux_model_calls_ok_idempotency_key"
+
 # Append only: a released migration is never edited; later schema changes add a new named step.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", _m001_initial),
     ("002_webhook_outbox", _m002_webhook_outbox),
     ("003_usage_anomaly", _m003_usage_anomaly),
+    ("004_one_ok_call_per_key", _m004_one_ok_call_per_key),
+    ("005_run_lock", _m005_run_lock),
 ]
 
 

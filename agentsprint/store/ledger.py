@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from agentsprint.store import Store
@@ -210,7 +211,31 @@ def settle(
     fields: dict[str, Any],
     event: dict[str, Any],
 ) -> bool:
-    """Move a call's reservation to spend and record its outcome and audit event; False if already settled."""
+    """Move a call's reservation to spend and record its outcome and audit event; False if already settled.
+
+    A second `ok` under an idempotency key already settled `ok` (two executions of one step) breaks the
+    database's unique index (migration 004): that call is settled `duplicate` instead, its spend kept
+    (the provider answered it), and DuplicateSettlement tells the caller to use the first reply.
+    """
+    try:
+        return _settle(store, call_id, spent_tokens, spent_usd, fields, event)
+    except IntegrityError:
+        if fields.get("outcome") != "ok":
+            raise
+    _settle(store, call_id, spent_tokens, spent_usd, {**fields, "outcome": "duplicate", "error": DUPLICATE_NOTE},
+            {**event, "outcome": "duplicate"})
+    raise DuplicateSettlement(call_id)
+
+
+DUPLICATE_NOTE = "a call under this idempotency key was already settled ok: the same step ran twice"
+
+
+class DuplicateSettlement(Exception):
+    """The call was settled `duplicate`: another call under its idempotency key is the `ok` one."""
+
+
+def _settle(store: Store, call_id: int, spent_tokens: int, spent_usd: float, fields: dict[str, Any],
+            event: dict[str, Any]) -> bool:
     now = time.time()
     with store.session() as session:
         conn = session.connection()
@@ -235,6 +260,28 @@ def settle(
             )
         _append(session, event)
     return True
+
+
+_ORPHANS = text("SELECT id, reserved_tokens, reserved_usd, run_id, role, model FROM model_calls "
+                "WHERE item_id = :item AND outcome = 'reserved' ORDER BY id")
+ORPHAN_NOTE = "its process ended while the call was in flight; charged at its reservation when the item resumed"
+
+
+def settle_orphans(store: Store, item_id: str) -> int:
+    """Charge the calls of `item_id` left in flight by a process that ended (kill -9, Ctrl-C) at their reservation.
+
+    Called when an execution of the item's workflow starts, when no other execution of it can be
+    live: such a reservation is an orphan. Returns how many were settled (outcome `interrupted`).
+    """
+    with store.session() as session:
+        rows = session.connection().execute(_ORPHANS, {"item": item_id}).all()
+    settled = 0
+    for call_id, tokens, usd, run_id, role, model in rows:
+        event = {"item_id": item_id, "run_id": run_id, "role": role, "model": model, "outcome": "interrupted",
+                 "call_id": call_id, "spent_tokens": tokens, "usd": usd, "charged": True}
+        settled += _settle(store, int(call_id or 0), int(tokens), float(usd),
+                           {"outcome": "interrupted", "error": ORPHAN_NOTE}, event)
+    return settled
 
 
 def record_call(store: Store, fields: dict[str, Any], event: dict[str, Any]) -> int:

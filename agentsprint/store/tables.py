@@ -129,7 +129,8 @@ class ModelCallRow(SQLModel, table=True):
     # "<workflow id>:<step id>" of the durable step that made the call: a replayed step returns the
     # settled reply instead of paying for the call again
     idempotency_key: str | None = Field(default=None, index=True)
-    # reserved (in flight; stays charged at the reservation if the process dies) | ok | error | refused
+    # reserved (in flight) | ok | error | refused | interrupted (its process ended in flight: charged at
+    # the reservation when the item resumed) | duplicate (a second settlement under a settled key, migration 004)
     outcome: str = Field(default="reserved", index=True)
     error: str | None = None
     started_at: float
@@ -212,6 +213,18 @@ class WorkerRow(SQLModel, table=True):
     recovered_by: str | None = None
     stopped_at: float | None = None
 
+
+class RunLockRow(SQLModel, table=True):
+    """Who holds a project's one `agentsprint run` (migration 005): a second one is refused while it lives."""
+
+    __tablename__ = "run_lock"
+    name: str = Field(primary_key=True)  # always "run": one holder per database, hence per project
+    token: str  # the holder's own random id: only it releases or beats, a take-over replaces it
+    host: str
+    pid: int
+    process: str | None = None  # boot id and start time of `pid` (Linux), so a reused pid is not the holder
+    since: float
+    heartbeat_at: float
 
 
 class WebhookRow(SQLModel, table=True):

@@ -93,6 +93,13 @@ class RequestClock:
         with self.lock:
             return next((t for t in self.times if t >= moment), None)
 
+    def arrivals_after(self, moment: float) -> list[float]:
+        with self.lock:
+            return [t for t in self.times if t >= moment]
+
+    def count_after(self, moment: float) -> int:
+        return len(self.arrivals_after(moment))
+
 
 def serve_book(server: ScriptedServer, book: ScriptBook, low: float, high: float,
                clock: RequestClock | None = None) -> None:
