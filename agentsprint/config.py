@@ -72,6 +72,9 @@ class RunSettings(_Section):
     """Multiplier on tiktoken's input estimate for models with other tokenizers."""
     max_malformed: int = Field(default=3, ge=0)
     """Malformed handoffs answered and retried before the item escalates."""
+    max_policy_blocks: int = Field(default=5, ge=1)
+    """Tool calls in a row the policy refuses (a command or path it does not allow) before the item
+    escalates with reason `policy`: a person decides whether the policy or the item should change."""
     max_coder_steps: int = Field(default=40, gt=0)
     """Tool calls a coder may make in one round."""
     loop_repeat_threshold: int = Field(default=3, ge=2)

@@ -38,13 +38,14 @@ class Limits(BaseModel):
 
     max_steps: int = Field(default=40, gt=0)
     max_malformed: int = Field(default=3, ge=0)
+    max_policy_blocks: int = Field(default=5, ge=1)
     loop_repeat_threshold: int = Field(default=3, ge=2)
 
     @classmethod
     def from_settings(cls, run: RunSettings) -> Limits:
         """The limits configured in `[run]`."""
         return cls(max_steps=run.max_coder_steps, max_malformed=run.max_malformed,
-                   loop_repeat_threshold=run.loop_repeat_threshold)
+                   max_policy_blocks=run.max_policy_blocks, loop_repeat_threshold=run.loop_repeat_threshold)
 
 
 class AgentResult(BaseModel):
@@ -72,6 +73,7 @@ class _Run:
     steps: int = 0
     malformed: int = 0
     malformed_in_row: int = 0
+    blocked_in_row: int = 0  # tool calls in a row the policy refused
     model_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -155,7 +157,18 @@ def _act(io: AgentIO, ctx: CallContext, run: _Run, calls: list[tuple[ToolCall, T
         result = io.run_tool(worktree, call.name, args)
         io.record_tool(ctx, call.name, args, result)
         run.messages.append({"role": "tool", "tool_call_id": call.id, "content": result.output})
+        _count_policy_blocks(run, limits, call.name, result.policy_block, result.output)
     return None
+
+
+def _count_policy_blocks(run: _Run, limits: Limits, tool: str, block: str | None, output: str) -> None:
+    """Escalate("policy") when the agent keeps asking for what the policy refuses: only a person can
+    decide whether the policy (allowed commands, paths) or the item should change."""
+    run.blocked_in_row = run.blocked_in_row + 1 if block is not None else 0
+    if run.blocked_in_row >= limits.max_policy_blocks:
+        raise Escalate(EscalationReason.POLICY,
+                       f"{run.blocked_in_row} tool calls in a row refused by policy "
+                       f"(last: {tool}: {output.splitlines()[0] if output else block})")
 
 
 def _brief(args: dict[str, Any], limit: int = 80) -> str:

@@ -122,3 +122,30 @@ def test_the_supervisor_escalates_through_submit_plan(tmp_path, server):
     assert (detail["reason"], detail["detail"]) == ("supervisor", "the item contradicts tests/test_pagination.py")
     assert detail["package"]["plan"]["escalate"] == detail["detail"], "the plan that escalated is in the package"
     assert not server.requests.get("t-coder"), "no coder was paid after the supervisor gave up"
+
+
+REFUSED = ["curl http://127.0.0.1:9/x", "wget http://127.0.0.1:9/y", "sh -c true", "git push", "make deploy"]
+
+
+def test_a_coder_that_keeps_asking_for_what_the_policy_refuses_escalates_with_reason_policy(tmp_path, server):
+    coder = [*(tool_call("run", command=command) for command in REFUSED), tool_call("finish", summary="x")]
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): coder})
+    settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[])], book)
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
+
+    detail = _package(settings)
+    assert detail["reason"] == "policy"
+    assert detail["detail"].startswith("5 tool calls in a row refused by policy (last: run: refused by policy")
+    assert "'make' is not an allowed command" in detail["detail"]
+    assert not server.requests.get("t-qa"), "QA was not asked about work the policy stopped"
+
+
+def test_an_allowed_call_between_refusals_starts_the_count_again(tmp_path, server):
+    allowed = tool_call("list_files", path="shop")
+    coder = [*(tool_call("run", command=c) for c in REFUSED[:4]), allowed,
+             *(tool_call("run", command=c) for c in REFUSED[:4]), tool_call("finish", summary="gave up on curl")]
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): coder})
+    settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[])], book)
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
