@@ -55,15 +55,17 @@ def count(tokens: int) -> str:
 
 def budget_text(budget: dict[str, Any]) -> str:
     """A one-line budget such as `500k tok, $2.50, 30m, 3 rounds` ('-' when uncapped)."""
+    from agentsprint.money import plural, usd_text
+
     parts = []
     if budget["tokens"] is not None:
         parts.append(f"{count(budget['tokens'])} tok")
     if budget["usd"] is not None:
-        parts.append(f"${budget['usd']:.2f}")
+        parts.append(usd_text(budget["usd"]))
     if budget["time"] is not None:
         parts.append(str(budget["time"]))
     if budget["rounds"] is not None:
-        parts.append(f"{budget['rounds']} rounds")
+        parts.append(plural(budget["rounds"], "round"))
     return ", ".join(parts) or "-"
 
 
@@ -113,6 +115,8 @@ def print_items(records: list[dict[str, Any]], out: Console, is_terminal: bool) 
 
 def show_lines(record: dict[str, Any]) -> list[str]:
     """The `show` page of an item record (with spent and body)."""
+    from agentsprint.money import usd_text
+
     status = record["status"]
     if status != record["file_status"]:
         status += f" (file: {record['file_status']})"
@@ -123,7 +127,7 @@ def show_lines(record: dict[str, Any]) -> list[str]:
         f"  status    {status}, round {record['rounds']}",
         f"  type      {record['type']}, priority {record['priority']}, value {record['value']}",
         f"  budget    {budget_text(record['budget'])}",
-        f"  spent     {record['spent']['tokens']:,} tok, ${record['spent']['usd']:.4f}",
+        f"  spent     {record['spent']['tokens']:,} tok, {usd_text(record['spent']['usd'])}",
     ]
     for label, key in (("epic", "epic"), ("labels", "labels"), ("depends", "depends_on"), ("scope", "scope")):
         value = record[key]
