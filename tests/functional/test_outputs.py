@@ -179,3 +179,39 @@ class TestInit:
         done = cli(tmp_path, "init")
         assert done.returncode == 2 and "not a git repository" in done.stderr
         assert "Traceback" not in done.stderr and not (tmp_path / "agentsprint.toml").exists()
+
+
+def test_worker_prints_a_start_line_a_line_per_item_and_a_summary(tmp_path: Path) -> None:
+    from worker_support import logs, start_worker, stop_all
+
+    book = ScriptBook({"AS-2": tool_call("submit_plan", steps=[], acceptance=[], escalate="a person decides")},
+                      {("AS-1", 1): [tool_call("write_file", path="shop/one.py", content="ONE = 1\n"),
+                                     tool_call("finish", summary="one")]})
+    with ScriptedServer() as server:
+        settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[], scope=["shop/one.py"]),
+                                                          item("AS-2", dod=[], scope=["shop/two.py"])], book)
+        assert cli(settings.root, "run", "--submit", "--item", "AS-1", "--item", "AS-2").returncode == 0
+        log = tmp_path / "worker.log"
+        worker = start_worker(settings.root, log, "--idle-exit", "2")
+        try:
+            assert worker.wait(timeout=180) == 0, logs([log])
+        finally:
+            stop_all([worker])
+    lines = log.read_text().splitlines()
+    assert lines and re.match(r"worker \S+ serving the queue, 2 item\(s\) at once; exits after 2 s idle", lines[0]), lines
+    assert "AS-1: done (round 1)" in lines and any(line.startswith("AS-2: escalated (round") for line in lines), lines
+    assert re.match(r"worker \S+ stopped: 2 items ended here \(1 done, 1 escalated\)", lines[-1]), lines
+
+
+@pytest.mark.parametrize("name", ["bug", "feature", "refactor", "security"])
+def test_item_templates_ask_the_coder_for_nothing_the_default_policy_forbids(name: str) -> None:
+    """The default policy protects tests/**: a criterion the coder must meet cannot be "write a test"."""
+    from agentsprint.backlog.service import load_template, template_path
+    from agentsprint.config import Settings, templates_dir
+
+    assert "tests/**" in Settings().policy.protected_paths
+    _, body = load_template(template_path([templates_dir() / "items"], name))
+    criteria = body.split("## Acceptance criteria", 1)[1].strip().splitlines()
+    for criterion in criteria:
+        if re.search(r"\btests?\b", criterion) and not re.search(r"\bexisting tests\b", criterion):
+            assert "committed under tests/ before the run" in criterion, f"{name}: {criterion!r}"
