@@ -1,9 +1,10 @@
 """The live run board on a real pseudo-terminal: `agentsprint run` against the scripted server, read back
 through a terminal emulator (pyte) at 80x24 and 120x40.
 
-A frame is the screen each time the process pauses writing (a whole refresh has been drawn). In every frame the board must show whole ids
-and statuses, the same header (stable columns), active items above finished ones, and account for
-every item it has seen (rows drawn plus the folded summary), never cropping rows off the screen.
+A frame is the screen each time the process pauses writing (a whole refresh has been drawn). In
+every frame the board must show whole ids and statuses, the same header (stable columns), active
+items above finished ones, and account for every item it has seen (rows drawn plus the folded
+summary), never cropping rows off the screen.
 """
 
 from __future__ import annotations

@@ -198,7 +198,8 @@ def test_worker_prints_a_start_line_a_line_per_item_and_a_summary(tmp_path: Path
         finally:
             stop_all([worker])
     lines = log.read_text().splitlines()
-    assert lines and re.match(r"worker \S+ serving the queue, 2 item\(s\) at once; exits after 2 s idle", lines[0]), lines
+    started = r"worker \S+ serving the queue, 2 item\(s\) at once; exits after 2 s idle"
+    assert lines and re.match(started, lines[0]), lines
     assert "AS-1: done (round 1)" in lines and any(line.startswith("AS-2: escalated (round") for line in lines), lines
     assert re.match(r"worker \S+ stopped: 2 items ended here \(1 done, 1 escalated\)", lines[-1]), lines
 
