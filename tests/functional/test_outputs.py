@@ -216,3 +216,18 @@ def test_item_templates_ask_the_coder_for_nothing_the_default_policy_forbids(nam
     for criterion in criteria:
         if re.search(r"\btests?\b", criterion) and not re.search(r"\bexisting tests\b", criterion):
             assert "committed under tests/ before the run" in criterion, f"{name}: {criterion!r}"
+
+
+def test_a_yaml_error_names_one_line(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "--allow-empty", "-m", "first")
+    assert cli(repo, "init").returncode == 0
+    (repo / "backlog" / "AS-1-x.md").write_text("---\nid: AS-1\ntitle: x\nbudget:\n  tokens: [1, 2\n  usd: 1\n---\nx\n")
+
+    done = cli(repo, "validate")
+    assert done.returncode == 1
+    problem = done.stdout.strip().splitlines()[0]
+    assert problem.startswith("backlog/AS-1-x.md:5: YAML syntax error"), problem
+    assert len(re.findall(r"\bline\b \d+|:\d+:", problem)) == 1, f"two line numbers: {problem}"
