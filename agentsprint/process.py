@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -21,6 +22,18 @@ from agentsprint.redaction import redact
 KILL_GRACE_SECONDS = 1.0
 """Time between SIGTERM and SIGKILL when a command times out."""
 _POLL_SECONDS = 0.05
+
+
+# Terminal control sequences (colours, cursor moves, titles): CSI, OSC (ended by BEL or ST) and
+# two-character escapes. Tools colour their output even without a terminal (FORCE_COLOR, pytest
+# --color=yes); the codes mean nothing in the store, the review page or a model's prompt.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|[@-Z\\-_])"
+                   r"|\x9b[0-?]*[ -/]*[@-~]")
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal colour and control sequences."""
+    return _ANSI.sub("", text)
 
 
 class CommandResult(BaseModel):
@@ -151,7 +164,7 @@ def run_process(argv: Sequence[str], cwd: Path, timeout_s: float, output_cap: in
             _signal_group(proc.pid, signal.SIGKILL)  # leftovers of a finished command
         exit_code = proc.wait()
         _drain(proc, capture)
-    output = capture.text()
+    output = strip_ansi(capture.text())
     if timed_out:
         output += f"\n[timed out after {timeout_s:g}s: process group killed]"
     seconds = round(time.monotonic() - started, 3)

@@ -317,6 +317,35 @@ class Workspace:
         ref = f"refs/heads/{self.branch_name(item_id)}"
         return self.run_git(self.repo_root, "show-ref", "--verify", "--quiet", ref, check=False)[0] == 0
 
+    def item_branches(self) -> dict[str, str]:
+        """Item id -> branch tip sha of every `agentsprint/<ID>` branch (archived shadow branches excluded)."""
+        out = self.git_out(self.repo_root, "for-each-ref", "--format=%(refname:strip=2) %(objectname)",
+                           f"refs/heads/{BRANCH_PREFIX}")
+        found = {}
+        for line in out.splitlines():
+            name, _, sha = line.partition(" ")
+            item_id = name.removeprefix(BRANCH_PREFIX)
+            if "/" not in item_id and _ITEM_ID.match(item_id):
+                found[item_id] = sha
+        return found
+
+    def has_uncommitted(self, item_id: str) -> bool:
+        """True when the item's worktree holds changes git has not committed (untracked files included)."""
+        path = self.worktree_path(item_id)
+        if not path.is_dir():
+            return False
+        return bool(self.git_out(path, "status", "--porcelain", "--untracked-files=all"))
+
+    def discard_item(self, item_id: str) -> None:
+        """Remove the item's worktree, gate checkout and branch (for finished items: `agentsprint clean`)."""
+        with self._repo_lock():
+            self.drop_gate_checkout(item_id)
+            self.run_git(self.repo_root, "worktree", "prune")
+            if self._has_worktree(item_id):
+                self.run_git(self.repo_root, "worktree", "remove", str(self.worktree_path(item_id)))
+            if self.branch_exists(item_id):
+                self.run_git(self.repo_root, "branch", "-D", self.branch_name(item_id))
+
     def archive_branch(self, item_id: str, new_name: str) -> str:
         """Remove the item's worktree and rename its branch (a shadow run's work, kept for inspection)."""
         with self._repo_lock():

@@ -88,13 +88,13 @@ def _refuse_aliases(text: str, first_line: int) -> None:
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int, str]:
-    """Report at the start of what was being parsed (an unclosed [ ...), noting where it failed."""
+    """Report at the start of what was being parsed (an unclosed [ ...): one line number, the one to fix."""
     problem_line = first_line + exc.problem_mark.line if exc.problem_mark else first_line
     if exc.context_mark is None:
         return problem_line, f"YAML syntax error: {exc.problem}"
     line = first_line + exc.context_mark.line
-    where = f" (at line {problem_line})" if problem_line != line else ""
-    return line, f"YAML syntax error {exc.context}: {exc.problem}{where}"
+    construct = str(exc.context).removeprefix("while parsing ").removeprefix("while scanning ").removeprefix("a ")
+    return line, f"YAML syntax error in the {construct} that starts on this line: {exc.problem}"
 
 
 def key_lines(front: str) -> dict[KeyPath, int]:

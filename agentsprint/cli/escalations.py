@@ -60,20 +60,66 @@ def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) ->
     except ActionError as exc:
         fail(str(exc), code=1)
     if as_json:
-        typer.echo(json.dumps(detail, indent=2, default=str))
+        typer.echo(json.dumps(_rounded(detail), indent=2, default=str))
         return
+    from agentsprint.money import plural, usd_text
+
     package = detail["package"]
-    console.print(f"[bold]{item_id}[/bold] escalated: {detail['reason']} - {detail['detail']}")
-    console.print(f"work preserved on branch {package.get('branch')} at {package.get('head')}")
+    _print_head(item_id, detail)
+    console.print(f"work preserved on branch {package.get('branch')} at {package.get('head')}", highlight=False)
     for spend in package.get("spend", []):
-        console.print(f"  spend {spend['role']} ({spend['model']}): {spend['input_tokens'] + spend['output_tokens']:,} "
-                      f"tokens, ${spend['usd']:.4f} in {spend['calls']} calls")
-    for rnd in package.get("rounds", []):
-        failed = [g["name"] for g in rnd.get("gates", []) if not g.get("passed")]
-        console.print(f"  round {rnd.get('round')}: {rnd.get('verdict')}; gates failed: {failed or 'none'}; "
-                      f"+{rnd.get('added', 0)} -{rnd.get('removed', 0)}")
-        for reason in rnd.get("reasons", []):
-            console.print(f"    - {reason[:300]}")
+        tokens = spend["input_tokens"] + spend["output_tokens"]
+        console.print(f"  spend {spend['role']} ({spend['model']}): {tokens:,} tokens, {usd_text(spend['usd'])} "
+                      f"in {plural(spend['calls'], 'call')}", highlight=False, markup=False)
+    for rnd in package.get("rounds") or []:
+        _print_round(rnd)
+
+
+GATE_TAIL_LINES = 15
+"""Lines of a failed gate's output `escalations show` prints: the end, where the error is."""
+
+
+def _print_head(item_id: str, detail: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    state = "escalated"
+    if detail.get("resolved_at"):
+        state = f"escalation resolved ({detail.get('resolution') or 'resolved'}); was escalated"
+    console.print(f"[bold]{escape(item_id)}[/bold] {state}: {escape(str(detail['reason']))} - "
+                  f"{escape(str(detail['detail']))}", highlight=False)
+
+
+def _print_round(rnd: dict[str, Any]) -> None:
+    failed = [g for g in rnd.get("gates", []) if not g.get("passed")]
+    names = ", ".join(g["name"] for g in failed) or "none"
+    console.print(f"  round {rnd.get('round')}: {rnd.get('verdict')}; gates failed: {names}; "
+                  f"+{rnd.get('added', 0)} -{rnd.get('removed', 0)}", highlight=False, markup=False)
+    for gate in failed:
+        console.print(f"    gate {gate['name']} output (last {GATE_TAIL_LINES} lines):", highlight=False, markup=False)
+        for line in tail_lines(str(gate.get("output", "")), GATE_TAIL_LINES):
+            console.print(f"      {line}", highlight=False, markup=False)
+    for reason in rnd.get("reasons", []):
+        console.print(f"    - {reason if len(reason) <= 300 else '...' + reason[-300:]}", highlight=False,
+                      markup=False)
+
+
+def tail_lines(text: str, count: int) -> list[str]:
+    """The last `count` lines of `text`, after a line saying how many were left out."""
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= count:
+        return lines
+    return [f"[... {len(lines) - count} earlier lines ...]", *lines[-count:]]
+
+
+def _rounded(detail: dict[str, Any]) -> dict[str, Any]:
+    """`detail` with the package's USD amounts rounded for JSON."""
+    from agentsprint.money import usd_value
+
+    if not detail["package"]:
+        return detail
+    package = dict(detail["package"])
+    package["spend"] = [{**spend, "usd": usd_value(spend["usd"])} for spend in package.get("spend", [])]
+    return {**detail, "package": package}
 
 
 @app.command("retry")

@@ -20,8 +20,10 @@ app = typer.Typer(help="The backlog: item files in backlog/.")
 
 ItemTypeName = Literal["bug", "feature", "refactor", "chore", "security", "performance"]
 PriorityName = Literal["critical", "high", "medium", "low"]
-StatusName = Literal["todo", "planned", "running", "awaiting_review", "done", "escalated", "failed",
+StatusName = Literal["todo", "planned", "queued", "running", "awaiting_review", "done", "escalated", "failed",
                      "stopped", "dropped"]
+QUEUED = ("todo", "planned")
+"""What the run board calls `queued` (taken by a run, not started yet): `list --status queued` shows these."""
 
 
 def cache_dir(settings: Settings) -> Path | None:
@@ -110,10 +112,14 @@ def sprint_ids(settings: Settings, name: str) -> set[str]:
 def init_command() -> None:
     """Create backlog/, agentsprint.toml and a git-ignored .agentsprint/ (changes nothing twice)."""
     from agentsprint.config import find_root
-    from agentsprint.project import init_project
+    from agentsprint.project import NotARepository, current_branch, init_project
 
     root = find_root()
-    changes = init_project(root)
+    try:
+        branch = current_branch(root)
+    except NotARepository as exc:
+        fail(str(exc))
+    changes = init_project(root, branch)
     if not changes:
         typer.echo(f"already initialised: nothing changed ({root})")
     for change in changes:
@@ -193,6 +199,8 @@ def list_command(
     from agentsprint.cli.views import print_items
 
     _choices("--status", status, get_args(StatusName))
+    if status and "queued" in status:
+        status = [*status, *QUEUED]
     _choices("--type", type_, get_args(ItemTypeName))
     settings = settings_or_exit()
     backlog = load(settings)
@@ -226,10 +234,12 @@ def show_command(
 
     settings = settings_or_exit()
     backlog = load(settings)
+    item_id = _known_id(backlog, item_id)
     item = backlog.items.get(item_id)
     if item is None:
-        report([p for p in backlog.problems if p.path.stem.split("-", 2)[:2] == item_id.split("-")])
-        fail(f"no valid item {item_id}")
+        broken = [p for p in backlog.problems if p.path.stem.upper().split("-", 2)[:2] == item_id.split("-")]
+        report(broken)
+        fail(f"item {item_id} is not valid (see above)" if broken else f"item {item_id} not found")
     live, spent = _state_and_spend(settings, item_id)
     budgets = item_budgets(settings)
     shadow_tokens, shadow_usd = budgets.shadow_spent(item_id)
@@ -240,6 +250,11 @@ def show_command(
         typer.echo(json.dumps(record, indent=2))
     else:
         typer.echo("\n".join(show_lines(record)))
+
+
+def _known_id(backlog: Backlog, given: str) -> str:
+    """`given` as the backlog spells it: ids are case-insensitive (`as-1` is AS-1)."""
+    return next((known for known in backlog.items if known.upper() == given.upper()), given.upper())
 
 
 def _state_and_spend(settings: Settings, item_id: str) -> tuple[tuple[str, int] | None, dict[str, Any]]:
@@ -261,7 +276,9 @@ def _state_and_spend(settings: Settings, item_id: str) -> tuple[tuple[str, int] 
     finally:
         store.close()
     live = (state.status.value, state.round) if state else None
-    return live, {"tokens": budget.spent_tokens, "usd": budget.spent_usd}
+    from agentsprint.money import usd_value
+
+    return live, {"tokens": budget.spent_tokens, "usd": usd_value(budget.spent_usd)}
 
 
 @app.command("edit")

@@ -26,6 +26,7 @@ from agentsprint.offline import offline_env
 COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.items", None),  # init, add, list, show, edit, validate
     ("agentsprint.cli.run", None),  # run, stop, worker, demo
+    ("agentsprint.cli.clean", None),  # clean
     ("agentsprint.cli.review", "review"),
     ("agentsprint.cli.escalations", "escalations"),
     ("agentsprint.cli.llm", "llm"),

@@ -60,9 +60,8 @@ def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("show")
 def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The diff with stats, the gates' results and QA's reasons."""
-    from rich.syntax import Syntax
-
+    """The diff with stats, the gates' results and QA's reasons (the plain diff when not on a terminal)."""
+    from agentsprint.money import plural
     from agentsprint.runner.actions import ActionError, review_detail
 
     try:
@@ -72,12 +71,19 @@ def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) ->
     if as_json:
         typer.echo(json.dumps(detail, indent=2))
         return
-    console.print(f"[bold]{item_id}[/bold] round {detail['round']} on {detail['branch']}: "
-                  f"{detail['files']} files, +{detail['added']} -{detail['removed']}")
-    for gate in detail["gates"]:
-        console.print(f"  gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}")
-    for reason in detail["qa_reasons"]:
-        console.print(f"  QA: {reason}")
+    lines = [f"{item_id} round {detail['round']} on {detail['branch']}: "
+             f"{plural(detail['files'], 'file')}, +{detail['added']} -{detail['removed']}"]
+    lines += [f"  gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}" for gate in detail["gates"]]
+    lines += [f"  QA: {reason}" for reason in detail["qa_reasons"]]
+    if not console.is_terminal:  # a file or a pipe gets the diff byte for byte: `git apply` takes it
+        typer.echo("\n".join(lines))
+        typer.echo(detail["diff"] or "(empty diff)", nl=not (detail["diff"] or "").endswith("\n"))
+        return
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    for line in lines:
+        console.print(Text(line))
     console.print(Syntax(detail["diff"] or "(empty diff)", "diff", word_wrap=True))
 
 

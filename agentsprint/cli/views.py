@@ -68,15 +68,17 @@ def count(tokens: int) -> str:
 
 def budget_text(budget: dict[str, Any]) -> str:
     """A one-line budget such as `500k tok, $2.50, 30m, 3 rounds` ('-' when uncapped)."""
+    from agentsprint.money import plural, usd_text
+
     parts = []
     if budget["tokens"] is not None:
         parts.append(f"{count(budget['tokens'])} tok")
     if budget["usd"] is not None:
-        parts.append(f"${budget['usd']:.2f}")
+        parts.append(usd_text(budget["usd"]))
     if budget["time"] is not None:
         parts.append(str(budget["time"]))
     if budget["rounds"] is not None:
-        parts.append(f"{budget['rounds']} rounds")
+        parts.append(plural(budget["rounds"], "round"))
     return ", ".join(parts) or "-"
 
 
@@ -139,6 +141,8 @@ def print_items(records: list[dict[str, Any]], out: Console, is_terminal: bool) 
 
 def show_lines(record: dict[str, Any]) -> list[str]:
     """The `show` page of an item record (with spent and body)."""
+    from agentsprint.money import usd_text
+
     status = record["status"]
     if status != record["file_status"]:
         status += f" (file: {record['file_status']})"
@@ -153,10 +157,10 @@ def show_lines(record: dict[str, Any]) -> list[str]:
     if record.get("budget_added", {}).get("tokens") or record.get("budget_added", {}).get("usd"):
         lines.append(f"  original  {budget_text(record['budget_original'])} (item file), "
                      f"added {added_text(record['budget_added'])} (escalations retry)")
-    lines.append(f"  spent     {record['spent']['tokens']:,} tok, ${record['spent']['usd']:.4f}")
+    lines.append(f"  spent     {record['spent']['tokens']:,} tok, {usd_text(record['spent']['usd'])}")
     shadow = record.get("shadow_spent") or {}
     if shadow.get("tokens"):
-        lines.append(f"  shadow    {shadow['tokens']:,} tok, ${shadow['usd']:.4f} (shadow runs; not charged)")
+        lines.append(f"  shadow    {shadow['tokens']:,} tok, {usd_text(shadow['usd'])} (shadow runs; not charged)")
     for label, key in (("epic", "epic"), ("labels", "labels"), ("depends", "depends_on"), ("scope", "scope")):
         value = record[key]
         if value:

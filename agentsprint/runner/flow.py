@@ -21,6 +21,7 @@ from agentsprint.agents.tools import ToolPolicy, ToolResult
 from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.money import plural
 from agentsprint.runner import steps
 from agentsprint.runner.runtime import current
 from agentsprint.store.runs import Begin
@@ -146,7 +147,7 @@ class ItemRun:
             findings = verdict_reasons
             rejections += 1
             if self.round_cap is not None and rejections >= self.round_cap:
-                raise Escalate("rounds", f"{rejections} rejections (cap {self.round_cap})")
+                raise Escalate("rounds", f"{plural(rejections, 'rejection')} (cap {self.round_cap})")
             failed = [g for g in check.gates if not g.passed]
             self.guard.observe(fingerprint(dod.summarize(failed)) if failed else None, check.diff_hash)
 

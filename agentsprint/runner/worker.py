@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
+from agentsprint.money import plural
 from agentsprint.runner import runtime as rt_mod
 from agentsprint.store import workers
 
@@ -25,6 +29,43 @@ NOTIFY_RESUME_SECONDS = 60.0  # how often a worker looks for webhooks that dead 
 EXECUTOR_THREAD_PREFIX = "dbos-executor-"  # DBOS runs workflows (and their steps) in these threads
 
 log = logging.getLogger(__name__)
+FINAL = ("done", "awaiting_review", "escalated", "failed", "stopped", "dropped")
+
+
+class WorkerLog:
+    """What a worker tells the person who started it: a start line, a line per item it ends, a summary."""
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self.write = write
+        self.ended: dict[str, str] = {}
+        self.rounds: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def progress(self, item_id: str, data: dict[str, object]) -> None:
+        """The runtime's progress sink: one line when an item reaches a final status."""
+        if isinstance(data.get("round"), int):
+            self.rounds[item_id] = int(data["round"])  # type: ignore[call-overload]
+        status = str(data.get("status") or "")
+        if item_id and status.split(" ")[0] in FINAL:
+            with self._lock:
+                self.ended[item_id] = status
+            note = f", {data['reason']}" if data.get("reason") else ""
+            self._say(f"{item_id}: {status} (round {self.rounds.get(item_id, 0)}{note})")
+
+    def started(self, executor_id: str, parallel: int, idle_exit: float) -> None:
+        until = f"; exits after {idle_exit:g} s idle" if idle_exit > 0 else "; Ctrl-C or SIGTERM stops it"
+        self._say(f"worker {executor_id} serving the queue, {parallel} item(s) at once{until}")
+
+    def summary(self, executor_id: str) -> None:
+        counts = Counter(status for status in self.ended.values())
+        detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        self._say(f"worker {executor_id} stopped: {plural(len(self.ended), 'item')} ended here"
+                  + (f" ({detail})" if detail else ""))
+
+    def _say(self, line: str) -> None:
+        with self._lock:
+            self.write(line)
+            sys.stdout.flush()
 
 
 class Heartbeat(threading.Thread):
@@ -87,15 +128,17 @@ def _on_signal(stopping: threading.Event) -> None:
 
 
 def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float = 0.0,
-          drain: float = DRAIN_SECONDS) -> None:
+          drain: float = DRAIN_SECONDS, report: WorkerLog | None = None) -> None:
     """Run queued items until SIGTERM/SIGINT (or `idle_exit` seconds without queued work)."""
     from agentsprint.sandbox import preflight
 
     preflight(settings, [])  # a worker may be handed any item: refuse to start without a working sandbox
     executor_id = rt_mod.new_executor_id()
-    rt_mod.build_runtime(settings, executor_id=executor_id)
+    report = report or WorkerLog()
+    rt_mod.build_runtime(settings, executor_id=executor_id, progress=report.progress)
     rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
     beat = start_heartbeat(executor_id)
+    report.started(executor_id, parallel or settings.run.parallel, idle_exit)
     stopping = threading.Event()
     _on_signal(stopping)
     idle_since = resumed_at = time.monotonic()
@@ -112,10 +155,10 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
             elif time.monotonic() - idle_since > idle_exit:
                 break
     finally:
-        stop(beat, drain)
+        stop(beat, drain, report)
 
 
-def stop(beat: Heartbeat, drain: float) -> None:
+def stop(beat: Heartbeat, drain: float, report: WorkerLog | None = None) -> None:
     """Stop dequeuing, let running items finish for up to `drain` seconds, then leave.
 
     Items still running after the drain are abandoned with the process (`os._exit`), and the heartbeat
@@ -129,6 +172,8 @@ def stop(beat: Heartbeat, drain: float) -> None:
         workers.retire(store, beat.executor_id, handover=False)
         _flush_notifications()
         log.warning("worker %s left %d running item(s) to recovery", beat.executor_id, len(busy))
+        if report is not None:
+            report.summary(beat.executor_id)
         logging.shutdown()
         os._exit(0)
     beat.stopping.set()
@@ -136,6 +181,8 @@ def stop(beat: Heartbeat, drain: float) -> None:
     workers.retire(store, beat.executor_id, handover=True)
     _flush_notifications()
     store.close()
+    if report is not None:
+        report.summary(beat.executor_id)
 
 
 def _busy_threads() -> list[threading.Thread]:

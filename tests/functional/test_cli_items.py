@@ -91,6 +91,7 @@ class TestInit:
                                                        capture_output=True, text=True).stdout
 
     def test_init_respects_settings_in_pyproject(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)  # init needs a repository
         (tmp_path / "pyproject.toml").write_text("[tool.agentsprint.run]\nparallel = 2\n")
         monkeypatch.chdir(tmp_path)
         assert cli("init").exit_code == 0
@@ -218,7 +219,7 @@ class TestListAndShow:
 
     def test_show_unknown_item_exits_2(self, project: Path) -> None:
         result = cli("show", "AS-404")
-        assert result.exit_code == 2 and "no valid item AS-404" in result.stderr
+        assert result.exit_code == 2 and "item AS-404 not found" in result.stderr
 
 
 class TestValidate:
@@ -401,4 +402,4 @@ def test_real_script_prints_everything_and_keeps_exit_codes(project: Path) -> No
     checked = subprocess.run([str(SCRIPT), "validate"], cwd=project, capture_output=True, text=True)
     assert (checked.returncode, checked.stdout) == (1, "backlog/AS-41-bad.md:1: missing key 'title'\n")
     missing = subprocess.run([str(SCRIPT), "show", "AS-99"], cwd=project, capture_output=True, text=True)
-    assert missing.returncode == 2 and "no valid item AS-99" in missing.stderr
+    assert missing.returncode == 2 and "item AS-99 not found" in missing.stderr

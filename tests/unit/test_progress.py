@@ -15,7 +15,7 @@ def test_board_shows_round_role_budget_bar_and_last_tool():
     console.print(board.render())
     text = console.export_text()
     assert "AS-3: running round 2 coder" in text, "plain log line when not live (CI)"
-    row = next(line for line in text.splitlines() if line.startswith("│ AS-3"))
+    row = next(line for line in text.splitlines() if line.startswith("AS-3 "))
     assert "running" in row and "coder" in row and "$0.0123" in row and "edit_file(path='a')" in row
     assert "██░░░░░░░░ 12,000 / 50,000" in row, "a bar of tokens spent against the budget"
 
@@ -39,3 +39,39 @@ def test_live_board_accepts_the_cli_console_proxy_once_made_real():
     with Board(console=console, live=True) as board:  # the TTY path: enters and leaves rich Live
         board.update("AS-1", {"status": "running", "round": 1})
     assert board.rows["AS-1"].status == "running"
+
+
+def test_library_log_lines_go_above_the_live_board_not_through_it():
+    import io
+    import logging
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, height=30)
+    leaked = io.StringIO()
+    handler = logging.StreamHandler(leaked)  # what DBOS installs: a handler writing straight to the terminal
+    dbos_log = logging.getLogger("dbos")
+    dbos_log.addHandler(handler)
+    try:
+        with Board(console=console, live=True) as board:
+            board.update("AS-1", {"status": "running", "round": 1})
+            dbos_log.warning("Workflow AS-1:1 is no longer owned by this execution")
+        dbos_log.warning("after the board")
+    finally:
+        dbos_log.removeHandler(handler)
+    assert "no longer owned" not in leaked.getvalue(), "written under the board, the line tears the display"
+    assert "warning: Workflow AS-1:1 is no longer owned" in screen.getvalue(), "printed above the board instead"
+    assert "after the board" in leaked.getvalue(), "logging is back to normal once the board is gone"
+
+
+def test_board_at_80_columns_keeps_every_column_readable_and_folds_finished_items():
+    console = Console(record=True, width=80, height=10, force_terminal=False)
+    board = Board(console=console, live=False)
+    for n in range(1, 13):
+        board.update(f"AS-{n}", {"status": "done" if n < 10 else "running", "round": 1, "role": "coder",
+                                 "tokens": 1_000, "token_limit": 300_000, "usd": 0.0087914000000001})
+    console.print(board.render())
+    lines = console.export_text().splitlines()[-10:]
+    assert lines[1].split() == ["item", "status", "round", "role", "tokens", "/", "budget", "usd"]
+    assert [line.split()[0] for line in lines[2:5]] == ["AS-10", "AS-11", "AS-12"], "running items first"
+    assert lines[-1].startswith("+ ") and "done" in lines[-1], "finished items folded into one line"
+    assert "$0.0088" in lines[2] and "0.0087914" not in "".join(lines)
