@@ -43,7 +43,10 @@ def preflight(settings: Settings, items: Sequence[Item], ids: Sequence[str] | No
 
 
 def roles_of(items: Sequence[Item]) -> list[str]:
-    """The model roles running `items` calls: security only when an item asks for its review."""
+    """The model roles running `items` calls (none when there is nothing to run): security only when an
+    item asks for its review."""
+    if not items:
+        return []
     return [*CORE_ROLES, *(["security"] if any(i.needs_security_review for i in items) else [])]
 
 
@@ -54,6 +57,8 @@ def _usd_budgets(items: Sequence[Item], sprint: str | None) -> bool:
 def _sandbox(settings: Settings, items: Sequence[Item]) -> list[str]:
     from agentsprint import sandbox
 
+    if not items:
+        return []
     try:
         sandbox.preflight(settings, items)
     except ConfigError as exc:
