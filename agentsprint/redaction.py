@@ -15,7 +15,7 @@ import json
 import os
 import pickle
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -165,16 +165,21 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     return redact_texts(text, secret_texts(environ))
 
 
+def map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` (JSON-like: dicts, lists, tuples, strings, numbers) with `change` applied to every string."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(map_strings(item, change) for item in value)
+    return value
+
+
 def redact_value(value: Any, needles: tuple[str, ...] | None = None) -> Any:
     """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted."""
     texts = secret_texts() if needles is None else needles
-    if isinstance(value, str):
-        return redact_texts(value, texts)
-    if isinstance(value, dict):
-        return {key: redact_value(item, texts) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_value(item, texts) for item in value]
-    return value
+    return map_strings(value, lambda text: redact_texts(text, texts))
 
 
 _KNOWN_REDACTED: dict[str, tuple[str, ...]] = {}

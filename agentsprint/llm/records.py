@@ -10,22 +10,12 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from agentsprint.redaction import mark_redacted, redact_texts, secret_texts
+from agentsprint.redaction import map_strings, mark_redacted, redact_texts, secret_texts
 
 
 @lru_cache(maxsize=4096)
 def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
     return redact_texts(text, secrets)
-
-
-def _walk(value: Any, secrets: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        return _redact_text(value, secrets)
-    if isinstance(value, dict):
-        return {key: _walk(item, secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_walk(item, secrets) for item in value]
-    return value
 
 
 def secrets() -> tuple[str, ...]:
@@ -36,7 +26,8 @@ def secrets() -> tuple[str, ...]:
 
 def redacted(value: Any, secret_texts: tuple[str, ...] | None = None) -> Any:
     """`value` (JSON-like) with every string redacted (secret env values, key shapes)."""
-    return _walk(value, secrets() if secret_texts is None else secret_texts)
+    needles = secrets() if secret_texts is None else secret_texts
+    return map_strings(value, lambda text: _redact_text(text, needles))
 
 
 def dumps(value: Any, secret_texts: tuple[str, ...] | None = None) -> str:

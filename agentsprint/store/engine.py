@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, create_engine
 
-from agentsprint.redaction import redact_stored, secret_texts
+from agentsprint.redaction import map_strings, redact_stored, secret_texts
 from agentsprint.store import tables  # noqa: F401  (defines the tables the migrations create)
 from agentsprint.store.errors import StoreError, check_sqlite_file
 
@@ -38,13 +38,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _redacted(parameters: Any, needles: tuple[str, ...]) -> Any:
-    if isinstance(parameters, str):
-        return redact_stored(parameters, needles)
-    if isinstance(parameters, dict):
-        return {key: _redacted(value, needles) for key, value in parameters.items()}
-    if isinstance(parameters, list | tuple):
-        return type(parameters)(_redacted(value, needles) for value in parameters)
-    return parameters
+    return map_strings(parameters, lambda text: redact_stored(text, needles))
 
 
 def _redact_writes(_conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object,
