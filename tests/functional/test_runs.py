@@ -22,6 +22,7 @@ from runner_support import TEST_CONFIG, query
 
 from agentsprint.config import Settings
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
+from agentsprint.money import usd_value
 from agentsprint.runner.service import INTERRUPT_DRAIN_SECONDS
 
 SLOW_CONFIG = TEST_CONFIG.replace('call_timeout = "3s"', 'call_timeout = "60s"')
@@ -129,7 +130,7 @@ def test_a_second_run_while_one_works_is_refused_and_a_killed_holder_blocks_noth
     assert query(project, "SELECT count(*) FROM model_calls WHERE outcome = 'reserved'")[0][0] == 0
     for item_id in ITEM_IDS:
         tokens, usd = charged(project, item_id)
-        assert show_spent(project, item_id) == {"tokens": tokens, "usd": pytest.approx(usd)}, item_id
+        assert show_spent(project, item_id) == {"tokens": tokens, "usd": usd_value(usd)}, item_id
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -168,7 +169,7 @@ def test_an_interrupt_with_a_call_in_flight_says_one_line_exits_130_and_the_run_
         "an interrupted item is resumed, not started again"
     assert query(project, "SELECT outcome FROM model_calls WHERE id = ?", call_id) == [("interrupted",)]
     tokens, usd = charged(project, item_id)
-    assert show_spent(project, item_id) == {"tokens": tokens, "usd": pytest.approx(usd)}
+    assert show_spent(project, item_id) == {"tokens": tokens, "usd": usd_value(usd)}
 
 
 def test_an_interrupt_whose_reply_arrives_in_the_drain_is_charged_its_reported_usage(tmp_path: Path) -> None:
