@@ -13,7 +13,7 @@ from agentsprint.backlog.errors import BacklogError, Problem, shorten, shown
 from agentsprint.backlog.frontmatter import FrontMatterError, KeyPath
 from agentsprint.domain import FILE_STATUSES, Gate, Item, parse_gate
 
-KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "labels", "depends_on", "scope",
+KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "source", "labels", "depends_on", "scope",
         "budget", "dod")
 BUDGET_KEYS = ("tokens", "usd", "time", "rounds")
 

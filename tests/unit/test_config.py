@@ -115,6 +115,7 @@ def leaf_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tu
         if info.exclude:
             continue
         annotation = info.annotation
+        name = info.alias or name  # as written in the file: [import] is the field import_
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields += leaf_fields(annotation, (*prefix, name))
         elif name == "models":
