@@ -237,7 +237,7 @@ def handoff_figures(history: History) -> dict[str, Any]:
 def review_queue(history: History) -> list[dict[str, float]]:
     """Items in awaiting_review after each change of that number."""
     count, points = 0, []
-    for t in history.transitions:
+    for t in sorted(history.transitions, key=lambda t: t.at):
         change = (t.to_status == "awaiting_review") - (t.from_status == "awaiting_review")
         if change:
             count += change
@@ -262,7 +262,7 @@ def review_load(history: History, params: Params) -> dict[str, float | None]:
     waiting = status_ids(history, "awaiting_review")
     last: dict[str, int] = {}
     for record in history.rounds:
-        if record.item_id in waiting and record.verdict == "approve":
+        if record.item_id in waiting:  # the last round is the diff waiting
             last[record.item_id] = record.changed_lines
     lines = sum(last.values())
     return {"changed_lines": lines, "hours": lines / params.lines_per_hour,
