@@ -32,20 +32,15 @@ def retro_command(
 def _retro(sprint: str | None, items: list[str] | None, since: str | None, trend: bool, fmt: str | None,
            output: Path | None) -> None:
     from agentsprint.retro import service
-    from agentsprint.store import Store
 
     settings = settings_or_exit()
     chosen = service.format_for(fmt, str(output) if output else None)
-    store = Store(settings.database_url)
-    try:
-        if trend:
-            from agentsprint.retro.trend import make_trend
+    if trend:
+        from agentsprint.retro.trend import make_trend
 
-            report = make_trend(settings, store)
-        else:
-            report = service.make_report(settings, store, sprint=sprint, items=items, since=since)
-    finally:
-        store.close()
+        report = make_trend(settings)
+    else:
+        report = service.make_report(settings, sprint=sprint, items=items, since=since)
     _emit(report, chosen, output, trend)
 
 

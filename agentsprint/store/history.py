@@ -1,19 +1,24 @@
 """What the retro reads: the recorded history of items as typed records, in a few whole-table queries.
 
-Plain SQL through one connection (no ORM objects): the retro of 100,000 model calls has to be read in
-well under a second. Every record is immutable and holds only what the retro's metrics use.
+Plain SQL (no ORM objects): the retro of 100,000 model calls has to be made in about a second. A
+SQLite database is read through the stdlib sqlite3 module, read-only, as `fastread` does (importing
+SQLAlchemy and SQLModel alone took most of that second, measured); other databases go through the
+Store. Every record is immutable and holds only what the retro's metrics use.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from agentsprint.store.errors import StoreError, check_sqlite_file
+from agentsprint.store.fastread import sqlite_path
 
-from agentsprint.store import Store
+Query = Callable[[str, dict[str, Any]], list[Sequence[Any]]]
+"""Run one SELECT with named parameters; all its rows."""
 
 ESTIMATED_OUTCOMES = "('interrupted', 'reserved')"
 """Calls charged at their reservation: no provider usage exists for them."""
@@ -37,7 +42,12 @@ class ItemRecord:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One model call as charged: provider usage, or the reservation when there is none (`estimated`)."""
+    """Model calls of one item, role, model, cost kind and stretch of time, summed as charged.
+
+    A call is charged its provider usage, or its reservation when there is none (`estimated`). Calls
+    are summed in SQL over at most ~400 stretches of the whole history (100,000 rows would cost seconds
+    to turn into objects); `at` is the first call's start in the group.
+    """
 
     item_id: str
     role: str
@@ -48,9 +58,10 @@ class CallRecord:
     usd: float
     cost_kind: str
     shadow: bool
-    outcome: str
+    calls: int
+    errors: int
     retries: int
-    timeout: bool
+    timeouts: int
     at: float
 
     @property
@@ -133,30 +144,35 @@ class History:
     policy_blocks: list[tuple[str, float]] = field(default_factory=list)
 
 
-_ITEMS = text(
+_ITEMS = (
     "SELECT s.item_id, s.title, s.type, s.value, s.status, s.reason, s.round, s.budget_json, "
     "b.limit_tokens, b.limit_usd FROM item_state s LEFT JOIN budgets b ON b.scope = 'item:' || s.item_id "
     "ORDER BY s.item_id"
 )
-_CALLS = text(
-    "SELECT item_id, role, model, "
-    f"CASE WHEN outcome IN {ESTIMATED_OUTCOMES} THEN estimated_input_tokens ELSE input_tokens END, "
-    "cached_input_tokens, "
-    f"CASE WHEN outcome IN {ESTIMATED_OUTCOMES} THEN reserved_tokens - estimated_input_tokens "
-    "ELSE output_tokens END, "
-    f"CASE WHEN outcome IN {ESTIMATED_OUTCOMES} THEN reserved_usd ELSE usd END, "
-    f"CASE WHEN outcome IN {ESTIMATED_OUTCOMES} OR usage_anomaly IS NOT NULL "
-    "OR (outcome = 'error' AND usd > 0) OR attributes_json LIKE '%charged at reservation%' "
-    "THEN 'estimated' ELSE 'measured' END, "
-    "scopes_json LIKE '%\"shadow:%', outcome, retries, error LIKE 'timeout:%', started_at "
-    "FROM model_calls WHERE item_id IS NOT NULL ORDER BY id"
+ESTIMATED = f"outcome IN {ESTIMATED_OUTCOMES}"
+_KIND = (f"CASE WHEN {ESTIMATED} OR usage_anomaly IS NOT NULL OR (outcome = 'error' AND usd > 0) "
+         "OR attributes_json LIKE '%charged at reservation%' THEN 'estimated' ELSE 'measured' END")
+_SHADOW = "scopes_json LIKE '%\"shadow:%'"
+_CALLS = (
+    f"SELECT item_id, role, model, {_KIND} AS kind, {_SHADOW} AS shadow, "
+    f"SUM(CASE WHEN {ESTIMATED} THEN estimated_input_tokens ELSE input_tokens END), SUM(cached_input_tokens), "
+    f"SUM(CASE WHEN {ESTIMATED} THEN reserved_tokens - estimated_input_tokens ELSE output_tokens END), "
+    f"SUM(CASE WHEN {ESTIMATED} THEN reserved_usd ELSE usd END), COUNT(*), "
+    "SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END), SUM(retries), "
+    "SUM(CASE WHEN error LIKE 'timeout:%' THEN 1 ELSE 0 END), MIN(started_at) "
+    "FROM model_calls WHERE item_id IS NOT NULL AND started_at >= :since "
+    "GROUP BY item_id, role, model, kind, shadow, CAST((started_at - :first) / :stretch AS INTEGER) "
+    "ORDER BY MIN(started_at)"
 )
-_TRANSITIONS = text("SELECT item_id, from_status, to_status, at, actor FROM item_transitions ORDER BY at, id")
-_REVIEWS = text("SELECT item_id, decision, requested_at, decided_at, changed_lines FROM reviews ORDER BY decided_at")
-_ESCALATIONS = text("SELECT item_id, reason, created_at, resolved_at, resolution FROM escalations ORDER BY id")
-_HANDOFFS = text("SELECT item_id, role, model, valid, at FROM handoffs WHERE item_id IS NOT NULL ORDER BY id")
-_ROUNDS = text("SELECT item_id, data_json, at FROM events WHERE kind = 'round' ORDER BY id")
-_BLOCKS = text("SELECT item_id, at FROM events WHERE kind = 'policy.block' AND item_id IS NOT NULL ORDER BY id")
+_SPAN = "SELECT MIN(started_at), MAX(started_at) FROM model_calls WHERE item_id IS NOT NULL"
+STRETCHES = 400
+"""Stretches of time the calls are summed over (the burn-up chart's resolution)."""
+_TRANSITIONS = ("SELECT item_id, from_status, to_status, at, actor FROM item_transitions ORDER BY at, id")
+_REVIEWS = ("SELECT item_id, decision, requested_at, decided_at, changed_lines FROM reviews ORDER BY decided_at")
+_ESCALATIONS = ("SELECT item_id, reason, created_at, resolved_at, resolution FROM escalations ORDER BY id")
+_HANDOFFS = ("SELECT item_id, role, model, valid, at FROM handoffs WHERE item_id IS NOT NULL ORDER BY id")
+_ROUNDS = ("SELECT item_id, data_json, at FROM events WHERE kind = 'round' ORDER BY id")
+_BLOCKS = ("SELECT item_id, at FROM events WHERE kind = 'policy.block' AND item_id IS NOT NULL ORDER BY id")
 
 
 def _item(row: Any) -> ItemRecord:
@@ -165,9 +181,19 @@ def _item(row: Any) -> ItemRecord:
 
 
 def _call(row: Any) -> CallRecord:
-    return CallRecord(row[0], row[1], row[2], int(row[3] or 0), int(row[4] or 0), max(int(row[5] or 0), 0),
-                      float(row[6] or 0.0), row[7], bool(row[8]), row[9], int(row[10] or 0), bool(row[11]),
-                      float(row[12]))
+    return CallRecord(row[0], row[1], row[2], int(row[5] or 0), int(row[6] or 0), max(int(row[7] or 0), 0),
+                      float(row[8] or 0.0), row[3], bool(row[4]), int(row[9]), int(row[10] or 0), int(row[11] or 0),
+                      int(row[12] or 0), float(row[13]))
+
+
+def _calls(query: Query, since: float | None) -> list[CallRecord]:
+    spans = query(_SPAN, {})
+    if not spans or spans[0][0] is None:
+        return []
+    first, last = float(spans[0][0]), float(spans[0][1])
+    stretch = max((last - first) / STRETCHES, 1e-6)
+    params = {"since": since if since is not None else first, "first": first, "stretch": stretch}
+    return [_call(r) for r in query(_CALLS, params)]
 
 
 def _round(row: Any) -> RoundRecord:
@@ -176,39 +202,84 @@ def _round(row: Any) -> RoundRecord:
     return RoundRecord(row[0], int(data.get("round") or 0), str(data.get("verdict") or ""), lines, float(row[2]))
 
 
-def _read(conn: Connection) -> History:
+def read_history(query: Query, since: float | None = None) -> History:
+    """The recorded history of every item (model calls from `since` on)."""
     return History(
-        items=[_item(r) for r in conn.execute(_ITEMS)],
-        calls=[_call(r) for r in conn.execute(_CALLS)],
-        transitions=[TransitionRecord(*r) for r in conn.execute(_TRANSITIONS)],
-        reviews=[ReviewRecord(r[0], r[1], r[2], r[3], int(r[4] or 0)) for r in conn.execute(_REVIEWS)],
-        escalations=[EscalationRecord(*r) for r in conn.execute(_ESCALATIONS)],
-        handoffs=[HandoffRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in conn.execute(_HANDOFFS)],
-        rounds=[_round(r) for r in conn.execute(_ROUNDS) if r[0]],
-        policy_blocks=[(r[0], float(r[1])) for r in conn.execute(_BLOCKS)],
+        items=[_item(r) for r in query(_ITEMS, {})],
+        calls=_calls(query, since),
+        transitions=[TransitionRecord(*r) for r in query(_TRANSITIONS, {})],
+        reviews=[ReviewRecord(r[0], r[1], r[2], r[3], int(r[4] or 0)) for r in query(_REVIEWS, {})],
+        escalations=[EscalationRecord(*r) for r in query(_ESCALATIONS, {})],
+        handoffs=[HandoffRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in query(_HANDOFFS, {})],
+        rounds=[_round(r) for r in query(_ROUNDS, {}) if r[0]],
+        policy_blocks=[(r[0], float(r[1])) for r in query(_BLOCKS, {})],
     )
 
 
-def load_history(store: Store) -> History:
-    """The whole recorded history of every item, read in one transaction (a consistent snapshot)."""
-    with store.session() as session:
-        return _read(session.connection())
-
-
-def load_sprint_record(store: Store, name: str) -> SprintRecord | None:
+def read_sprint(query: Query, name: str) -> SprintRecord | None:
     """The database's sprint `name` with its items, or None when there is none."""
-    with store.session() as session:
-        conn = session.connection()
-        row = conn.execute(text("SELECT name, tokens, usd, review_hours, started_at, closed_at FROM sprints "
-                                "WHERE name = :n"), {"n": name}).first()
-        if row is None:
-            return None
-        ids = [r[0] for r in conn.execute(text("SELECT item_id FROM sprint_items WHERE sprint = :n "
-                                               "ORDER BY added_at"), {"n": name})]
+    rows = query("SELECT name, tokens, usd, review_hours, started_at, closed_at FROM sprints WHERE name = :n",
+                 {"n": name})
+    if not rows:
+        return None
+    ids = [r[0] for r in query("SELECT item_id FROM sprint_items WHERE sprint = :n ORDER BY added_at", {"n": name})]
+    row = rows[0]
     return SprintRecord(row[0], row[1], row[2], row[3], row[4], row[5], ids)
 
 
-def sprint_names(store: Store) -> list[str]:
+def read_sprint_names(query: Query) -> list[str]:
     """Names of the database's sprints, oldest first."""
-    with store.session() as session:
-        return [r[0] for r in session.connection().execute(text("SELECT name FROM sprints ORDER BY created_at"))]
+    return [r[0] for r in query("SELECT name FROM sprints ORDER BY created_at", {})]
+
+
+T = TypeVar("T")
+
+
+def load_history(url: str, since: float | None = None) -> History:
+    """The recorded history of every item in the database at `url` (model calls from `since` on)."""
+    return _read(url, lambda query: read_history(query, since))
+
+
+def load_sprint_record(url: str, name: str) -> SprintRecord | None:
+    """The sprint `name` of the database at `url`, or None."""
+    return _read(url, lambda query: read_sprint(query, name))
+
+
+def sprint_names(url: str) -> list[str]:
+    """Names of the sprints of the database at `url`, oldest first."""
+    return _read(url, read_sprint_names)
+
+
+def _read(url: str, reading: Callable[[Query], T]) -> T:
+    """`reading` on the database: SQLite read-only through sqlite3; the Store (which migrates) otherwise,
+    or when the SQLite file predates a migration the queries need."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return reading(lambda sql, params: [])  # no database yet: nothing recorded
+    if path is not None:
+        check_sqlite_file(path)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every query
+            return reading(lambda sql, params: conn.execute(sql, params).fetchall())
+        except sqlite3.OperationalError:
+            pass  # an older schema: the Store migrates it
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: {exc}") from None
+        finally:
+            conn.close()
+    return _read_store(url, reading)
+
+
+def _read_store(url: str, reading: Callable[[Query], T]) -> T:
+    from sqlalchemy import text
+
+    from agentsprint.store import Store
+
+    store = Store(url)
+    try:
+        with store.session() as session:
+            conn = session.connection()
+            return reading(lambda sql, params: list(conn.execute(text(sql), params).all()))
+    finally:
+        store.close()

@@ -180,6 +180,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
 def chromium(page: Path, out: Path, *action: str, height: int = 1200) -> list[str]:
     """Run headless Chromium on `page` through a recording proxy; the requests it made."""
+    assert CHROMIUM is not None, "chromium is not installed (AGENTSPRINT_TEST_CHROMIUM_REQUIRED is set)"
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     proxy.seen = []  # type: ignore[attr-defined]
     threading.Thread(target=proxy.serve_forever, daemon=True).start()

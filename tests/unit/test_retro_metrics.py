@@ -30,9 +30,9 @@ def item(item_id: str, status: str, value: int = 0, round_: int = 1, usd: float 
 
 
 def call(item_id: str, role: str, usd: float, inp: int = 100, out: int = 10, *, model: str = "m",
-         cached: int = 0, kind: str = "measured", shadow: bool = False, outcome: str = "ok", retries: int = 0,
-         timeout: bool = False, at: float = 0.0) -> CallRecord:
-    return CallRecord(item_id, role, model, inp, cached, out, usd, kind, shadow, outcome, retries, timeout, at)
+         cached: int = 0, kind: str = "measured", shadow: bool = False, errors: int = 0, retries: int = 0,
+         timeouts: int = 0, at: float = 0.0) -> CallRecord:
+    return CallRecord(item_id, role, model, inp, cached, out, usd, kind, shadow, 1, errors, retries, timeouts, at)
 
 
 def moves(item_id: str, *steps: tuple[str, float]) -> list[TransitionRecord]:
@@ -50,7 +50,7 @@ def sprint_history() -> History:
         calls=[call("A", "supervisor", 0.5, 1000, 100), call("A", "coder", 1.0, 2000, 200, cached=500),
                call("A", "qa", 0.5, 500, 50), call("B", "coder", 1.2, 3000, 300, model="big"),
                call("C", "coder", 0.8, 800, 80), call("C", "shadowed", 9.0, shadow=True),
-               call("C", "qa", 0.0, 0, 0, outcome="error", retries=2, timeout=True)],
+               call("C", "qa", 0.0, 0, 0, errors=1, retries=2, timeouts=1)],
         transitions=[*moves("A", ("running", 0), ("awaiting_review", H), ("done", 3 * H)),
                      *moves("B", ("running", 0), ("escalated", H)),
                      *moves("C", ("running", 0), ("awaiting_review", H), ("planned", 2 * H), ("running", 2 * H),

@@ -1,0 +1,70 @@
+"""The retro's store queries on a real SQLite database written by the real ledger functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentsprint.store import Store
+from agentsprint.store.history import History, _read_store, load_history, read_history
+from agentsprint.store.ledger import reserve, settle, settle_orphans
+
+
+def _call(store: Store, scopes: list[str], tokens: int, usd: float, estimate: int, at: float) -> int:
+    call = {"item_id": "AS-1", "role": "coder", "model": "m", "estimated_input_tokens": estimate, "started_at": at,
+            "scopes_json": __import__("json").dumps(scopes)}
+    call_id = reserve(store, scopes, tokens, usd, call)
+    assert call_id is not None
+    return call_id
+
+
+def _settle(store: Store, call_id: int, **fields: object) -> None:
+    spent = int(fields.get("input_tokens", 0)) + int(fields.get("output_tokens", 0))  # type: ignore[call-overload]
+    settle(store, call_id, spent, float(fields.get("usd", 0.0)), fields, {"item_id": "AS-1"})  # type: ignore[arg-type]
+
+
+def recorded(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store = Store(url)
+    ok = _call(store, ["item:AS-1"], 1000, 0.01, 800, 100.0)
+    _settle(store, ok, outcome="ok", input_tokens=700, cached_input_tokens=100, output_tokens=50, usd=0.005)
+    shadow = _call(store, ["shadow:run-1:item:AS-1"], 1000, 0.01, 800, 101.0)
+    _settle(store, shadow, outcome="ok", input_tokens=600, output_tokens=40, usd=0.004)
+    failed = _call(store, ["item:AS-1"], 1000, 0.01, 800, 102.0)
+    _settle(store, failed, outcome="error", error="timeout: no answer in 3s", retries=2)
+    _call(store, ["item:AS-1"], 2000, 0.02, 1500, 103.0)  # in flight when its process died
+    assert settle_orphans(store, "AS-1") == 1
+    store.close()
+    return url
+
+
+def test_calls_are_charged_as_the_budget_was(tmp_path):
+    history = load_history(recorded(tmp_path))
+    real = [c for c in history.calls if not c.shadow]
+    measured = [c for c in real if c.cost_kind == "measured"]
+    estimated = [c for c in real if c.cost_kind == "estimated"]
+    assert sum(c.calls for c in measured) == 2 and sum(c.calls for c in estimated) == 1
+    assert sum(c.input_tokens for c in measured) == 700 and sum(c.output_tokens for c in measured) == 50
+    assert sum(c.cached_input_tokens for c in measured) == 100
+    assert sum(c.usd for c in measured) == 0.005
+    assert sum(c.errors for c in real) == 1 and sum(c.timeouts for c in real) == 1 and sum(c.retries for c in real) == 2
+    orphan = estimated[0]
+    assert (orphan.input_tokens, orphan.output_tokens, orphan.usd) == (1500, 500, 0.02), \
+        "an interrupted call is charged its reservation"
+    shadows = [c for c in history.calls if c.shadow]
+    assert [(c.tokens, c.usd) for c in shadows] == [(640, 0.004)]
+
+
+def test_since_leaves_out_earlier_calls(tmp_path):
+    history = load_history(recorded(tmp_path), since=102.0)
+    assert sum(c.calls for c in history.calls) == 2
+
+
+def test_the_store_path_reads_the_same_history(tmp_path):
+    url = recorded(tmp_path)
+    assert _read_store(url, read_history) == load_history(url), "the SQL is the same through SQLAlchemy"
+
+
+def test_no_database_is_an_empty_history_and_creates_nothing(tmp_path):
+    path = tmp_path / "none.db"
+    assert load_history(f"sqlite:///{path}") == History()
+    assert not path.exists()
