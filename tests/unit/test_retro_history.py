@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from agentsprint.store import Store
 from agentsprint.store.history import History, _read_store, load_history, read_history
-from agentsprint.store.ledger import reserve, settle, settle_orphans
+from agentsprint.store.ledger import record_anomaly, reserve, settle, settle_orphans
 
 
 def _call(store: Store, scopes: list[str], tokens: int, usd: float, estimate: int, at: float) -> int:
     call = {"item_id": "AS-1", "role": "coder", "model": "m", "estimated_input_tokens": estimate, "started_at": at,
-            "scopes_json": __import__("json").dumps(scopes)}
+            "granted_max_tokens": tokens - estimate, "scopes_json": json.dumps(scopes)}
     call_id = reserve(store, scopes, tokens, usd, call)
     assert call_id is not None
     return call_id
@@ -33,6 +34,11 @@ def recorded(tmp_path: Path) -> str:
     _settle(store, failed, outcome="error", error="timeout: no answer in 3s", retries=2)
     _call(store, ["item:AS-1"], 2000, 0.02, 1500, 103.0)  # in flight when its process died
     assert settle_orphans(store, "AS-1") == 1
+    no_usage = _call(store, ["item:AS-1"], 1000, 0.01, 800, 104.0)  # the gateway charges its reservation
+    _settle(store, no_usage, outcome="ok", input_tokens=800, output_tokens=200, usd=0.01)
+    odd = _call(store, ["item:AS-1"], 1000, 0.01, 800, 105.0)
+    _settle(store, odd, outcome="ok", input_tokens=900, output_tokens=300, usd=0.012, usage_anomaly="too many")
+    record_anomaly(store, {"item_id": "AS-1", "call_id": odd, "anomaly": "too many"})
     store.close()
     return url
 
@@ -42,21 +48,23 @@ def test_calls_are_charged_as_the_budget_was(tmp_path):
     real = [c for c in history.calls if not c.shadow]
     measured = [c for c in real if c.cost_kind == "measured"]
     estimated = [c for c in real if c.cost_kind == "estimated"]
-    assert sum(c.calls for c in measured) == 2 and sum(c.calls for c in estimated) == 1
+    assert sum(c.calls for c in measured) == 2 and sum(c.calls for c in estimated) == 3
     assert sum(c.input_tokens for c in measured) == 700 and sum(c.output_tokens for c in measured) == 50
     assert sum(c.cached_input_tokens for c in measured) == 100
     assert sum(c.usd for c in measured) == 0.005
     assert sum(c.errors for c in real) == 1 and sum(c.timeouts for c in real) == 1 and sum(c.retries for c in real) == 2
-    orphan = estimated[0]
+    orphan, no_usage, odd = estimated
     assert (orphan.input_tokens, orphan.output_tokens, orphan.usd) == (1500, 500, 0.02), \
         "an interrupted call is charged its reservation"
+    assert (no_usage.tokens, no_usage.usd) == (1000, 0.01), "a reply without usage is charged its reservation"
+    assert (odd.tokens, odd.usd) == (1200, 0.012), "a usage anomaly is charged as settled, and said estimated"
     shadows = [c for c in history.calls if c.shadow]
     assert [(c.tokens, c.usd) for c in shadows] == [(640, 0.004)]
 
 
 def test_since_leaves_out_earlier_calls(tmp_path):
     history = load_history(recorded(tmp_path), since=102.0)
-    assert sum(c.calls for c in history.calls) == 2
+    assert sum(c.calls for c in history.calls) == 4
 
 
 def test_the_store_path_reads_the_same_history(tmp_path):
