@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 SPARKS = "▁▂▃▄▅▆▇█"
+TERMINAL_ITEM_COLUMNS = ("item", "status", "rounds", "tokens", "USD", "utilization", "escalation")
+"""The items table's columns that fit 80 columns (the exports have them all)."""
 BAR_WIDTH = 20
 
 
@@ -25,6 +27,12 @@ def sparkline(values: list[float], width: int = 60) -> str:
 def bar(value: float, top: float) -> str:
     """A horizontal bar of `value` against `top`."""
     return "█" * round(BAR_WIDTH * value / top) if top else ""
+
+
+def narrowed(table: Table, columns: tuple[str, ...]) -> Table:
+    """`table` with only `columns`, in their order."""
+    keep = [table.header.index(name) for name in columns]
+    return Table(table.title, list(columns), [[row[i] for i in keep] for row in table.rows])
 
 
 def rich_table(table: Table, bars: dict[str, float] | None = None) -> RenderableType:
@@ -49,6 +57,7 @@ def renderables(report: dict[str, Any]) -> list[RenderableType]:
     splits = {"Spend by role": {k: v["usd"] for k, v in report["by_role"].items()},
               "Spend by model": {k: v["usd"] for k, v in report["by_model"].items()}}
     for table in all_tables(report):
+        table = narrowed(table, TERMINAL_ITEM_COLUMNS) if table.title == "Items" else table
         shown.append(rich_table(table, splits.get(table.title)))
         if table.title == "Review bottleneck" and report["review_queue"]:
             shown.append("  review queue " + sparkline([p["count"] for p in report["review_queue"]]))
