@@ -76,3 +76,18 @@ def test_no_database_is_an_empty_history_and_creates_nothing(tmp_path):
     path = tmp_path / "none.db"
     assert load_history(f"sqlite:///{path}") == History()
     assert not path.exists()
+
+
+def test_only_the_html_report_imports_matplotlib(tmp_path):
+    import subprocess
+    import sys
+
+    url = recorded(tmp_path)
+    script = ("import sys\nfrom agentsprint.retro.report import build\nfrom agentsprint.retro.scope import Scope\n"
+              "from agentsprint.retro.service import render\nfrom agentsprint.store.history import load_history\n"
+              f"report = build(load_history({url!r}), Scope('all'))\n"
+              "for fmt in ('json', 'md', 'csv'):\n    render(report, fmt)\n"
+              "print('matplotlib' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+              "render(report, 'html')\nprint('matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True"], "json, md and csv need neither matplotlib nor SQLAlchemy"
