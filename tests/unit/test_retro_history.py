@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from agentsprint.store import Store
 from agentsprint.store.history import History, _read_store, load_history, read_history
 from agentsprint.store.ledger import record_anomaly, reserve, settle, settle_orphans
@@ -91,3 +93,46 @@ def test_only_the_html_report_imports_matplotlib(tmp_path):
               "render(report, 'html')\nprint('matplotlib' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"], "json, md and csv need neither matplotlib nor SQLAlchemy"
+
+
+@pytest.mark.postgres
+def test_the_history_queries_run_on_postgresql(tmp_path):
+    import uuid
+
+    from conftest import postgres_url
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(postgres_url().replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"agentsprint_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        sqlite = load_history(recorded(tmp_path))
+        url = server.set(database=name).render_as_string(hide_password=False)
+        store = Store(url)
+        _copy_calls(store, recorded(tmp_path / "again"))
+        store.close()
+        assert load_history(url) == sqlite, "every query runs on PostgreSQL and sums the same"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _copy_calls(store: Store, sqlite_url: str) -> None:
+    """The model calls and anomaly events of a SQLite database, into `store`."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    source = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    source.row_factory = sqlite3.Row
+    with store.session() as session:
+        for table in ("model_calls", "events"):
+            rows = [dict(r) for r in source.execute(f"SELECT * FROM {table}")]
+            names = [k for k in rows[0] if k != "id"] + ["id"]
+            statement = text(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})")
+            session.connection().execute(statement, rows)
+    source.close()
