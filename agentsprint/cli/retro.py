@@ -13,12 +13,14 @@ app = typer.Typer()
 
 @app.command("retro")
 def retro_command(
-    sprint: str = typer.Option(None, "--sprint", help="The sprint's items (backlog/sprints/NAME.yml or the database)."),
-    items: list[str] = typer.Option(None, "--item", help="These items (repeat the option)."),
-    since: str = typer.Option(None, "--since", help="What happened since this date (YYYY-MM-DD, UTC)."),
+    sprint: str = typer.Option(None, "--sprint", metavar="NAME",
+                               help="The sprint's items (backlog/sprints/NAME.yml or the database)."),
+    items: list[str] = typer.Option(None, "--item", metavar="ID", help="These items (repeat the option)."),
+    since: str = typer.Option(None, "--since", metavar="DATE", help="What happened since this date (YYYY-MM-DD, UTC)."),
     trend: bool = typer.Option(False, "--trend", help="Headline figures per sprint side by side."),
-    fmt: str = typer.Option(None, "--format", help="md | html | json | csv (default: the terminal view)."),
-    output: Path = typer.Option(None, "-o", "--output", help="Write the report to this file."),
+    fmt: str = typer.Option(None, "--format", metavar="FORMAT",
+                            help="md | html | json | csv (default: the terminal view)."),
+    output: Path = typer.Option(None, "-o", "--output", metavar="FILE", help="Write the report to this file."),
 ) -> None:
     """The retro: findings, outcome, token ROI, handoffs, review bottleneck, reliability."""
     from agentsprint.retro.errors import RetroError
