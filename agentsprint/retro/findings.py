@@ -75,13 +75,21 @@ def cost_kinds(report: Report) -> str | None:
     return f"not all spend is provider-measured: {parts} of {usd_text(report['usd_total'])}"
 
 
+def forecasts(report: Report) -> str | None:
+    """Forecasts that keep falling short (only once planning makes forecasts: null until then)."""
+    errors = sorted((report.get("forecast_error") or {}).values())
+    if not errors or errors[len(errors) // 2] <= 0.1:
+        return None
+    return f"forecasts are low: done items spent a median {errors[len(errors) // 2]:+.0%} over their forecast"
+
+
 def nothing_ran(report: Report) -> str | None:
     """A scope without any model call."""
     return "no model calls in this scope" if not report["calls_total"] else None
 
 
 RULES: list[Callable[[Report], str | None]] = [
-    nothing_ran, overruns, review_bound, escalations, supervisor_share, waste, handoffs, cost_kinds,
+    nothing_ran, overruns, review_bound, escalations, forecasts, supervisor_share, waste, handoffs, cost_kinds,
 ]
 
 

@@ -68,4 +68,6 @@ def trend_table(trend: dict[str, Any]) -> list[RenderableType]:
     """`retro --trend` in the terminal: one table of sprints."""
     from agentsprint.retro.trend_render import trend_table as table
 
+    if not trend["trend"]:
+        return ["no sprints yet: the trend compares sprints (backlog/sprints/*.yml or `agentsprint sprint new`)"]
     return [rich_table(table(trend))]

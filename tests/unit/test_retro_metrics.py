@@ -180,7 +180,9 @@ def test_estimated_spend_is_split_and_said():
 def test_forecast_error_only_where_planning_made_a_forecast():
     history = History(items=[item("A", "done"), item("B", "done")], calls=[call("A", "coder", 1.5)])
     assert figures(history)["forecast_error"] is None
-    assert figures(history, forecasts_usd={"A": 1.0})["forecast_error"] == {"A": 0.5}
+    report = figures(history, forecasts_usd={"A": 1.0})
+    assert report["forecast_error"] == {"A": 0.5}
+    assert "forecasts are low: done items spent a median +50% over their forecast" in findings(report)
 
 
 def test_percentiles_are_nearest_rank():
