@@ -147,16 +147,19 @@ def _bars(chart_id: str, title: str, values: dict[str, float], unit: str, text: 
 
 
 def by_role(report: Report) -> Chart:
+    """USD per role."""
     return _bars("spend-by-role", "Spend by role", {k: v["usd"] for k, v in report["by_role"].items()}, "USD",
                  usd_text)
 
 
 def by_model(report: Report) -> Chart:
+    """USD per model."""
     return _bars("spend-by-model", "Spend by model", {k: v["usd"] for k, v in report["by_model"].items()}, "USD",
                  usd_text)
 
 
 def token_kinds(report: Report) -> Chart:
+    """Tokens: uncached input, cached input, output."""
     t = report["tokens"]
     values = {"input (uncached)": t["input"] - t["cached_input"], "cached input": t["cached_input"],
               "output": t["output"]}

@@ -111,6 +111,7 @@ def in_scope(history: History, scope: Scope) -> History:
     ids, since = scope.item_ids, scope.since or float("-inf")
 
     def keep(item_id: str | None, at: float) -> bool:
+        """Whether a record of this item at this moment is in scope."""
         return (ids is None or item_id in ids) and at >= since
 
     touched = {t.item_id for t in history.transitions if t.at >= since} if scope.since is not None else None

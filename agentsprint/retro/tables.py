@@ -54,6 +54,7 @@ def duration(seconds: float | None) -> str:
 
 
 def outcome(r: Report) -> Table:
+    """The Outcome section: counts, escalations, first-pass rate, rounds."""
     reasons = ", ".join(f"{k} {v}" for k, v in r["escalations_by_reason"].items() if v) or "none"
     rounds = r["rounds_per_done_item"]
     return Table("Outcome", ["figure", "value"], [
@@ -66,6 +67,7 @@ def outcome(r: Report) -> Table:
 
 
 def token_roi(r: Report) -> Table:
+    """The Token ROI section: totals, cost per done item, waste, value, ratios."""
     per, waste, ratio = r["cost_per_done_item"], r["wasted_spend"], r["supervisor_worker_ratio"]
     return Table("Token ROI", ["figure", "value"], [
         ["tokens total", num(r["tokens_total"])], ["USD total", usd(r["usd_total"], r)],
@@ -80,11 +82,13 @@ def token_roi(r: Report) -> Table:
 
 
 def split(title: str, groups: dict[str, dict[str, Any]]) -> Table:
+    """Spend split by role or by model."""
     return Table(title, ["", "calls", "tokens", "USD"],
                  [[name, num(g["calls"]), num(g["tokens"]), usd_text(g["usd"])] for name, g in groups.items()])
 
 
 def tokens(r: Report) -> Table:
+    """Tokens split into uncached input, cached input and output."""
     t = r["tokens"]
     return Table("Tokens by kind", ["kind", "tokens"],
                  [["input (uncached)", num(t["input"] - t["cached_input"])], ["cached input", num(t["cached_input"])],
@@ -92,6 +96,7 @@ def tokens(r: Report) -> Table:
 
 
 def handoffs(r: Report) -> Table:
+    """The Handoffs section."""
     bad = r["handoffs_malformed"]
     by = "; ".join(f"{k} {v}" for k, v in {**bad["by_role"], **bad["by_model"]}.items()) or "none"
     return Table("Handoffs", ["figure", "value"], [
@@ -101,6 +106,7 @@ def handoffs(r: Report) -> Table:
 
 
 def review(r: Report) -> Table:
+    """The Review bottleneck section."""
     wait, load = r["review_wait"], r["review_load"]
     capacity = f" (capacity {num(load['capacity_hours'])} h)" if load["capacity_hours"] is not None else ""
     bound = NONE if r["review_bound"] is None else ("yes" if r["review_bound"] else "no")
@@ -117,6 +123,7 @@ def review(r: Report) -> Table:
 
 
 def reliability(r: Report) -> Table:
+    """The Reliability section."""
     wall = r["wall_time_per_done_item"]
     return Table("Reliability", ["figure", "value"], [
         ["provider errors", num(r["provider_errors"])], ["retries", num(r["retries"])],
@@ -127,6 +134,7 @@ def reliability(r: Report) -> Table:
 
 
 def shadow(r: Report) -> Table:
+    """Shadow runs, apart from the totals."""
     s = r["shadow"]
     return Table("Shadow runs (not in the totals)", ["figure", "value"], [
         ["calls", num(s["calls"])], ["tokens", num(s["tokens_total"])], ["USD", usd_text(s["usd_total"])],
@@ -135,6 +143,7 @@ def shadow(r: Report) -> Table:
 
 
 def items(r: Report) -> Table:
+    """One row per item."""
     return Table("Items", ["item", "type", "status", "rounds", "tokens", "USD", "budget USD", "utilization",
                            "value", "review wait", "escalation"],
                  [[i["id"], i["type"], i["status"], num(i["rounds"]), num(i["tokens"]), usd_text(i["usd"]),

@@ -17,6 +17,7 @@ HEADER = ["sprint", "cost per done item", "first-pass rate", "handoff validity",
 def trend_table(trend: dict[str, Any]) -> Table:
     """One row per sprint, oldest first."""
     def money(value: float | None) -> str:
+        """Money, or n/a."""
         return NONE if value is None else usd_text(value)
 
     rows = [[r["sprint"], money(r["cost_per_done_item_usd"]), pct(r["first_pass_rate"]), pct(r["handoff_validity"]),
@@ -25,12 +26,14 @@ def trend_table(trend: dict[str, Any]) -> Table:
 
 
 def trend_md(trend: dict[str, Any]) -> str:
+    """The trend as Markdown."""
     from agentsprint.retro.render_md import table_md
 
     return "# Retro trend\n\n" + "\n".join(table_md(trend_table(trend)))
 
 
 def trend_csv(trend: dict[str, Any]) -> str:
+    """The trend as CSV with its JSON keys as the header."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["sprint", *HEADLINES], lineterminator="\n")
     writer.writeheader()
@@ -40,6 +43,7 @@ def trend_csv(trend: dict[str, Any]) -> str:
 
 
 def trend_html(trend: dict[str, Any]) -> str:
+    """The trend as a small self-contained HTML page."""
     table = trend_table(trend)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
