@@ -174,12 +174,15 @@ _CALLS = (
 _SPAN = "SELECT MIN(started_at), MAX(started_at) FROM model_calls WHERE item_id IS NOT NULL"
 STRETCHES = 400
 """Stretches of time the calls are summed over (the burn-up chart's resolution)."""
-_TRANSITIONS = ("SELECT item_id, from_status, to_status, at, actor FROM item_transitions ORDER BY at, id")
-_REVIEWS = ("SELECT item_id, decision, requested_at, decided_at, changed_lines FROM reviews ORDER BY decided_at")
-_ESCALATIONS = ("SELECT item_id, reason, created_at, resolved_at, resolution FROM escalations ORDER BY id")
-_HANDOFFS = ("SELECT item_id, role, model, valid, at FROM handoffs WHERE item_id IS NOT NULL ORDER BY id")
-_ROUNDS = ("SELECT item_id, data_json, at FROM events WHERE kind = 'round' ORDER BY id")
-_BLOCKS = ("SELECT item_id, at FROM events WHERE kind = 'policy.block' AND item_id IS NOT NULL ORDER BY id")
+REAL = "(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE mode = 'shadow'))"
+"""Records of real runs: a shadow run's status changes, rounds and handoffs are never the sprint's."""
+_TRANSITIONS = f"SELECT item_id, from_status, to_status, at, actor FROM item_transitions WHERE {REAL} ORDER BY at, id"
+_REVIEWS = "SELECT item_id, decision, requested_at, decided_at, changed_lines FROM reviews ORDER BY decided_at"
+_ESCALATIONS = ("SELECT item_id, reason, created_at, resolved_at, resolution FROM escalations "
+                "WHERE resolution IS NULL OR resolution != 'shadow' ORDER BY id")
+_HANDOFFS = f"SELECT item_id, role, model, valid, at FROM handoffs WHERE item_id IS NOT NULL AND {REAL} ORDER BY id"
+_ROUNDS = f"SELECT item_id, data_json, at FROM events WHERE kind = 'round' AND {REAL} ORDER BY id"
+_BLOCKS = f"SELECT item_id, at FROM events WHERE kind = 'policy.block' AND item_id IS NOT NULL AND {REAL} ORDER BY id"
 
 
 def _item(row: Any) -> ItemRecord:

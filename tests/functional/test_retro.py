@@ -1,7 +1,7 @@
 """The retro of a real sprint: scripted model server, real git, SQLite, DBOS, the installed CLI, and a
 headless Chromium that draws the HTML report.
 
-The sprint: AS-1 done after human review; AS-2 escalated (QA rejects it, one round allowed); AS-3
+The sprint: AS-1 run in shadow first, then for real, done after human review; AS-2 escalated (QA rejects it, one round allowed); AS-3
 rejected by a human, reworked in a second round, then approved.
 """
 
@@ -65,6 +65,9 @@ def sprint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Scr
                  item("AS-3", dod=HUMAN, scope=["shop/three.py"])]
         settings = make_project(tmp_path_factory.mktemp("retro") / "p", server, items, book)
         root = settings.root
+        assert run_items(settings, ["AS-1"], shadow=True).results == {"AS-1": "awaiting_review"}
+        server.shadow_usage = list(server.usage)  # type: ignore[attr-defined]
+        server.usage.clear()
         assert run_items(settings, ["AS-1", "AS-2", "AS-3"]).results == {
             "AS-1": "awaiting_review", "AS-2": "escalated", "AS-3": "awaiting_review"}
         ok(cli(root, "review", "approve", "AS-1"))
@@ -93,6 +96,14 @@ def test_json_totals_equal_what_the_model_server_reported(sprint):
     assert report["usd_total"] == pytest.approx(billed, abs=1e-6)
     assert report["cost_kind_split"]["measured"] == report["usd_total"]
     assert sum(v["usd"] for v in report["by_role"].values()) == pytest.approx(report["usd_total"], abs=1e-6)
+
+
+def test_a_shadow_run_is_reported_apart(sprint):
+    root, server = sprint
+    report = json.loads(exported(root, "json", "--sprint", "S1"))
+    shadow = server.shadow_usage
+    assert report["shadow"]["calls"] == len(shadow) > 0 and report["shadow"]["items"] == ["AS-1"]
+    assert report["shadow"]["tokens_total"] == sum(u["prompt_tokens"] + u["completion_tokens"] for u in shadow)
 
 
 def test_json_figures_of_the_sprint(sprint):
