@@ -1,8 +1,8 @@
 """The retro of a real sprint: scripted model server, real git, SQLite, DBOS, the installed CLI, and a
 headless Chromium that draws the HTML report.
 
-The sprint: AS-1 run in shadow first, then for real, done after human review; AS-2 escalated (QA rejects it, one round allowed); AS-3
-rejected by a human, reworked in a second round, then approved.
+The sprint: AS-1 run in shadow first, then for real, done after human review; AS-2 escalated (QA
+rejects it, one round allowed); AS-3 rejected by a human, reworked in a second round, then approved.
 """
 
 from __future__ import annotations
