@@ -15,14 +15,6 @@ from agentsprint.cli.main import build_app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
 
-# Commands the workflow calls that are not on this branch yet, with their options (True: takes a
-# value). They are checked against the real command tree as soon as it has them; this list goes
-# once the sprint and retro commands are merged.
-PENDING_COMMANDS: dict[tuple[str, ...], dict[str, bool]] = {
-    ("retro",): {"--sprint": True, "--item": True, "--since": True, "--trend": False, "--format": True,
-                 "-o": True, "--output": True},
-}
-
 
 def workflow_text() -> str:
     """The one ```yaml block of docs/ci.md that is a workflow (it has `jobs`)."""
@@ -90,12 +82,9 @@ def real_options(command: Any) -> dict[str, bool]:
 
 def check_call(words: list[str]) -> None:
     path, command, rest = resolve(get_command(build_app()), words)  # type: ignore[arg-type]
-    if command is not None:
-        options = real_options(command)
-        arguments = [p for p in command.params if p.param_type_name == "argument"]
-    else:
-        assert path in PENDING_COMMANDS, f"`agentsprint {' '.join(words)}`: no command {' '.join(path)!r}"
-        options, arguments = PENDING_COMMANDS[path] | {"--help": False}, []
+    assert command is not None, f"`agentsprint {' '.join(words)}`: no command {' '.join(path)!r}"
+    options = real_options(command)
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
     positional = _check_options(words, rest, options)
     unbounded = any(a.nargs == -1 for a in arguments)
     assert unbounded or len(positional) <= len(arguments), f"`agentsprint {' '.join(words)}`: extra {positional}"

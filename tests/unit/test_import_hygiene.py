@@ -86,7 +86,8 @@ def test_cli_modules_import_only_typer_and_the_stdlib_at_top_level(path: Path) -
     assert wrong == []
 
 
-HEAVY = ["litellm", "textual", "dbos", "sqlmodel", "sqlalchemy", "rich", "yaml", "tiktoken", "git", "jinja2"]
+HEAVY = ["litellm", "textual", "dbos", "sqlmodel", "sqlalchemy", "rich", "yaml", "tiktoken", "git", "jinja2",
+         "matplotlib", "numpy"]
 
 
 def loaded_after(code: str) -> list[str]:
