@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import typer
 
 from agentsprint.cli.context import console, exit_without_teardown, fail, settings_or_exit
+from agentsprint.cli.views import report
 
 if TYPE_CHECKING:
-    from agentsprint.backlog import Backlog, Problem
+    from agentsprint.backlog import Backlog
     from agentsprint.config import Settings
     from agentsprint.store.fastread import ItemBudgets
 
@@ -38,13 +39,6 @@ def load(settings: Settings) -> Backlog:
     if not settings.backlog_dir.is_dir():
         raise BacklogError(f"no backlog folder at {settings.backlog_dir} (run `agentsprint init`)")
     return load_backlog(settings.backlog_dir, cache_dir(settings))
-
-
-def report(problems: list[Problem], err: bool = True) -> None:
-    """Each problem as `path:line: message`, paths relative to the current folder."""
-    here = Path.cwd()
-    for problem in problems:
-        typer.echo(problem.shown_from(here), err=err)
 
 
 def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:

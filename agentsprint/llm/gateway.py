@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from agentsprint.config import ModelSettings, Settings
 from agentsprint.llm import records, tokens
 from agentsprint.llm.calls import PendingCall, overshoot, usage_anomaly
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
 from agentsprint.llm.ledger import Ask, BudgetState, Ledger, Reservation, fit
 from agentsprint.llm.prices import Price, check_prices, price_for
@@ -40,18 +41,6 @@ RACE_ATTEMPTS = 20
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOOPBACK_KEY = "no-key-needed"
 OVERSHOOT_USD_NOISE = 1e-12
-
-
-class CallContext(BaseModel):
-    """Who is calling and which budget scopes pay for it."""
-
-    role: str
-    item_id: str | None = None
-    run_id: str | None = None
-    round: int = 0
-    scopes: list[str] = Field(default_factory=list)
-    max_tokens: int | None = None
-    """Output cap for this call; default: the role's `max_tokens`."""
 
 
 class ToolCall(BaseModel):
