@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from agentsprint.backlog import Problem
     from agentsprint.domain import Budget, Item
-    from agentsprint.store.fastread import ItemBudgets
+    from agentsprint.store.sqlite_direct import ItemBudgets
 
 RICH_ROWS = 200
 HEADERS = ("ID", "TITLE", "TYPE", "PRIORITY", "VALUE", "STATUS", "BUDGET")
