@@ -177,10 +177,18 @@ def map_strings(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
+@lru_cache(maxsize=4096)
+def _redact_text(text: str, needles: tuple[str, ...]) -> str:
+    return redact_texts(text, needles)
+
+
 def redact_value(value: Any, needles: tuple[str, ...] | None = None) -> Any:
-    """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted."""
+    """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted.
+
+    Each string goes through a cache: an agent's prompt grows by appending, so a model call's request
+    scans only its new messages."""
     texts = secret_texts() if needles is None else needles
-    return map_strings(value, lambda text: redact_texts(text, texts))
+    return map_strings(value, lambda text: _redact_text(text, texts))
 
 
 _KNOWN_REDACTED: dict[str, tuple[str, ...]] = {}
