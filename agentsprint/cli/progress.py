@@ -197,12 +197,13 @@ def _summary(rows: dict[str, Row], folded: list[str]) -> str:
 
 def _cells(layout: Layout, values: dict[str, str]) -> list[str]:
     """The cells of one line, padded to the layout's widths (values longer than a cut column are cut)."""
+    from agentsprint.text import shorten
+
     cells = [values["item"].ljust(layout.item), values["status"].ljust(layout.status)]
     for key, width in (("round", layout.round), ("role", layout.role), ("tokens", layout.tokens),
                        ("usd", layout.usd), ("tool", layout.tool)):
         if width is not None:
-            text = values[key]
-            text = text if len(text) <= width else text[: width - 1] + "…"
+            text = shorten(values[key], width, "…")
             cells.append(text.rjust(width) if key in ("round", "usd") else text.ljust(width))
     return cells
 
