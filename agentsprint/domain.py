@@ -204,6 +204,8 @@ class Item(BaseModel):
     status: Status = Status.TODO
     epic: str | None = Field(default=None, pattern=EPIC_NAME)
     """A plain name: `backlog/epics/<epic>.yml` must not leave that folder."""
+    source: str | None = Field(default=None, min_length=1, max_length=2000, pattern=r"^[^\r\n]+$")
+    """Where the item came from (an issue's URL): `agentsprint import` skips a source it already has."""
     labels: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     scope: list[str] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from agentsprint.backlog.frontmatter import FrontMatterError, KeyPath
 from agentsprint.domain import FILE_STATUSES, Gate, Item, parse_gate
 from agentsprint.text import shorten
 
-KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "labels", "depends_on", "scope",
+KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "source", "labels", "depends_on", "scope",
         "budget", "dod")
 BUDGET_KEYS = ("tokens", "usd", "time", "rounds")
 

@@ -30,6 +30,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.review", "review"),
     ("agentsprint.cli.escalations", "escalations"),
     ("agentsprint.cli.llm", "llm"),
+    ("agentsprint.cli.imports", "import"),
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so
