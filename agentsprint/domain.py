@@ -84,13 +84,6 @@ class EscalationReason(StrEnum):
     POLICY = "policy"
 
 
-class Role(StrEnum):
-    SUPERVISOR = "supervisor"
-    CODER = "coder"
-    QA = "qa"
-    SECURITY = "security"
-
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -246,14 +239,3 @@ class Item(BaseModel):
             if inside and bullet[:2] in ("- ", "* "):
                 criteria.append(bullet[2:].strip())
         return criteria
-
-
-class Sprint(BaseModel):
-    """A sprint: a named set of items sharing one budget and a review capacity."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
-    budget: Budget = Field(default_factory=Budget)
-    review_hours: float | None = Field(default=None, ge=0)
-    items: list[str] = Field(default_factory=list)

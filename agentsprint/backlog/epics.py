@@ -15,10 +15,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agentsprint.backlog.errors import BacklogError, shorten
+from agentsprint.backlog.errors import MAX_QUOTED, BacklogError
 from agentsprint.backlog.files import read_text
 from agentsprint.backlog.frontmatter import FrontMatterError, load_yaml
 from agentsprint.domain import EPIC_NAME, Budget
+from agentsprint.text import shorten
 
 
 def epic_path(backlog_dir: Path, name: str) -> Path:
@@ -44,5 +45,5 @@ def epic_budget(backlog_dir: Path, name: str) -> tuple[int | None, float | None]
     try:
         budget = Budget.model_validate(data.get("budget") or {})
     except ValidationError as exc:
-        raise BacklogError(f"{path}: budget: {shorten(str(exc))}") from None
+        raise BacklogError(f"{path}: budget: {shorten(str(exc), MAX_QUOTED)}") from None
     return budget.tokens, budget.usd

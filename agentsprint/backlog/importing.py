@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentsprint.backlog.errors import BacklogError, shorten, shown
+from agentsprint.backlog.errors import MAX_QUOTED, BacklogError, shown
 from agentsprint.backlog.service import build_item, merge_fields
 from agentsprint.domain import ItemType, Priority
+from agentsprint.text import shorten
 
 CSV_COLUMNS = ("title", "type", "priority", "value", "body", "tokens", "usd", "source")
 _BUDGET_COLUMNS = ("tokens", "usd")
@@ -49,11 +50,11 @@ class Drafts:
         try:
             draft = make()
         except (BacklogError, ValueError) as exc:
-            self.problems.append((where, shorten(str(exc).removeprefix("invalid item: "))))
+            self.problems.append((where, shorten(str(exc).removeprefix("invalid item: "), MAX_QUOTED)))
             return
         twin = next((d.where for d in self.drafts if d.source == draft.source), None)
         if twin is not None:
-            self.problems.append((where, f"same source as {twin} ({shorten(draft.source)}): skipped"))
+            self.problems.append((where, f"same source as {twin} ({shorten(draft.source, MAX_QUOTED)}): skipped"))
         else:
             self.drafts.append(draft)
 

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import typer
 
 from agentsprint.cli.context import console, exit_without_teardown, fail, settings_or_exit
+from agentsprint.cli.views import report
 
 if TYPE_CHECKING:
-    from agentsprint.backlog import Backlog, Problem
+    from agentsprint.backlog import Backlog
     from agentsprint.config import Settings
-    from agentsprint.store.fastread import ItemBudgets
+    from agentsprint.store.sqlite_direct import ItemBudgets
 
 app = typer.Typer(help="The backlog: item files in backlog/.")
 
@@ -40,13 +41,6 @@ def load(settings: Settings) -> Backlog:
     return load_backlog(settings.backlog_dir, cache_dir(settings))
 
 
-def report(problems: list[Problem], err: bool = True) -> None:
-    """Each problem as `path:line: message`, paths relative to the current folder."""
-    here = Path.cwd()
-    for problem in problems:
-        typer.echo(problem.shown_from(here), err=err)
-
-
 def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
     """JSON records of every valid item, in id order."""
     from agentsprint.backlog.ids import id_sort_key
@@ -60,7 +54,7 @@ def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int
 
 def item_budgets(settings: Settings) -> ItemBudgets:
     """Effective limits, top-ups and spend per item: stdlib sqlite3 for SQLite, the full store otherwise."""
-    from agentsprint.store.fastread import item_budgets as read_sqlite
+    from agentsprint.store.sqlite_direct import item_budgets as read_sqlite
 
     found = read_sqlite(settings.database_url)
     if found is not None:
@@ -77,7 +71,7 @@ def item_budgets(settings: Settings) -> ItemBudgets:
 
 def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
     """{id: (live status, round)}: stdlib sqlite3 for SQLite, the full store otherwise."""
-    from agentsprint.store.fastread import live_statuses as read_sqlite
+    from agentsprint.store.sqlite_direct import live_statuses as read_sqlite
 
     found = read_sqlite(settings.database_url)
     if found is not None:
@@ -95,7 +89,7 @@ def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
 
 def sprint_ids(settings: Settings, name: str) -> set[str]:
     """Ids of the items planned into sprint `name`; exit 2 when there is no such sprint."""
-    from agentsprint.store.fastread import sprint_item_ids, sqlite_path
+    from agentsprint.store.sqlite_direct import sprint_item_ids, sqlite_path
 
     if sqlite_path(settings.database_url) is not None:
         ids = sprint_item_ids(settings.database_url, name)
@@ -259,7 +253,7 @@ def _known_id(backlog: Backlog, given: str) -> str:
 
 def _state_and_spend(settings: Settings, item_id: str) -> tuple[tuple[str, int] | None, dict[str, Any]]:
     """Live (status, round) and spend of one item; nothing is created when there is no database yet."""
-    from agentsprint.store.fastread import sqlite_path
+    from agentsprint.store.sqlite_direct import sqlite_path
 
     path = sqlite_path(settings.database_url)
     if path is not None and not path.is_file():

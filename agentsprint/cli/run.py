@@ -61,7 +61,7 @@ def run_command(
     submit: bool = typer.Option(False, "--submit", help="Only enqueue the items for `agentsprint worker`s; return."),
 ) -> None:
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
-    from agentsprint.runner.progress import Board
+    from agentsprint.cli.progress import Board
     from agentsprint.runner.service import RunError, run_items
     from agentsprint.store.runlock import RunLocked
 
@@ -198,8 +198,8 @@ def demo_command(
     directory: Path = typer.Option(None, "--dir", help="Where to create the sample (default: a new temp dir)."),
 ) -> None:
     """The whole flow offline: a sample repo with a real bug, a backlog, scripted models, one sprint."""
+    from agentsprint.cli.progress import Board
     from agentsprint.runner.demo import default_dir, run_demo
-    from agentsprint.runner.progress import Board
 
     target = (directory or default_dir()).resolve()
     board = Board(console=real_console(err), live=err.is_terminal)

@@ -10,16 +10,26 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
+
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentsprint.backlog import Problem
     from agentsprint.domain import Budget, Item
-    from agentsprint.store.fastread import ItemBudgets
+    from agentsprint.store.sqlite_direct import ItemBudgets
 
 RICH_ROWS = 200
 HEADERS = ("ID", "TITLE", "TYPE", "PRIORITY", "VALUE", "STATUS", "BUDGET")
 STATUS_STYLES = {"done": "green", "running": "cyan", "awaiting_review": "yellow", "escalated": "red",
                  "failed": "red", "stopped": "magenta", "dropped": "dim", "planned": "blue"}
+
+
+def report(problems: list[Problem], err: bool = True) -> None:
+    """Each problem as `path:line: message`, paths relative to the current folder."""
+    here = Path.cwd()
+    for problem in problems:
+        typer.echo(problem.shown_from(here), err=err)
 
 
 def relative(path: Path, root: Path) -> str:
