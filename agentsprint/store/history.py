@@ -1,7 +1,7 @@
 """What the retro reads: the recorded history of items as typed records, in a few whole-table queries.
 
 Plain SQL (no ORM objects): the retro of 100,000 model calls has to be made in about a second. A
-SQLite database is read through the stdlib sqlite3 module, read-only, as `fastread` does (importing
+SQLite database is read through the stdlib sqlite3 module, read-only, as `sqlite_direct` does (importing
 SQLAlchemy and SQLModel alone took most of that second, measured); other databases go through the
 Store. Every record is immutable and holds only what the retro's metrics use.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from agentsprint.store.errors import StoreError, check_sqlite_file
-from agentsprint.store.fastread import sqlite_path
+from agentsprint.store.sqlite_direct import sqlite_path
 
 Query = Callable[[str, dict[str, Any]], list[Sequence[Any]]]
 """Run one SELECT with named parameters; all its rows."""

@@ -9,13 +9,13 @@ import pytest
 
 from agentsprint.store import Store
 from agentsprint.store.history import History, _read_store, load_history, read_history
-from agentsprint.store.ledger import record_anomaly, reserve, settle, settle_orphans
+from agentsprint.store.ledger import record_anomaly, reserve_fitting, settle, settle_orphans
 
 
 def _call(store: Store, scopes: list[str], tokens: int, usd: float, estimate: int, at: float) -> int:
     call = {"item_id": "AS-1", "role": "coder", "model": "m", "estimated_input_tokens": estimate, "started_at": at,
             "granted_max_tokens": tokens - estimate, "scopes_json": json.dumps(scopes)}
-    call_id = reserve(store, scopes, tokens, usd, call)
+    call_id = reserve_fitting(store, scopes, lambda _states: (tokens, usd, call))
     assert call_id is not None
     return call_id
 
