@@ -47,7 +47,7 @@ def _junit(report: object, path: Path) -> None:
 def _summary(report: object, shown: list[str]) -> None:
     from rich.table import Table
 
-    from agentsprint.runner.service import skipped_line
+    from agentsprint.runner.selection import skipped_line
 
     for warning in report.warnings:  # type: ignore[attr-defined]
         if warning not in shown:  # start-up warnings were printed when the run started
@@ -80,7 +80,8 @@ def run_command(
 ) -> None:
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
     from agentsprint.runner.progress import Board
-    from agentsprint.runner.service import RunError, run_items
+    from agentsprint.runner.selection import RunError
+    from agentsprint.runner.service import run_items
     from agentsprint.store.runlock import RunLocked
 
     if item and sprint:
@@ -154,7 +155,8 @@ def _leave_interrupted(report: object) -> NoReturn:
 
 def _submit(settings: Settings, items: list[str] | None, sprint: str | None, shadow: bool, as_json: bool) -> None:
     """Enqueue for the workers and print what was submitted and what was skipped."""
-    from agentsprint.runner.service import RunError, submit
+    from agentsprint.runner.selection import RunError
+    from agentsprint.runner.submission import submit
 
     try:
         found = submit(settings, items, sprint=sprint, shadow=shadow)

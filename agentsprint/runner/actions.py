@@ -1,41 +1,25 @@
-"""Merging, escalating, the review inbox and escalation retries: actions shared by steps and the CLI.
+"""The human side of review and escalation: the review inbox, approve, reject, retry, drop.
 
 Nothing here needs DBOS or litellm, so `agentsprint review ...` starts fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from agentsprint import backlog, notify
 from agentsprint.backlog.files import existing_path
-from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
-from agentsprint.policy import redact
-from agentsprint.store import Store, runs
-from agentsprint.workspace import MergeBlocked, MergeResult, Workspace, WorkspaceError
-
-MERGE_BLOCKED = "merge_blocked"  # the reason of an approved item whose merge waits for a clean tree
+from agentsprint.runner.settle import MERGE_BLOCKED, Services, merge_item
+from agentsprint.runner.settle import open_services as open_services  # how the CLI opens a project's parts
+from agentsprint.store import runs
+from agentsprint.workspace import WorkspaceError
 
 
 class ActionError(Exception):
     """The action does not apply to the item in its current state."""
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    workspace: Workspace
-
-
-def open_services(settings: Settings) -> Services:
-    return Services(settings, Store(settings.database_url),
-                    Workspace(settings.root, settings.worktrees_dir, settings.run.base_branch))
 
 
 def load_item(svc: Services, item_id: str) -> Item:
@@ -43,116 +27,6 @@ def load_item(svc: Services, item_id: str) -> Item:
     if item_id not in loaded.items:
         raise ActionError(f"{item_id}: no such item in {svc.settings.backlog_dir}")
     return loaded.items[item_id]
-
-
-def merge_item(svc: Services, item: Item, run_id: str | None, actor: str) -> Status:
-    """Merge the item branch, its file marked done in the same merge.
-
-    On a conflict the item is rebased onto the new base and its gates re-run; if the rebase conflicts
-    too, or the gates fail on the new base, it escalates with reason `conflict` and both diffs. When the
-    user has uncommitted changes to files the merge changes, it stays awaiting_review (reason
-    `merge_blocked`, approved): `review approve` or the next `run` merges it once the tree is clean.
-    """
-    from agentsprint.runner.conflicts import merge_lock
-
-    with merge_lock(svc.settings.state_dir):
-        try:
-            return _merge_or_escalate(svc, item, run_id, actor)
-        except MergeBlocked as exc:  # the user's uncommitted file: wait, approved, until the tree is clean
-            runs.hold_merge(svc.store, item.id, run_id or "", MERGE_BLOCKED, str(exc), actor=actor)
-            return Status.AWAITING_REVIEW
-
-
-def _merge_or_escalate(svc: Services, item: Item, run_id: str | None, actor: str) -> Status:
-    from agentsprint.runner.conflicts import regate
-
-    result = _merge(svc, item)
-    if result.merged:
-        return _merged(svc, item, run_id, actor, result.sha)
-    conflicts = result.conflicts
-    rebased = svc.workspace.rebase_onto_base(item.id)
-    if rebased.merged:
-        failed = [g for g in regate(item, svc) if not g.passed]
-        if not failed:
-            result = _merge(svc, item)
-            if result.merged:
-                return _merged(svc, item, run_id, actor, result.sha, note="rebased onto the new base")
-        detail = "rebased onto the new base, but gates failed there: " + ", ".join(g.name for g in failed)
-    else:
-        conflicts = rebased.conflicts or conflicts
-        detail = "merge conflict in " + ", ".join(conflicts)
-    extra = {"item_diff": redact(svc.workspace.diff(item.id)),
-             "base_diff": redact(svc.workspace.base_changes(item.id, conflicts)), "conflicts": conflicts}
-    return escalate_now(svc, item, run_id or "", "conflict", detail, extra=extra)
-
-
-def _merge(svc: Services, item: Item) -> MergeResult:
-    path = existing_path(svc.settings.backlog_dir, item.id)
-    updates = {}
-    if path is not None:
-        updates[path.relative_to(svc.settings.root).as_posix()] = backlog.set_file_status(path, Status.DONE)
-    return svc.workspace.merge(item.id, redact(f"agentsprint: merge {item.id} {item.title}"), file_updates=updates)
-
-
-def _merged(svc: Services, item: Item, run_id: str | None, actor: str, sha: str | None, note: str = "") -> Status:
-    detail = f"{sha} ({note})" if note else sha
-    runs.finish_item(svc.store, item.id, run_id or "", Status.DONE, reason="merged", detail=detail, actor=actor)
-    return Status.DONE
-
-
-def escalate_now(svc: Services, item: Item, run_id: str, reason: str, detail: str,
-                 to: Status = Status.ESCALATED, extra: dict[str, Any] | None = None,
-                 partial: dict[str, Any] | None = None) -> Status:
-    """Commit whatever the agents did, build the package, and escalate (or dead-letter) the item.
-
-    `partial` is the round in progress ({"round": n, "plan": ...}) when the item stopped mid-round."""
-    sha = None
-    try:
-        sha = svc.workspace.commit_all(item.id, f"agentsprint: {item.id} preserved at escalation ({reason})")
-    except Exception as exc:  # the package must still be written
-        detail = f"{detail} (work could not be committed: {exc})"
-    package = build_package(svc, item, reason, detail, sha, partial) | (extra or {})
-    runs.escalate_item(svc.store, item.id, run_id, reason, detail, package, to=to)
-    return to
-
-
-def build_package(svc: Services, item: Item, reason: str, detail: str, sha: str | None,
-                  partial: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a human needs to pick the item up: plan, each round's diff, gates, QA reasons, spend."""
-    rounds = runs.rounds_of(svc.store, item.id)
-    if partial and all(r.get("round") != partial.get("round") for r in rounds):
-        rounds.append(partial_round(svc, item.id, int(partial["round"]), partial.get("plan")))
-    return {
-        "item_id": item.id,
-        "title": item.title,
-        "reason": reason,
-        "detail": detail,
-        "branch": svc.workspace.branch_name(item.id),
-        "worktree": str(svc.workspace.worktree_path(item.id)),
-        "head": sha or _head(svc, item.id),
-        "plan": rounds[-1].get("plan") if rounds else None,
-        "rounds": rounds,
-        "spend": runs.spend_by_role(svc.store, item.id),
-        "budget": item.budget.model_dump(),
-    }
-
-
-def partial_round(svc: Services, item_id: str, round_no: int, plan: dict[str, Any] | None) -> dict[str, Any]:
-    """The round the item stopped in: its plan, the diff so far, the tool calls made and what it cost."""
-    diff, files = "", []
-    with contextlib.suppress(Exception):  # no worktree yet (stopped while planning): nothing changed
-        diff, files = svc.workspace.diff(item_id), svc.workspace.changed_files(item_id)
-    return {"round": round_no, "partial": True, "plan": plan, "diff": diff, "changed_files": files,
-            "tool_calls": runs.tool_calls_of(svc.store, item_id, round_no),
-            "spend": runs.spend_of_round(svc.store, item_id, round_no),
-            "verdict": "unfinished", "reasons": [], "gates": []}
-
-
-def _head(svc: Services, item_id: str) -> str | None:
-    try:
-        return svc.workspace.head(item_id)
-    except Exception:
-        return None
 
 
 def _require(svc: Services, item_id: str, *allowed: Status) -> runs.ItemState:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel
 
 from agentsprint import dod
@@ -22,7 +21,7 @@ from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.money import plural
-from agentsprint.runner import steps
+from agentsprint.runner import durable, steps
 from agentsprint.runner.runtime import current
 from agentsprint.store.runs import Begin
 
@@ -158,7 +157,7 @@ class ItemRun:
         for _ in range(MERGE_WAIT_POLLS):
             if not steps.merge_blockers(self.item, self.options.run_id):
                 return
-            DBOS.sleep(MERGE_WAIT_SECONDS)
+            durable.sleep(MERGE_WAIT_SECONDS)
 
     def judge(self, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck,
               coder_summary: str) -> tuple[list[str], bool]:
@@ -197,12 +196,12 @@ class ItemRun:
         })
 
 
-@DBOS.workflow()
+@durable.workflow()
 def item_workflow(item_id: str, options: RunOptions) -> str:
     """Execute one item to done, awaiting_review, escalated or failed; returns the final status."""
-    steps.note_execution(item_id, options.run_id, DBOS.workflow_id or item_id)
+    steps.note_execution(item_id, options.run_id, durable.workflow_id() or item_id)
     item = steps.load_item(item_id)
-    begin = steps.begin(item, options.run_id, DBOS.workflow_id or item_id, options.sprint, options.shadow)
+    begin = steps.begin(item, options.run_id, durable.workflow_id() or item_id, options.sprint, options.shadow)
     if begin.skip:
         return begin.status.value
     return ItemRun(item, begin, options).execute()

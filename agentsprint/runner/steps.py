@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel
 
 from agentsprint import backlog, dod, notify
@@ -23,7 +22,7 @@ from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.policy import redact
-from agentsprint.runner import actions, journal
+from agentsprint.runner import durable, journal, settle
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
@@ -59,10 +58,11 @@ class RoundCheck(BaseModel):
 
 
 def _step_key() -> str:
-    return f"{DBOS.workflow_id}:{DBOS.step_id}"
+    workflow_id, step_id = durable.step_key()
+    return f"{workflow_id}:{step_id}"
 
 
-@DBOS.step()
+@durable.step()
 def load_item(item_id: str) -> Item:
     """The item's definition as it is at the start of this attempt."""
     settings = current().settings
@@ -73,7 +73,7 @@ def load_item(item_id: str) -> Item:
     return loaded.items[item_id]
 
 
-@DBOS.step()
+@durable.step()
 def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None, shadow: bool = False) -> runs.Begin:
     """Mark the item running, open its budgets (item, every sprint holding it, its epic) and its worktree.
 
@@ -136,13 +136,13 @@ def shadow_scopes(scopes: list[tuple[str, int | None, float | None]],
     return twins
 
 
-@DBOS.step()
+@durable.step()
 def set_round(item_id: str, round_no: int) -> None:
     runs.set_round(current().store, item_id, round_no)
     current().emit(item_id, round=round_no)
 
 
-@DBOS.step()
+@durable.step()
 def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutcome:
     """One model call through the gateway; a replay after a crash gets the settled reply back."""
     rt = current()
@@ -164,10 +164,10 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
     return ModelOutcome(reply=reply, at=runs.clock(rt.store, ctx.item_id))
 
 
-@DBOS.step()
+@durable.step()
 def run_tool(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) -> ToolResult:
     """One tool execution; file changes are journaled so a replay after a crash repeats them exactly."""
-    journal.prepare(journal_dir(), DBOS.workflow_id or "", DBOS.step_id or 0, worktree, name, args.get("path"))
+    journal.prepare(journal_dir(), *durable.step_key(), worktree, name, args.get("path"))
     return execute(worktree, name, args, policy)
 
 
@@ -175,14 +175,14 @@ def journal_dir() -> Path:
     return current().settings.state_dir / "journal"
 
 
-@DBOS.step()
+@durable.step()
 def record_tool(ctx: CallContext, name: str, args: dict[str, Any], result: ToolResult) -> float:
     record_tool_call(current().store, ctx, name, args, result)
     current().emit(ctx.item_id or "", last_tool=f"{name}({_brief(args)})")
     return runs.clock(current().store, ctx.item_id)
 
 
-@DBOS.step()
+@durable.step()
 def handoff(ctx: CallContext, call_id: int | None, tool: str | None, valid: bool, error: str | None) -> None:
     model = current().settings.model_for(ctx.role).model
     record_handoff(current().store, ctx, model, call_id, tool, valid, error)
@@ -193,7 +193,7 @@ def _brief(args: dict[str, Any]) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
-@DBOS.step()
+@durable.step()
 def check_round(item: Item, round_no: int) -> RoundCheck:
     """Commit the round's work, then run the deterministic gates on its diff."""
     rt = current()
@@ -211,18 +211,18 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
                       added=stats.added, removed=stats.removed, gates=gates, at=time.time())
 
 
-@DBOS.step()
+@durable.step()
 def release_gate_checkout(item_id: str) -> None:
     """The item has ended: its gate checkout (kept between rounds) goes."""
     current().workspace.drop_gate_checkout(item_id)
 
 
-@DBOS.step()
+@durable.step()
 def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
     runs.record_round(current().store, item_id, run_id, data)
 
 
-@DBOS.step()
+@durable.step()
 def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
     """QA approved: await human review, or merge and mark done; in shadow mode only say which."""
     rt = current()
@@ -234,7 +234,7 @@ def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
     return merge_item(item, run_id, actor=executor_actor())
 
 
-@DBOS.step()
+@durable.step()
 def end_shadow(item: Item, run_id: str, outcome: str, round_before: int = 0) -> str:
     """Shadow mode never changes what a real run does next: archive the branch, put the item back to todo
     at the round it had before."""
@@ -245,30 +245,30 @@ def end_shadow(item: Item, run_id: str, outcome: str, round_before: int = 0) -> 
     else:
         branch = None
     runs.end_shadow(rt.store, item.id, run_id, outcome, branch, round_before)
-    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    journal.discard(journal_dir(), durable.workflow_id() or "")
     rt.emit(item.id, status=f"{outcome} (shadow)")
     return outcome
 
 
-def services() -> actions.Services:
+def services() -> settle.Services:
     rt = current()
-    return actions.Services(rt.settings, rt.store, rt.workspace)
+    return settle.Services(rt.settings, rt.store, rt.workspace)
 
 
 def merge_item(item: Item, run_id: str, actor: str) -> str:
-    status = actions.merge_item(services(), item, run_id, actor)
+    status = settle.merge_item(services(), item, run_id, actor)
     return _done(item.id, status, run_id)
 
 
 def _done(item_id: str, status: Status, run_id: str) -> str:
     rt = current()
-    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    journal.discard(journal_dir(), durable.workflow_id() or "")
     rt.emit(item_id, status=status.value)
     notify.item_settled(rt.settings, rt.store, item_id, run_id)
     return status.value
 
 
-@DBOS.step()
+@durable.step()
 def merge_blockers(item: Item, run_id: str) -> list[str]:
     """Higher-precedence items of this run, still active, whose scope overlaps this one's."""
     from agentsprint.runner.conflicts import merge_blockers as blockers
@@ -283,12 +283,12 @@ def merge_blockers(item: Item, run_id: str) -> list[str]:
     return found
 
 
-@DBOS.step()
+@durable.step()
 def escalate(item: Item, run_id: str, reason: str, detail: str, partial: dict[str, Any] | None = None) -> str:
     return escalate_now(item, run_id, reason, detail, partial=partial)
 
 
-@DBOS.step()
+@durable.step()
 def fail(item: Item, run_id: str, detail: str) -> str:
     return escalate_now(item, run_id, "failed", detail, to=Status.FAILED)
 
@@ -296,8 +296,8 @@ def fail(item: Item, run_id: str, detail: str) -> str:
 def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED,
                  partial: dict[str, Any] | None = None) -> str:
     """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
-    status = actions.escalate_now(services(), item, run_id, reason, detail, to, partial=partial)
-    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    status = settle.escalate_now(services(), item, run_id, reason, detail, to, partial=partial)
+    journal.discard(journal_dir(), durable.workflow_id() or "")
     current().emit(item.id, status=status.value, reason=reason)
     notify.item_settled(current().settings, current().store, item.id, run_id)
     return status.value

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
 from agentsprint.money import plural
+from agentsprint.runner import durable
 from agentsprint.runner import runtime as rt_mod
 from agentsprint.store import workers
 
@@ -26,7 +27,6 @@ STALE_SECONDS = 6.0
 DRAIN_SECONDS = 20.0
 THREAD_EXIT_SECONDS = 0.5
 NOTIFY_RESUME_SECONDS = 60.0  # how often a worker looks for webhooks that dead processes left
-EXECUTOR_THREAD_PREFIX = "dbos-executor-"  # DBOS runs workflows (and their steps) in these threads
 
 log = logging.getLogger(__name__)
 FINAL = ("done", "awaiting_review", "escalated", "failed", "stopped", "dropped")
@@ -94,10 +94,8 @@ class Heartbeat(threading.Thread):
         Re-enqueueing first and marking after leaves no gap if this worker dies in between: re-enqueueing
         is idempotent (one live worker dequeues each workflow), so a second recoverer does no harm.
         """
-        from dbos import DBOS
-
         for dead in workers.stale_workers(store, self.executor_id, STALE_SECONDS):
-            DBOS._recover_pending_workflows([dead])
+            durable.recover([dead])
             if workers.mark_recovered(store, dead, self.executor_id):
                 self.recovered.append(dead)
 
@@ -109,11 +107,11 @@ def start_heartbeat(executor_id: str) -> Heartbeat:
     return beat
 
 
-def _queue_busy() -> bool:
-    from dbos import DBOS
+def _launch(settings: Settings, executor_id: str, parallel: int | None) -> None:
+    """Register the item workflow and start serving the queue."""
+    from agentsprint.runner import flow  # noqa: F401  (registers the workflow and its steps)
 
-    active = DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False, load_output=False)
-    return bool(active)
+    durable.launch(settings, executor_id=executor_id, parallel=parallel)
 
 
 def _on_signal(stopping: threading.Event) -> None:
@@ -136,7 +134,7 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
     executor_id = rt_mod.new_executor_id()
     report = report or WorkerLog()
     rt_mod.build_runtime(settings, executor_id=executor_id, progress=report.progress)
-    rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
+    _launch(settings, executor_id, parallel)
     beat = start_heartbeat(executor_id)
     report.started(executor_id, parallel or settings.run.parallel, idle_exit)
     stopping = threading.Event()
@@ -150,7 +148,7 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
                 _resume_notifications(settings)
             if idle_exit <= 0:
                 continue
-            if _queue_busy():
+            if durable.any_active():
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_exit:
                 break
@@ -165,7 +163,7 @@ def stop(beat: Heartbeat, drain: float, report: WorkerLog | None = None) -> None
     goes on until then: no live worker may recover them while a step of theirs could still run here.
     """
     beat.recovering = False
-    rt_mod.shutdown(drain_seconds=drain)
+    durable.shutdown(drain_seconds=drain)
     store = rt_mod.current().store
     busy = _busy_threads()
     if busy:
@@ -188,7 +186,7 @@ def stop(beat: Heartbeat, drain: float, report: WorkerLog | None = None) -> None
 def _busy_threads() -> list[threading.Thread]:
     """DBOS executor threads still running after DBOS shut down: workflows that did not finish draining."""
     deadline = time.monotonic() + THREAD_EXIT_SECONDS
-    others = [t for t in threading.enumerate() if t.name.startswith(EXECUTOR_THREAD_PREFIX)]
+    others = [t for t in threading.enumerate() if t.name.startswith(durable.EXECUTOR_THREAD_PREFIX)]
     for thread in others:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     return [t for t in others if t.is_alive()]

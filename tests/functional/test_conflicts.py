@@ -81,7 +81,7 @@ def test_overlap_groups_join_chains_and_keep_apart_what_does_not_touch():
 
 
 def test_skipped_line_counts_by_status_most_common_first():
-    from agentsprint.runner.service import skipped_line
+    from agentsprint.runner.selection import skipped_line
 
     assert skipped_line({"AS-1": "dropped", "AS-2": "escalated", "AS-3": "escalated"}) == \
         "skipped 3 items: 2 escalated, 1 dropped"
