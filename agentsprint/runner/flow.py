@@ -18,7 +18,7 @@ from agentsprint.agents.guards import RoundGuard, fingerprint
 from agentsprint.agents.loop import Limits
 from agentsprint.agents.tools import ToolPolicy, ToolResult
 from agentsprint.domain import Item, Status
-from agentsprint.llm.errors import BudgetExhausted, ProviderError
+from agentsprint.llm.errors import ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.money import plural
 from agentsprint.runner import durable, steps
@@ -61,10 +61,8 @@ class DurableIO:
 
     def call_model(self, ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         outcome = steps.call_model(ctx, messages, tools)
-        if outcome.error_kind == "budget":
-            raise Escalate("budget", outcome.error or "budget exhausted")
-        if outcome.error_kind is not None:
-            raise ProviderError(outcome.provider_kind or "unknown", outcome.error or "provider error", 0)  # type: ignore[arg-type]
+        if outcome.failure is not None:
+            raise outcome.failure.error()
         self._check_time(outcome.at)
         assert outcome.reply is not None
         return outcome.reply
@@ -114,8 +112,6 @@ class ItemRun:
     def attempt(self) -> str:
         try:
             return self.rounds()
-        except BudgetExhausted as exc:
-            return steps.escalate(self.item, self.options.run_id, "budget", str(exc), self.partial or None)
         except Escalate as exc:
             return steps.escalate(self.item, self.options.run_id, exc.reason.value, exc.detail, self.partial or None)
         except ProviderError as exc:

@@ -2,24 +2,24 @@
 
 Each step takes serializable arguments, returns a serializable (pickled by DBOS) value and reaches
 the process's store, gateway and workspace through `runtime.current()`. Errors the workflow must act
-on come back as values (`ModelOutcome.error`), so replaying a recorded step never depends on
-unpickling an exception.
+on come back as values (`ModelOutcome.failure`, typed and whole: kind, message, retries), so replaying
+a recorded step never depends on unpickling an exception.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from agentsprint import backlog, dod, notify
+from agentsprint.agents.errors import Escalate
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.backlog.epics import epic_budget
 from agentsprint.domain import Item, Status
-from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
+from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError, ProviderErrorKind
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.policy import redact
 from agentsprint.runner import durable, journal, settle
@@ -34,14 +34,48 @@ from agentsprint.store.sprints import sprint_budget, sprints_of
 DIFF_CAP = 200_000
 
 
+class CallFailure(BaseModel):
+    """Why a model call step returned no reply: a budget refused it (no call made), or the provider
+    failed after its retries. Kept whole, so the workflow raises what the gateway raised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    budget: bool = False
+    kind: ProviderErrorKind = "unknown"
+    message: str
+    retries: int = 0
+
+    @classmethod
+    def of(cls, exc: LLMError) -> CallFailure:
+        if isinstance(exc, BudgetExhausted):
+            return cls(budget=True, message=str(exc))
+        if isinstance(exc, ProviderError):
+            return cls(kind=exc.kind, message=exc.message, retries=exc.retries)
+        return cls(message=str(exc))
+
+    def error(self) -> Escalate | ProviderError:
+        """The exception the workflow raises: a budget escalation, or the provider's error as it was."""
+        if self.budget:
+            return Escalate("budget", self.message)
+        return ProviderError(self.kind, self.message, self.retries)
+
+
 class ModelOutcome(BaseModel):
-    """A model call's reply, or the error that ended it, and when the step finished."""
+    """A model call's reply, or why it has none, and when the step finished."""
 
     reply: Reply | None = None
-    error_kind: str | None = None  # budget | provider
-    provider_kind: str | None = None  # rate_limit | server | timeout | connection | auth | ...
-    error: str | None = None
+    failure: CallFailure | None = None
     at: float
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Read a step output recorded before `failure` (error_kind / provider_kind / error strings)."""
+        fields = state.get("__dict__", {})
+        if "error_kind" in fields:
+            kind, provider, text = fields.pop("error_kind"), fields.pop("provider_kind"), fields.pop("error")
+            fields["failure"] = None if kind is None else CallFailure(
+                budget=kind == "budget", kind=provider or "unknown", message=text or "")
+            state["__pydantic_fields_set__"] = set(fields)
+        super().__setstate__(state)
 
 
 class RoundCheck(BaseModel):
@@ -54,7 +88,6 @@ class RoundCheck(BaseModel):
     added: int
     removed: int
     gates: list[dod.GateResult]
-    at: float
 
 
 def _step_key() -> str:
@@ -149,14 +182,8 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
     rt.emit(ctx.item_id or "", role=ctx.role)
     try:
         reply = rt.gateway.complete(ctx, messages, tools=tools or None, idempotency_key=_step_key())
-    except BudgetExhausted as exc:
-        return ModelOutcome(error_kind="budget", error=str(exc), at=runs.clock(rt.store, ctx.item_id))
-    except ProviderError as exc:
-        return ModelOutcome(error_kind="provider", provider_kind=exc.kind, error=str(exc),
-                            at=runs.clock(rt.store, ctx.item_id))
     except LLMError as exc:
-        return ModelOutcome(error_kind="provider", provider_kind="unknown", error=str(exc),
-                            at=runs.clock(rt.store, ctx.item_id))
+        return ModelOutcome(failure=CallFailure.of(exc), at=runs.clock(rt.store, ctx.item_id))
     if ctx.item_id:
         spend = rt.gateway.spend(ctx.scopes[0] if ctx.scopes else f"item:{ctx.item_id}")
         rt.emit(ctx.item_id, tokens=spend.spent_tokens + spend.reserved_tokens, token_limit=spend.limit_tokens,
@@ -208,7 +235,7 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
     kept = redact(diff)[:DIFF_CAP]
     return RoundCheck(sha=sha, diff=kept, diff_hash=hashlib.sha256(diff.encode("utf-8")).hexdigest(),
                       changed_files=changed,
-                      added=stats.added, removed=stats.removed, gates=gates, at=time.time())
+                      added=stats.added, removed=stats.removed, gates=gates)
 
 
 @durable.step()

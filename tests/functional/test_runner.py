@@ -166,6 +166,18 @@ def test_provider_down_dead_letters_the_item_with_a_clear_reason(tmp_path, serve
     assert "connection" in failed[0].detail.lower() or "127.0.0.1:9" in failed[0].detail
 
 
+def test_a_provider_failure_reaches_the_item_with_its_kind_and_retry_count(tmp_path, server):
+    server.add("t-supervisor", *[ScriptedReply(status=500)] * 3)  # num_retries = 2: three attempts, all fail
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
+    settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
+
+    (failed,) = runs.open_escalations(actions.open_services(settings).store, failed=True)
+    assert failed.detail.startswith("server: ") and "server: server:" not in failed.detail, failed.detail
+    assert failed.detail.endswith("(after 2 retries)"), failed.detail
+
+
 def test_depends_on_waits_for_the_dependency(tmp_path, server):
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX, ("AS-2", 1): [
         tool_call("write_file", path="shop/extra.py", content="X = 1\n"), tool_call("finish", summary="x")]})
