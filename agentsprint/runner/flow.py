@@ -6,7 +6,7 @@ time budgets are checked against the timestamps steps return.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -168,10 +168,10 @@ class ItemRun:
                 return [f"security: {r}" for r in security.reasons], False
         return list(verdict.reasons), verdict.verdict == "approve"
 
-    def review(self, role: str, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck, summary: str,
-               coder_summary: str) -> qa.Verdict:
+    def review(self, role: Literal["qa", "security"], round_no: int, plan: supervisor.Plan, check: steps.RoundCheck,
+               summary: str, coder_summary: str) -> qa.Verdict:
         return qa.review(self.io, self.ctx(role, round_no), self.item, plan, check.diff, summary, self.worktree,
-                         role=role, limits=self.limits, protected_paths=self.protected,  # type: ignore[arg-type]
+                         role=role, limits=self.limits, protected_paths=self.protected,
                          coder_summary=coder_summary)
 
     def record(self, round_no: int, plan: supervisor.Plan, outcome: CoderOutcome, check: steps.RoundCheck,

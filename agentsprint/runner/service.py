@@ -14,11 +14,10 @@ from agentsprint import notify
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.runner import durable
-from agentsprint.runner import runtime as rt_mod
 from agentsprint.runner.decision import Next, dependency_met, next_step
-from agentsprint.runner.runtime import ProgressSink
+from agentsprint.runner.runtime import ProgressSink, build_runtime, current, new_executor_id
 from agentsprint.runner.selection import selection
-from agentsprint.runner.settle import MERGE_BLOCKED, Services
+from agentsprint.runner.settle import MERGE_BLOCKED, Project
 from agentsprint.runner.stopping import commit_stopped, drain_seconds, stop_item, stopped
 from agentsprint.store import runs, workers
 from agentsprint.store.ledger import usage_anomalies
@@ -89,7 +88,7 @@ class Scheduler:
         self.handles, self.waiting = {}, []
 
     def status(self, item_id: str) -> Status:
-        state = runs.item_state(rt_mod.current().store, item_id)
+        state = runs.item_state(current().store, item_id)
         return state.status if state else self.backlog_items[item_id].status
 
     def unmet(self, item_id: str) -> list[str]:
@@ -113,9 +112,9 @@ class Scheduler:
 
     def show(self, item_id: str, note: str) -> None:
         """Put a started or resumed item on the live board with the status and round it has now."""
-        state = runs.item_state(rt_mod.current().store, item_id)
+        state = runs.item_state(current().store, item_id)
         status = "queued" if note == "started" or state is None else state.status.value
-        rt_mod.current().emit(item_id, status=status, round=state.round if state else 0)
+        current().emit(item_id, status=status, round=state.round if state else 0)
 
     def collect(self) -> None:
         for item_id, handle in list(self.handles.items()):
@@ -140,14 +139,14 @@ class Scheduler:
             self.note_blocked_merge(item_id)
 
     def note_blocked_merge(self, item_id: str) -> None:
-        state = runs.item_state(rt_mod.current().store, item_id)
+        state = runs.item_state(current().store, item_id)
         if state is not None and state.status is Status.AWAITING_REVIEW and state.reason == MERGE_BLOCKED:
             self.report.notes[item_id] = f"approved, not merged: {state.detail}"
 
 
 def shadow_note(item_id: str, run_id: str) -> str:
     """What a shadow attempt left: nothing merged or charged, and the branch its work is archived on."""
-    branch = runs.shadow_branch(rt_mod.current().store, item_id, run_id)
+    branch = runs.shadow_branch(current().store, item_id, run_id)
     kept = f"work archived on branch {branch}" if branch else "no work to keep"
     return f"shadow: nothing merged, item file and budgets untouched (spend under shadow:{run_id}:*); {kept}"
 
@@ -156,18 +155,18 @@ def mark_failed(item_id: str, run_id: str, detail: str) -> None:
     """A workflow that died of an error outside the agents' control: dead-letter the item."""
     from agentsprint.domain import can_transition
 
-    store = rt_mod.current().store
+    store = current().store
     state = runs.item_state(store, item_id)
     if state is None or not can_transition(state.status, Status.FAILED):
         return
     runs.escalate_item(store, item_id, run_id, "failed", detail, {"item_id": item_id, "error": detail},
                        to=Status.FAILED)
-    notify.item_settled(rt_mod.current().settings, store, item_id, run_id)
+    notify.item_settled(current().settings, store, item_id, run_id)
 
 
 def start_item(item: Item, options: RunOptions) -> tuple[durable.Handle | None, str]:
     """Enqueue a new attempt, resume a stopped one, or attach to one still active; (handle, note)."""
-    store = rt_mod.current().store
+    store = current().store
     state = runs.item_state(store, item.id)
     status = state.status if state else item.status
     workflow_id, rounds_override = runs.workflow_of(store, item.id)
@@ -195,7 +194,7 @@ def _start(item: Item, options: RunOptions) -> durable.Handle:
     """Claim the item's next attempt and enqueue its workflow."""
     from agentsprint.runner.flow import item_workflow
 
-    workflow_id, _ = runs.claim_attempt(rt_mod.current().store, item.id, item, options.run_id, options.sprint)
+    workflow_id, _ = runs.claim_attempt(current().store, item.id, item, options.run_id, options.sprint)
     return durable.enqueue(item_workflow, workflow_id, item.id, options)
 
 
@@ -205,9 +204,9 @@ def _merge_waiting(item_id: str, run_id: str, shadow: bool) -> str:
 
     if shadow:
         return "approved, waiting to merge (a shadow run never merges)"
-    rt = rt_mod.current()
-    svc = Services(rt.settings, rt.store, rt.workspace)
-    status = actions.merge_waiting(svc, item_id, run_id)
+    rt = current()
+    project = Project(rt.settings, rt.store, rt.workspace)
+    status = actions.merge_waiting(project, item_id, run_id)
     rt.emit(item_id, status=status.value)
     return "merged the approved work (no model call)" if status is Status.DONE else f"merge: {status.value}"
 
@@ -244,7 +243,7 @@ def executor_for(settings: Settings) -> str:
     and a heartbeat, so a dead one's items are recovered by a live one instead of taken over by any
     process that happens to start.
     """
-    return "local" if settings.database_url.startswith("sqlite") else rt_mod.new_executor_id()
+    return "local" if settings.database_url.startswith("sqlite") else new_executor_id()
 
 
 def _heartbeat(executor_id: str) -> Heartbeat | None:
@@ -281,7 +280,7 @@ def _run_items(settings: Settings, ids: list[str] | None, *, sprint: str | None,
     items, all_items = chosen.items, chosen.all_items
     preflight(settings, items, ids, sprint)  # keys, prices, base branch, backlog, sandbox: before any spend
     executor_id = executor_for(settings)
-    runtime = rt_mod.build_runtime(settings, progress, executor_id=executor_id)
+    runtime = build_runtime(settings, progress, executor_id=executor_id)
     check_base_branch(settings, runtime.workspace)
     roles = ["supervisor", "coder", "qa"] + (["security"] if any(i.needs_security_review for i in items) else [])
     runtime.gateway.check_prices(roles, usd_budgets=any(i.budget.usd is not None for i in items) or bool(sprint))

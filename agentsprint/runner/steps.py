@@ -22,7 +22,7 @@ from agentsprint.domain import Item, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError, ProviderErrorKind
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.policy import redact
-from agentsprint.runner import durable, journal, settle
+from agentsprint.runner import durable, settle, undo
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
@@ -194,12 +194,12 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
 @durable.step()
 def run_tool(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) -> ToolResult:
     """One tool execution; file changes are journaled so a replay after a crash repeats them exactly."""
-    journal.prepare(journal_dir(), *durable.step_key(), worktree, name, args.get("path"))
+    undo.prepare(undo_dir(), *durable.step_key(), worktree, name, args.get("path"))
     return execute(worktree, name, args, policy)
 
 
-def journal_dir() -> Path:
-    return current().settings.state_dir / "journal"
+def undo_dir() -> Path:
+    return current().settings.state_dir / "journal"  # the folder keeps its name: entries of workflows in flight
 
 
 @durable.step()
@@ -272,24 +272,25 @@ def end_shadow(item: Item, run_id: str, outcome: str, round_before: int = 0) -> 
     else:
         branch = None
     runs.end_shadow(rt.store, item.id, run_id, outcome, branch, round_before)
-    journal.discard(journal_dir(), durable.workflow_id() or "")
+    undo.discard(undo_dir(), durable.workflow_id() or "")
     rt.emit(item.id, status=f"{outcome} (shadow)")
     return outcome
 
 
-def services() -> settle.Services:
+def project() -> settle.Project:
+    """This process's project, for the settle functions the steps share with the review commands."""
     rt = current()
-    return settle.Services(rt.settings, rt.store, rt.workspace)
+    return settle.Project(rt.settings, rt.store, rt.workspace)
 
 
 def merge_item(item: Item, run_id: str, actor: str) -> str:
-    status = settle.merge_item(services(), item, run_id, actor)
+    status = settle.merge_item(project(), item, run_id, actor)
     return _done(item.id, status, run_id)
 
 
 def _done(item_id: str, status: Status, run_id: str) -> str:
     rt = current()
-    journal.discard(journal_dir(), durable.workflow_id() or "")
+    undo.discard(undo_dir(), durable.workflow_id() or "")
     rt.emit(item_id, status=status.value)
     notify.item_settled(rt.settings, rt.store, item_id, run_id)
     return status.value
@@ -323,8 +324,8 @@ def fail(item: Item, run_id: str, detail: str) -> str:
 def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED,
                  partial: dict[str, Any] | None = None) -> str:
     """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
-    status = settle.escalate_now(services(), item, run_id, reason, detail, to, partial=partial)
-    journal.discard(journal_dir(), durable.workflow_id() or "")
+    status = settle.escalate_now(project(), item, run_id, reason, detail, to, partial=partial)
+    undo.discard(undo_dir(), durable.workflow_id() or "")
     current().emit(item.id, status=status.value, reason=reason)
     notify.item_settled(current().settings, current().store, item.id, run_id)
     return status.value

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from agentsprint.config import Settings
 from agentsprint.money import plural
 from agentsprint.runner import durable
-from agentsprint.runner import runtime as rt_mod
+from agentsprint.runner.runtime import build_runtime, current, new_executor_id
 from agentsprint.store import workers
 
 if TYPE_CHECKING:
@@ -43,8 +43,9 @@ class WorkerLog:
 
     def progress(self, item_id: str, data: dict[str, object]) -> None:
         """The runtime's progress sink: one line when an item reaches a final status."""
-        if isinstance(data.get("round"), int):
-            self.rounds[item_id] = int(data["round"])  # type: ignore[call-overload]
+        round_no = data.get("round")
+        if isinstance(round_no, int):
+            self.rounds[item_id] = round_no
         status = str(data.get("status") or "")
         if item_id and status.split(" ")[0] in FINAL:
             with self._lock:
@@ -79,7 +80,7 @@ class Heartbeat(threading.Thread):
         self.recovered: list[str] = []
 
     def run(self) -> None:
-        store = rt_mod.current().store
+        store = current().store
         while not self.stopping.wait(HEARTBEAT_SECONDS):
             try:
                 workers.heartbeat(store, self.executor_id)
@@ -101,7 +102,7 @@ class Heartbeat(threading.Thread):
 
 
 def start_heartbeat(executor_id: str) -> Heartbeat:
-    workers.register(rt_mod.current().store, executor_id)
+    workers.register(current().store, executor_id)
     beat = Heartbeat(executor_id)
     beat.start()
     return beat
@@ -131,9 +132,9 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
     from agentsprint.sandbox import preflight
 
     preflight(settings, [])  # a worker may be handed any item: refuse to start without a working sandbox
-    executor_id = rt_mod.new_executor_id()
+    executor_id = new_executor_id()
     report = report or WorkerLog()
-    rt_mod.build_runtime(settings, executor_id=executor_id, progress=report.progress)
+    build_runtime(settings, executor_id=executor_id, progress=report.progress)
     _launch(settings, executor_id, parallel)
     beat = start_heartbeat(executor_id)
     report.started(executor_id, parallel or settings.run.parallel, idle_exit)
@@ -164,7 +165,7 @@ def stop(beat: Heartbeat, drain: float, report: WorkerLog | None = None) -> None
     """
     beat.recovering = False
     durable.shutdown(drain_seconds=drain)
-    store = rt_mod.current().store
+    store = current().store
     busy = _busy_threads()
     if busy:
         workers.retire(store, beat.executor_id, handover=False)
@@ -196,7 +197,7 @@ def _resume_notifications(settings: Settings) -> None:
     """Send the outbox's deliveries that dead processes left (never raises)."""
     from agentsprint import notify
 
-    notify.resume(settings, rt_mod.current().store)
+    notify.resume(settings, current().store)
 
 
 def _flush_notifications() -> None:
