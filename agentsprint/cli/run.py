@@ -82,8 +82,7 @@ def run_command(
 ) -> None:
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
     from agentsprint.runner.progress import Board
-    from agentsprint.runner.selection import RunError
-    from agentsprint.runner.service import run_items
+    from agentsprint.runner.service import RunError, run_items
     from agentsprint.store.runlock import RunLocked
 
     if item and sprint:

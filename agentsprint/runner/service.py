@@ -15,7 +15,8 @@ from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.runner import durable
 from agentsprint.runner.decision import Next, dependency_met, next_step
-from agentsprint.runner.runtime import ProgressSink, build_runtime, current, new_executor_id
+from agentsprint.runner.runtime import ProgressSink, Runtime, build_runtime, current, new_executor_id
+from agentsprint.runner.selection import RunError as RunError  # what run_items raises on a bad selection
 from agentsprint.runner.selection import selection
 from agentsprint.runner.settle import MERGE_BLOCKED, Project
 from agentsprint.runner.stopping import commit_stopped, drain_seconds, stop_item, stopped
@@ -269,6 +270,20 @@ def run_items(settings: Settings, ids: list[str] | None = None, *, sprint: str |
                           progress=progress, notice=notice, interrupt=interrupt or threading.Event())
 
 
+def _launch(settings: Settings, items: list[Item], sprint: str | None, progress: ProgressSink | None,
+            parallel: int | None) -> Runtime:
+    """This process's runtime, checked (base branch, prices), with DBOS launched and the workflow registered."""
+    from agentsprint.runner import flow  # noqa: F401  (registers the workflow and its steps)
+
+    runtime = build_runtime(settings, progress, executor_id=executor_for(settings))
+    check_base_branch(settings, runtime.workspace)
+    roles = ["supervisor", "coder", "qa"] + (["security"] if any(i.needs_security_review for i in items) else [])
+    runtime.gateway.check_prices(roles, usd_budgets=any(i.budget.usd is not None for i in items) or bool(sprint))
+    durable.launch(settings, executor_id=runtime.executor_id, parallel=parallel)
+    notify.resume(settings, runtime.store)  # what a killed run did not deliver
+    return runtime
+
+
 def _run_items(settings: Settings, ids: list[str] | None, *, sprint: str | None, parallel: int | None,
                shadow: bool, mode: str, progress: ProgressSink | None, notice: Callable[[str], None] | None,
                interrupt: threading.Event) -> RunReport:
@@ -279,13 +294,8 @@ def _run_items(settings: Settings, ids: list[str] | None, *, sprint: str | None,
     chosen = selection(settings, ids, sprint)
     items, all_items = chosen.items, chosen.all_items
     preflight(settings, items, ids, sprint)  # keys, prices, base branch, backlog, sandbox: before any spend
-    executor_id = executor_for(settings)
-    runtime = build_runtime(settings, progress, executor_id=executor_id)
-    check_base_branch(settings, runtime.workspace)
-    roles = ["supervisor", "coder", "qa"] + (["security"] if any(i.needs_security_review for i in items) else [])
-    runtime.gateway.check_prices(roles, usd_budgets=any(i.budget.usd is not None for i in items) or bool(sprint))
-    durable.launch(settings, executor_id=executor_id, parallel=parallel)
-    notify.resume(settings, runtime.store)  # what a killed run did not deliver
+    runtime = _launch(settings, items, sprint, progress, parallel)
+    executor_id = runtime.executor_id
     beat = _heartbeat(executor_id)
     report: RunReport | None = None
     try:

@@ -11,8 +11,7 @@ from test_cli_run import cli
 
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
-from agentsprint.runner.selection import RunError
-from agentsprint.runner.service import run_items
+from agentsprint.runner.service import RunError, run_items
 from agentsprint.store import Store
 from agentsprint.store.tables import SprintItemRow, SprintRow
 
