@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 0.2
 GAP_TARGET_MS = 5.0
 SMALL_RATIO_MAX = 0.85
-SMALL_GAP_SHARE_MAX = 0.25
+SMALL_GAP_SHARE_MAX = 0.5
 FULL = {"items": 16, "parallel": 8, "latency": 0.3, "repeats": 3}
 SMALL = {"items": 4, "parallel": 4, "latency": 0.1, "repeats": 1}
 # The demo's config with the benchmark's model names and no [run] parallel (each run passes its own).
