@@ -5,6 +5,15 @@
 
 Each backend gets a fresh system database (a temporary SQLite file, or a new PostgreSQL database that
 is dropped afterwards). Results go to benchmarks/results/dbos_steps.json.
+
+Bounds, checked at both sizes on every backend (exit 1 when one is missed), each against a figure of
+the same run so a loaded machine moves both sides:
+- the queue runs its workflows side by side: wall time <= QUEUE_RATIO_MAX x the same steps in sequence
+  (ideal: workflows / concurrency rounded up, over workflows: 0.25 at --small, 0.5 at full size);
+- a recorded step is cheap next to the shortest step the runner records: a no-op step costs
+  <= STEP_SHARE_MAX of one queue step's measured wall time (300 ms of sleep plus its own recording);
+- a client enqueue starts within the queue's polling, not DBOS's one-second queue rescan (what an
+  undeclared queue cost): median latency <= LATENCY_SHARE_MAX of the measured queue step.
 """
 
 from __future__ import annotations
@@ -28,6 +37,9 @@ NOOP_STEPS = 500
 QUEUE_WORKFLOWS, QUEUE_STEPS, STEP_SECONDS, CONCURRENCY = 16, 6, 0.3, 8
 LATENCY_SAMPLES = 20
 QUEUE = "bench-queue"
+QUEUE_RATIO_MAX = 0.75
+STEP_SHARE_MAX = 0.2
+LATENCY_SHARE_MAX = 1.0
 
 
 @DBOS.step()
@@ -99,8 +111,17 @@ def queue_seconds() -> dict[str, float]:
     handles = [queue.enqueue(sleepy_workflow, QUEUE_STEPS, STEP_SECONDS) for _ in range(QUEUE_WORKFLOWS)]
     for handle in handles:
         handle.get_result()
-    return {"seconds": round(time.perf_counter() - started, 2),
-            "in_sequence_seconds": round(QUEUE_WORKFLOWS * QUEUE_STEPS * STEP_SECONDS, 1)}
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2),
+            "in_sequence_seconds": round(QUEUE_WORKFLOWS * QUEUE_STEPS * STEP_SECONDS, 1),
+            "step_ms_measured": round(_step_wall_ms(), 1)}
+
+
+def _step_wall_ms() -> float:
+    """Wall time of one sleeping step as the workflows saw it: one workflow of QUEUE_STEPS, alone."""
+    started = time.perf_counter()
+    sleepy_workflow(QUEUE_STEPS, STEP_SECONDS)
+    return (time.perf_counter() - started) / QUEUE_STEPS * 1000
 
 
 def start_latency_ms(system_url: str) -> dict[str, float]:
@@ -126,7 +147,19 @@ def measure(system_url: str) -> dict[str, Any]:
                 "queue": queue_seconds(), "enqueue_to_start_ms": start_latency_ms(system_url)}
 
 
-def main() -> None:
+def missed_bounds(figures: dict[str, Any]) -> list[str]:
+    """The bounds one backend's figures miss, each said with its numbers."""
+    queue, step_ms = figures["queue"], figures["queue"]["step_ms_measured"]
+    checks = [
+        ("queue wall time / in sequence", queue["seconds"] / queue["in_sequence_seconds"], QUEUE_RATIO_MAX),
+        ("recorded no-op step / a queue step", figures["recorded_noop_step_ms"] / step_ms, STEP_SHARE_MAX),
+        ("enqueue-to-start median / a queue step", figures["enqueue_to_start_ms"]["median"] / step_ms,
+         LATENCY_SHARE_MAX),
+    ]
+    return [f"{name} = {value:.3f} > {bound}" for name, value, bound in checks if value > bound]
+
+
+def main() -> int:
     import argparse
 
     import dbos
@@ -145,6 +178,8 @@ def main() -> None:
                     "dbos": getattr(dbos, "__version__", "3.4")},
         "setup": {"noop_steps": NOOP_STEPS, "queue_workflows": QUEUE_WORKFLOWS, "queue_steps": QUEUE_STEPS,
                   "step_seconds": STEP_SECONDS, "worker_concurrency": CONCURRENCY},
+        "bounds": {"queue_ratio_max": QUEUE_RATIO_MAX, "noop_step_share_max": STEP_SHARE_MAX,
+                   "enqueue_latency_share_max": LATENCY_SHARE_MAX},
     }
     with tempfile.TemporaryDirectory() as folder:
         results["sqlite"] = measure(f"sqlite:///{Path(folder) / 'dbos.sqlite'}")
@@ -156,7 +191,12 @@ def main() -> None:
         out = ROOT / "benchmarks" / "results" / "dbos_steps.json"
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
+    missed = [f"{backend}: {m}" for backend in ("sqlite", "postgres") if backend in results
+              for m in missed_bounds(results[backend])]
+    for line in missed:
+        print(f"bound missed: {line}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -13,10 +13,12 @@ orchestration. Figures come from DBOS's own step records (`operation_outputs` in
 Targets (full run only): ratio = median wall time of three runs at --parallel 8 / wall time of one
 run at --parallel 1 <= 0.2, and a median gap between consecutive steps of a workflow < 5 ms in the
 sequential run (uncontended: at parallel 8 on 2 cores a gap also holds other workflows' CPU time).
-Exit 1 when a target is missed. --small (CI) checks only that every item ends done and exits 0
-otherwise: at 4 items the fixed costs of a run (start-up, the last merge) outweigh the parallel part,
-so the full-size targets do not apply to it and are not scaled down. Only the full run writes
-benchmarks/results/parallel.json.
+Exit 1 when a target is missed. --small (CI) has bounds of its own, both measured within the run: at
+4 items the fixed costs of a run (start-up, the last merge) weigh more, so its ratio bound is
+SMALL_RATIO_MAX (parallel 4 at least 15 % faster than one at a time: a queue that ran items one by one
+would measure about 1.0); and the runner's median gap between steps is at most SMALL_GAP_SHARE_MAX of
+the median model-call step of the same sequential run (a loaded machine stretches both). Every item
+must end done at both sizes. Only the full run writes benchmarks/results/parallel.json.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from agentsprint.runner.demo import CONFIG as DEMO_CONFIG
 ROOT = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 0.2
 GAP_TARGET_MS = 5.0
+SMALL_RATIO_MAX = 0.85
+SMALL_GAP_SHARE_MAX = 0.5
 FULL = {"items": 16, "parallel": 8, "latency": 0.3, "repeats": 3}
 SMALL = {"items": 4, "parallel": 4, "latency": 0.1, "repeats": 1}
 # The demo's config with the benchmark's model names and no [run] parallel (each run passes its own).
@@ -132,14 +136,19 @@ def measure(size: dict[str, Any]) -> dict[str, Any]:
     wide_seconds = statistics.median(run["seconds"] for run in wide)
     ratio = wide_seconds / narrow["seconds"]
     gap = narrow["steps"]["gap_ms"]["median"]
+    gap_share = gap / narrow["steps"]["model_step_ms"]["median"]
+    small = size is SMALL
     return {
         "setup": {**size, "model_calls_per_item": 4, "dod": ["secrets"], "merges": True},
         f"parallel_{size['parallel']}": {"seconds_median": wide_seconds, "runs": wide},
         "parallel_1": narrow,
         "ratio": round(ratio, 3),
         "model_call_overhead_ms": round(narrow["steps"]["model_step_ms"]["median"] - size["latency"] * 1000, 1),
-        "targets": {"ratio_max": RATIO_TARGET, "gap_median_ms_max": GAP_TARGET_MS},
-        "met": {"ratio": ratio <= RATIO_TARGET, "gap": gap < GAP_TARGET_MS,
+        "gap_share_of_model_step": round(gap_share, 3),
+        "targets": ({"ratio_max": SMALL_RATIO_MAX, "gap_share_max": SMALL_GAP_SHARE_MAX} if small
+                    else {"ratio_max": RATIO_TARGET, "gap_median_ms_max": GAP_TARGET_MS}),
+        "met": {"ratio": ratio <= (SMALL_RATIO_MAX if small else RATIO_TARGET),
+                "gap": gap_share <= SMALL_GAP_SHARE_MAX if small else gap < GAP_TARGET_MS,
                 "all_done": all(run["statuses"] == ["done"] for run in [*wide, narrow])},
     }
 
@@ -157,15 +166,16 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average_1m_at_start": load},
         **measure(SMALL if args.small else FULL),
-        "targets_apply": not args.small,
     }
     json.dump(results, sys.stdout, indent=2)
     print()
-    if args.small:  # fixed per-run costs weigh too much at 4 items for the targets to apply: report only
-        return 0 if results["met"]["all_done"] else 1
-    out = ROOT / "benchmarks" / "results" / "parallel.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0 if all(results["met"].values()) else 1
+    if not args.small:
+        out = ROOT / "benchmarks" / "results" / "parallel.json"
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    missed = [name for name, met in results["met"].items() if not met]
+    if missed:
+        print(f"bounds missed: {', '.join(missed)} (targets {results['targets']})")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ class ToolResult(BaseModel):
     output: str
     ok: bool = True
     policy_block: str | None = None  # "path" | "command" when policy refused the call
-    finished: bool = False  # the terminal `finish` tool was called
 
 
 class ToolPolicy(BaseModel):
@@ -298,11 +297,6 @@ def run(worktree: str, args: schemas.Run, limits: ToolPolicy) -> ToolResult:
     return ToolResult(output=f"$ {args.command}\n{status}\n{result.output}", ok=ok)
 
 
-def finish(worktree: str, args: schemas.Finish, limits: ToolPolicy) -> ToolResult:
-    """The terminal tool: nothing to do but report the summary."""
-    return ToolResult(output=args.summary, finished=True)
-
-
 Handler = Callable[[str, Any, ToolPolicy], ToolResult]
 HANDLERS: dict[str, Handler] = {
     "list_files": list_files,
@@ -311,8 +305,7 @@ HANDLERS: dict[str, Handler] = {
     "write_file": write_file,
     "edit_file": edit_file,
     "run": run,
-    "finish": finish,
-}
+}  # the terminal tools (`finish`, `submit_plan`, `submit_verdict`) are never executed: their arguments end the loop
 
 
 def execute(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) -> ToolResult:

@@ -13,9 +13,9 @@ app = typer.Typer(help="Escalated items and the dead-letter list (failed).", inv
 
 
 def _services():  # type: ignore[no-untyped-def]
-    from agentsprint.runner.actions import open_services
+    from agentsprint.runner.actions import open_project
 
-    return open_services(settings_or_exit())
+    return open_project(settings_or_exit())
 
 
 

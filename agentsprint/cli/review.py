@@ -14,11 +14,11 @@ app = typer.Typer(help="The review inbox: approve (merge) or reject (new round) 
 
 
 def _services():  # type: ignore[no-untyped-def]
-    from agentsprint.runner.actions import open_services
+    from agentsprint.runner.actions import open_project
     from agentsprint.store import StoreError
 
     try:
-        return open_services(settings_or_exit())
+        return open_project(settings_or_exit())
     except StoreError as exc:
         fail(str(exc))
 

@@ -21,31 +21,33 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agentsprint.config import Settings
+    from agentsprint.runner.demo import DemoResult
+    from agentsprint.runner.service import RunReport
 
 app = typer.Typer(help="Execute backlog items with agents.")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
-def _summary(report: object, shown: list[str], out: Console) -> None:
+def _summary(report: RunReport, shown: list[str], out: Console) -> None:
     from rich.table import Table
 
-    from agentsprint.runner.service import skipped_line
+    from agentsprint.runner.selection import skipped_line
 
-    for warning in report.warnings:  # type: ignore[attr-defined]
+    for warning in report.warnings:
         if warning not in shown:  # start-up warnings were printed when the run started
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    if report.skipped:  # type: ignore[attr-defined]
-        out.print(skipped_line(report.skipped), highlight=False)  # type: ignore[attr-defined]
-    if not report.results:  # type: ignore[attr-defined]
+    if report.skipped:
+        out.print(skipped_line(report.skipped), highlight=False)
+    if not report.results:
         out.print("nothing to run: no item can run now (add one with `agentsprint add`, or name items "
                       "with --item)")
         return
-    table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
+    table = Table(title=f"run {report.run_id}")
     table.add_column("item")
     table.add_column("status")
     table.add_column("note")
-    for item_id, status in report.results.items():  # type: ignore[attr-defined]
-        table.add_row(item_id, status, report.notes.get(item_id, ""))  # type: ignore[attr-defined]
+    for item_id, status in report.results.items():
+        table.add_row(item_id, status, report.notes.get(item_id, ""))
     out.print(table)
 
 
@@ -98,7 +100,7 @@ def run_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _ci_outputs(settings: Settings, report: object, sprint: str | None, junit: Path | None, as_json: bool) -> None:
+def _ci_outputs(settings: Settings, report: RunReport, sprint: str | None, junit: Path | None, as_json: bool) -> None:
     """The JUnit file, the JSON summary and the GitHub step summary, for those asked for."""
     from agentsprint.cli.step_summary import STEP_SUMMARY_ENV, append_step_summary
 
@@ -106,11 +108,11 @@ def _ci_outputs(settings: Settings, report: object, sprint: str | None, junit: P
         return
     from agentsprint.cli.ci_report import collect, summary_json, write_junit
 
-    summary = collect(settings, report, sprint)  # type: ignore[arg-type]
+    summary = collect(settings, report, sprint)
     if junit:
         write_junit(summary, junit)
     if as_json:
-        typer.echo(json.dumps(summary_json(report, summary), indent=2))  # type: ignore[arg-type]
+        typer.echo(json.dumps(summary_json(report, summary), indent=2))
     append_step_summary(summary)
 
 
@@ -134,7 +136,7 @@ def _interrupt_on_signals(interrupt: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _leave_interrupted(report: object) -> NoReturn:
+def _leave_interrupted(report: RunReport) -> NoReturn:
     """Say in one line what resumes, then exit 130 without waiting for steps still in flight.
 
     A step still running after the drain (a model call that has not answered) is abandoned with the
@@ -143,7 +145,7 @@ def _leave_interrupted(report: object) -> NoReturn:
     import logging
 
     logging.getLogger("dbos").disabled = True  # a step ending after shutdown can no longer be recorded
-    count = len(report.interrupted)  # type: ignore[attr-defined]
+    count = len(report.interrupted)
     err.print(f"interrupted: {count} item{'s' if count != 1 else ''} will resume with `agentsprint run`",
               highlight=False, markup=False)
     sys.stdout.flush()
@@ -153,7 +155,8 @@ def _leave_interrupted(report: object) -> NoReturn:
 
 def _submit(settings: Settings, items: list[str] | None, sprint: str | None, shadow: bool, as_json: bool) -> None:
     """Enqueue for the workers and print what was submitted and what was skipped."""
-    from agentsprint.runner.service import RunError, submit
+    from agentsprint.runner.selection import RunError
+    from agentsprint.runner.submission import submit
 
     try:
         found = submit(settings, items, sprint=sprint, shadow=shadow)
@@ -212,14 +215,14 @@ def demo_command(
     raise typer.Exit(0 if result.as_designed else 1)
 
 
-def _print_demo(result: object) -> None:
-    root = result.root  # type: ignore[attr-defined]
-    console.print(f"\n[bold]Demo sprint finished in {result.seconds:.1f} s[/bold] in {root}")  # type: ignore[attr-defined]
-    for item_id, status in result.results.items():  # type: ignore[attr-defined]
-        expected = result.expected.get(item_id)  # type: ignore[attr-defined]
+def _print_demo(result: DemoResult) -> None:
+    root = result.root
+    console.print(f"\n[bold]Demo sprint finished in {result.seconds:.1f} s[/bold] in {root}")
+    for item_id, status in result.results.items():
+        expected = result.expected.get(item_id)
         mark = "ok" if status == expected else f"expected {expected}"
         console.print(f"  {item_id}: {status} ({mark})")
-    if result.sandbox == "none":  # type: ignore[attr-defined]
+    if result.sandbox == "none":
         console.print("Sandbox:       none: no usable bubblewrap here (apt-get install bubblewrap)")
     console.print(f"\nWorktrees:     {root / '.agentsprint' / 'worktrees'}")
     console.print(f"Review inbox:  cd {root} && agentsprint review list")

@@ -7,10 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentsprint import dod
 from agentsprint.domain import Item, Status
 from agentsprint.policy import precedence_key
+
+if TYPE_CHECKING:
+    from agentsprint.config import Settings
+    from agentsprint.workspace import Workspace
 
 GLOB_CHARS = "*?["
 
@@ -69,11 +74,9 @@ def merge_blockers(item: Item, others: dict[str, tuple[Item, Status]], precedenc
     )
 
 
-def regate(item: Item, svc: object) -> list[dod.GateResult]:
+def regate(item: Item, ws: Workspace, settings: Settings) -> list[dod.GateResult]:
     """Run the item's deterministic gates again on its (rebased) worktree."""
-    ws = svc.workspace  # type: ignore[attr-defined]
     try:
-        return dod.run_item_gates(item, ws, ws.changed_files(item.id), ws.diff(item.id),
-                                  svc.settings)  # type: ignore[attr-defined]
+        return dod.run_item_gates(item, ws, ws.changed_files(item.id), ws.diff(item.id), settings)
     finally:
         ws.drop_gate_checkout(item.id)

@@ -6,46 +6,34 @@ import contextlib
 
 from agentsprint.config import Settings
 from agentsprint.domain import Status
-from agentsprint.runner.actions import open_services
-from agentsprint.runner.runtime import serializer, system_database_url
+from agentsprint.runner import durable
+from agentsprint.runner.settle import Project, open_project
 from agentsprint.store import runs
 from agentsprint.store.items import TransitionError
-
-ACTIVE = ("PENDING", "ENQUEUED", "DELAYED")
 
 
 def stop_all(settings: Settings, who: str = "human") -> list[str]:
     """Cancel the workflows of running and queued items and mark them stopped; returns their ids."""
-    from dbos import DBOSClient
-
-    svc = open_services(settings)
-    client = DBOSClient(system_database_url=system_database_url(settings), serializer=serializer())
-    stopped: list[str] = []
+    project = open_project(settings)
     try:
-        for state in runs.all_item_states(svc.store).values():
-            if state.status not in (Status.RUNNING, Status.PLANNED):
-                continue
-            workflow_id, _ = runs.workflow_of(svc.store, state.item_id)
-            if not workflow_id or _status(client, workflow_id) not in ACTIVE:
-                continue
-            client.cancel_workflow(workflow_id or "")
-            try:
-                runs.finish_item(svc.store, state.item_id, "", Status.STOPPED, reason="stopped", actor=who)
-            except TransitionError:  # its last step settled it (awaiting_review, done...) since we read it
-                continue
-            with contextlib.suppress(Exception):  # no worktree yet (never started): nothing to preserve
-                svc.workspace.commit_all(state.item_id, f"agentsprint: {state.item_id} stopped (work preserved)")
-            stopped.append(state.item_id)
+        with durable.client(settings) as client:
+            states = runs.all_item_states(project.store).values()
+            return [s.item_id for s in states
+                    if s.status in (Status.RUNNING, Status.PLANNED) and _stop(project, client, s.item_id, who)]
     finally:
-        client.destroy()
-        svc.store.close()
-    return stopped
+        project.store.close()
 
 
-def _status(client: object, workflow_id: str) -> str | None:
-    from dbos._error import DBOSNonExistentWorkflowError
-
+def _stop(project: Project, client: durable.Client, item_id: str, who: str) -> bool:
+    """Cancel the item's workflow if it is still active and mark the item stopped; False if it was not."""
+    workflow_id, _ = runs.workflow_of(project.store, item_id)
+    if not workflow_id or not durable.is_active(client.status(workflow_id)):
+        return False
+    client.cancel(workflow_id)
     try:
-        return client.retrieve_workflow(workflow_id).get_status().status  # type: ignore[attr-defined]
-    except DBOSNonExistentWorkflowError:
-        return None
+        runs.finish_item(project.store, item_id, "", Status.STOPPED, reason="stopped", actor=who)
+    except TransitionError:  # its last step settled it (awaiting_review, done...) since we read it
+        return False
+    with contextlib.suppress(Exception):  # no worktree yet (never started): nothing to preserve
+        project.workspace.commit_all(item_id, f"agentsprint: {item_id} stopped (work preserved)")
+    return True

@@ -6,9 +6,13 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
 from agentsprint.store import runlock
+
+if TYPE_CHECKING:
+    from agentsprint.store import Store
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -37,9 +41,9 @@ def one_run(settings: Settings) -> Iterator[None]:
         store.close()
 
 
-def _beat(store: object, token: str, stopping: threading.Event) -> None:
+def _beat(store: Store, token: str, stopping: threading.Event) -> None:
     while not stopping.wait(HEARTBEAT_SECONDS):
         try:
-            runlock.beat(store, token)  # type: ignore[arg-type]
+            runlock.beat(store, token)
         except Exception:  # a missed beat is retried; the lock is only taken over after STALE_SECONDS
             log.debug("run lock heartbeat failed", exc_info=True)

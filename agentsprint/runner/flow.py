@@ -6,9 +6,8 @@ time budgets are checked against the timestamps steps return.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from dbos import DBOS
 from pydantic import BaseModel
 
 from agentsprint import dod
@@ -19,10 +18,10 @@ from agentsprint.agents.guards import RoundGuard, fingerprint
 from agentsprint.agents.loop import Limits
 from agentsprint.agents.tools import ToolPolicy, ToolResult
 from agentsprint.domain import Item, Status
-from agentsprint.llm.errors import BudgetExhausted, ProviderError
+from agentsprint.llm.errors import ProviderError
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.money import plural
-from agentsprint.runner import steps
+from agentsprint.runner import durable, steps
 from agentsprint.runner.runtime import current
 from agentsprint.store.runs import Begin
 
@@ -62,10 +61,8 @@ class DurableIO:
 
     def call_model(self, ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         outcome = steps.call_model(ctx, messages, tools)
-        if outcome.error_kind == "budget":
-            raise Escalate("budget", outcome.error or "budget exhausted")
-        if outcome.error_kind is not None:
-            raise ProviderError(outcome.provider_kind or "unknown", outcome.error or "provider error", 0)  # type: ignore[arg-type]
+        if outcome.failure is not None:
+            raise outcome.failure.error()
         self._check_time(outcome.at)
         assert outcome.reply is not None
         return outcome.reply
@@ -115,8 +112,6 @@ class ItemRun:
     def attempt(self) -> str:
         try:
             return self.rounds()
-        except BudgetExhausted as exc:
-            return steps.escalate(self.item, self.options.run_id, "budget", str(exc), self.partial or None)
         except Escalate as exc:
             return steps.escalate(self.item, self.options.run_id, exc.reason.value, exc.detail, self.partial or None)
         except ProviderError as exc:
@@ -158,7 +153,7 @@ class ItemRun:
         for _ in range(MERGE_WAIT_POLLS):
             if not steps.merge_blockers(self.item, self.options.run_id):
                 return
-            DBOS.sleep(MERGE_WAIT_SECONDS)
+            durable.sleep(MERGE_WAIT_SECONDS)
 
     def judge(self, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck,
               coder_summary: str) -> tuple[list[str], bool]:
@@ -173,10 +168,10 @@ class ItemRun:
                 return [f"security: {r}" for r in security.reasons], False
         return list(verdict.reasons), verdict.verdict == "approve"
 
-    def review(self, role: str, round_no: int, plan: supervisor.Plan, check: steps.RoundCheck, summary: str,
-               coder_summary: str) -> qa.Verdict:
+    def review(self, role: Literal["qa", "security"], round_no: int, plan: supervisor.Plan, check: steps.RoundCheck,
+               summary: str, coder_summary: str) -> qa.Verdict:
         return qa.review(self.io, self.ctx(role, round_no), self.item, plan, check.diff, summary, self.worktree,
-                         role=role, limits=self.limits, protected_paths=self.protected,  # type: ignore[arg-type]
+                         role=role, limits=self.limits, protected_paths=self.protected,
                          coder_summary=coder_summary)
 
     def record(self, round_no: int, plan: supervisor.Plan, outcome: CoderOutcome, check: steps.RoundCheck,
@@ -197,12 +192,12 @@ class ItemRun:
         })
 
 
-@DBOS.workflow()
+@durable.workflow()
 def item_workflow(item_id: str, options: RunOptions) -> str:
     """Execute one item to done, awaiting_review, escalated or failed; returns the final status."""
-    steps.note_execution(item_id, options.run_id, DBOS.workflow_id or item_id)
+    steps.note_execution(item_id, options.run_id, durable.workflow_id() or item_id)
     item = steps.load_item(item_id)
-    begin = steps.begin(item, options.run_id, DBOS.workflow_id or item_id, options.sprint, options.shadow)
+    begin = steps.begin(item, options.run_id, durable.workflow_id() or item_id, options.sprint, options.shadow)
     if begin.skip:
         return begin.status.value
     return ItemRun(item, begin, options).execute()

@@ -2,28 +2,27 @@
 
 Each step takes serializable arguments, returns a serializable (pickled by DBOS) value and reaches
 the process's store, gateway and workspace through `runtime.current()`. Errors the workflow must act
-on come back as values (`ModelOutcome.error`), so replaying a recorded step never depends on
-unpickling an exception.
+on come back as values (`ModelOutcome.failure`, typed and whole: kind, message, retries), so replaying
+a recorded step never depends on unpickling an exception.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from agentsprint import backlog, dod, notify
+from agentsprint.agents.errors import Escalate
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.backlog.epics import epic_budget
 from agentsprint.domain import Item, Status
-from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
+from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError, ProviderErrorKind
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.policy import redact
-from agentsprint.runner import actions, journal
+from agentsprint.runner import durable, settle, undo
 from agentsprint.runner.runtime import current
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
@@ -35,14 +34,48 @@ from agentsprint.store.sprints import sprint_budget, sprints_of
 DIFF_CAP = 200_000
 
 
+class CallFailure(BaseModel):
+    """Why a model call step returned no reply: a budget refused it (no call made), or the provider
+    failed after its retries. Kept whole, so the workflow raises what the gateway raised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    budget: bool = False
+    kind: ProviderErrorKind = "unknown"
+    message: str
+    retries: int = 0
+
+    @classmethod
+    def of(cls, exc: LLMError) -> CallFailure:
+        if isinstance(exc, BudgetExhausted):
+            return cls(budget=True, message=str(exc))
+        if isinstance(exc, ProviderError):
+            return cls(kind=exc.kind, message=exc.message, retries=exc.retries)
+        return cls(message=str(exc))
+
+    def error(self) -> Escalate | ProviderError:
+        """The exception the workflow raises: a budget escalation, or the provider's error as it was."""
+        if self.budget:
+            return Escalate("budget", self.message)
+        return ProviderError(self.kind, self.message, self.retries)
+
+
 class ModelOutcome(BaseModel):
-    """A model call's reply, or the error that ended it, and when the step finished."""
+    """A model call's reply, or why it has none, and when the step finished."""
 
     reply: Reply | None = None
-    error_kind: str | None = None  # budget | provider
-    provider_kind: str | None = None  # rate_limit | server | timeout | connection | auth | ...
-    error: str | None = None
+    failure: CallFailure | None = None
     at: float
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Read a step output recorded before `failure` (error_kind / provider_kind / error strings)."""
+        fields = state.get("__dict__", {})
+        if "error_kind" in fields:
+            kind, provider, text = fields.pop("error_kind"), fields.pop("provider_kind"), fields.pop("error")
+            fields["failure"] = None if kind is None else CallFailure(
+                budget=kind == "budget", kind=provider or "unknown", message=text or "")
+            state["__pydantic_fields_set__"] = set(fields)
+        super().__setstate__(state)
 
 
 class RoundCheck(BaseModel):
@@ -55,14 +88,14 @@ class RoundCheck(BaseModel):
     added: int
     removed: int
     gates: list[dod.GateResult]
-    at: float
 
 
 def _step_key() -> str:
-    return f"{DBOS.workflow_id}:{DBOS.step_id}"
+    workflow_id, step_id = durable.step_key()
+    return f"{workflow_id}:{step_id}"
 
 
-@DBOS.step()
+@durable.step()
 def load_item(item_id: str) -> Item:
     """The item's definition as it is at the start of this attempt."""
     settings = current().settings
@@ -73,7 +106,7 @@ def load_item(item_id: str) -> Item:
     return loaded.items[item_id]
 
 
-@DBOS.step()
+@durable.step()
 def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None, shadow: bool = False) -> runs.Begin:
     """Mark the item running, open its budgets (item, every sprint holding it, its epic) and its worktree.
 
@@ -136,27 +169,21 @@ def shadow_scopes(scopes: list[tuple[str, int | None, float | None]],
     return twins
 
 
-@DBOS.step()
+@durable.step()
 def set_round(item_id: str, round_no: int) -> None:
     runs.set_round(current().store, item_id, round_no)
     current().emit(item_id, round=round_no)
 
 
-@DBOS.step()
+@durable.step()
 def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelOutcome:
     """One model call through the gateway; a replay after a crash gets the settled reply back."""
     rt = current()
     rt.emit(ctx.item_id or "", role=ctx.role)
     try:
         reply = rt.gateway.complete(ctx, messages, tools=tools or None, idempotency_key=_step_key())
-    except BudgetExhausted as exc:
-        return ModelOutcome(error_kind="budget", error=str(exc), at=runs.clock(rt.store, ctx.item_id))
-    except ProviderError as exc:
-        return ModelOutcome(error_kind="provider", provider_kind=exc.kind, error=str(exc),
-                            at=runs.clock(rt.store, ctx.item_id))
     except LLMError as exc:
-        return ModelOutcome(error_kind="provider", provider_kind="unknown", error=str(exc),
-                            at=runs.clock(rt.store, ctx.item_id))
+        return ModelOutcome(failure=CallFailure.of(exc), at=runs.clock(rt.store, ctx.item_id))
     if ctx.item_id:
         spend = rt.gateway.spend(ctx.scopes[0] if ctx.scopes else f"item:{ctx.item_id}")
         rt.emit(ctx.item_id, tokens=spend.spent_tokens + spend.reserved_tokens, token_limit=spend.limit_tokens,
@@ -164,25 +191,25 @@ def call_model(ctx: CallContext, messages: list[dict[str, Any]], tools: list[dic
     return ModelOutcome(reply=reply, at=runs.clock(rt.store, ctx.item_id))
 
 
-@DBOS.step()
+@durable.step()
 def run_tool(worktree: str, name: str, args: dict[str, Any], policy: ToolPolicy) -> ToolResult:
     """One tool execution; file changes are journaled so a replay after a crash repeats them exactly."""
-    journal.prepare(journal_dir(), DBOS.workflow_id or "", DBOS.step_id or 0, worktree, name, args.get("path"))
+    undo.prepare(undo_dir(), *durable.step_key(), worktree, name, args.get("path"))
     return execute(worktree, name, args, policy)
 
 
-def journal_dir() -> Path:
-    return current().settings.state_dir / "journal"
+def undo_dir() -> Path:
+    return current().settings.state_dir / "journal"  # the folder keeps its name: entries of workflows in flight
 
 
-@DBOS.step()
+@durable.step()
 def record_tool(ctx: CallContext, name: str, args: dict[str, Any], result: ToolResult) -> float:
     record_tool_call(current().store, ctx, name, args, result)
     current().emit(ctx.item_id or "", last_tool=f"{name}({_brief(args)})")
     return runs.clock(current().store, ctx.item_id)
 
 
-@DBOS.step()
+@durable.step()
 def handoff(ctx: CallContext, call_id: int | None, tool: str | None, valid: bool, error: str | None) -> None:
     model = current().settings.model_for(ctx.role).model
     record_handoff(current().store, ctx, model, call_id, tool, valid, error)
@@ -193,7 +220,7 @@ def _brief(args: dict[str, Any]) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
-@DBOS.step()
+@durable.step()
 def check_round(item: Item, round_no: int) -> RoundCheck:
     """Commit the round's work, then run the deterministic gates on its diff."""
     rt = current()
@@ -208,21 +235,21 @@ def check_round(item: Item, round_no: int) -> RoundCheck:
     kept = redact(diff)[:DIFF_CAP]
     return RoundCheck(sha=sha, diff=kept, diff_hash=hashlib.sha256(diff.encode("utf-8")).hexdigest(),
                       changed_files=changed,
-                      added=stats.added, removed=stats.removed, gates=gates, at=time.time())
+                      added=stats.added, removed=stats.removed, gates=gates)
 
 
-@DBOS.step()
+@durable.step()
 def release_gate_checkout(item_id: str) -> None:
     """The item has ended: its gate checkout (kept between rounds) goes."""
     current().workspace.drop_gate_checkout(item_id)
 
 
-@DBOS.step()
+@durable.step()
 def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
     runs.record_round(current().store, item_id, run_id, data)
 
 
-@DBOS.step()
+@durable.step()
 def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
     """QA approved: await human review, or merge and mark done; in shadow mode only say which."""
     rt = current()
@@ -234,7 +261,7 @@ def finish(item: Item, run_id: str, shadow: bool, changed_lines: int) -> str:
     return merge_item(item, run_id, actor=executor_actor())
 
 
-@DBOS.step()
+@durable.step()
 def end_shadow(item: Item, run_id: str, outcome: str, round_before: int = 0) -> str:
     """Shadow mode never changes what a real run does next: archive the branch, put the item back to todo
     at the round it had before."""
@@ -245,30 +272,31 @@ def end_shadow(item: Item, run_id: str, outcome: str, round_before: int = 0) -> 
     else:
         branch = None
     runs.end_shadow(rt.store, item.id, run_id, outcome, branch, round_before)
-    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    undo.discard(undo_dir(), durable.workflow_id() or "")
     rt.emit(item.id, status=f"{outcome} (shadow)")
     return outcome
 
 
-def services() -> actions.Services:
+def project() -> settle.Project:
+    """This process's project, for the settle functions the steps share with the review commands."""
     rt = current()
-    return actions.Services(rt.settings, rt.store, rt.workspace)
+    return settle.Project(rt.settings, rt.store, rt.workspace)
 
 
 def merge_item(item: Item, run_id: str, actor: str) -> str:
-    status = actions.merge_item(services(), item, run_id, actor)
+    status = settle.merge_item(project(), item, run_id, actor)
     return _done(item.id, status, run_id)
 
 
 def _done(item_id: str, status: Status, run_id: str) -> str:
     rt = current()
-    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    undo.discard(undo_dir(), durable.workflow_id() or "")
     rt.emit(item_id, status=status.value)
     notify.item_settled(rt.settings, rt.store, item_id, run_id)
     return status.value
 
 
-@DBOS.step()
+@durable.step()
 def merge_blockers(item: Item, run_id: str) -> list[str]:
     """Higher-precedence items of this run, still active, whose scope overlaps this one's."""
     from agentsprint.runner.conflicts import merge_blockers as blockers
@@ -283,12 +311,12 @@ def merge_blockers(item: Item, run_id: str) -> list[str]:
     return found
 
 
-@DBOS.step()
+@durable.step()
 def escalate(item: Item, run_id: str, reason: str, detail: str, partial: dict[str, Any] | None = None) -> str:
     return escalate_now(item, run_id, reason, detail, partial=partial)
 
 
-@DBOS.step()
+@durable.step()
 def fail(item: Item, run_id: str, detail: str) -> str:
     return escalate_now(item, run_id, "failed", detail, to=Status.FAILED)
 
@@ -296,8 +324,8 @@ def fail(item: Item, run_id: str, detail: str) -> str:
 def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status = Status.ESCALATED,
                  partial: dict[str, Any] | None = None) -> str:
     """Commit the agents' work, build the escalation package, and escalate (or dead-letter) the item."""
-    status = actions.escalate_now(services(), item, run_id, reason, detail, to, partial=partial)
-    journal.discard(journal_dir(), DBOS.workflow_id or "")
+    status = settle.escalate_now(project(), item, run_id, reason, detail, to, partial=partial)
+    undo.discard(undo_dir(), durable.workflow_id() or "")
     current().emit(item.id, status=status.value, reason=reason)
     notify.item_settled(current().settings, current().store, item.id, run_id)
     return status.value

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
 from agentsprint.money import plural
-from agentsprint.runner import runtime as rt_mod
+from agentsprint.runner import durable
+from agentsprint.runner.runtime import build_runtime, current, new_executor_id
 from agentsprint.store import workers
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ STALE_SECONDS = 6.0
 DRAIN_SECONDS = 20.0
 THREAD_EXIT_SECONDS = 0.5
 NOTIFY_RESUME_SECONDS = 60.0  # how often a worker looks for webhooks that dead processes left
-EXECUTOR_THREAD_PREFIX = "dbos-executor-"  # DBOS runs workflows (and their steps) in these threads
 
 log = logging.getLogger(__name__)
 FINAL = ("done", "awaiting_review", "escalated", "failed", "stopped", "dropped")
@@ -43,8 +43,9 @@ class WorkerLog:
 
     def progress(self, item_id: str, data: dict[str, object]) -> None:
         """The runtime's progress sink: one line when an item reaches a final status."""
-        if isinstance(data.get("round"), int):
-            self.rounds[item_id] = int(data["round"])  # type: ignore[call-overload]
+        round_no = data.get("round")
+        if isinstance(round_no, int):
+            self.rounds[item_id] = round_no
         status = str(data.get("status") or "")
         if item_id and status.split(" ")[0] in FINAL:
             with self._lock:
@@ -79,7 +80,7 @@ class Heartbeat(threading.Thread):
         self.recovered: list[str] = []
 
     def run(self) -> None:
-        store = rt_mod.current().store
+        store = current().store
         while not self.stopping.wait(HEARTBEAT_SECONDS):
             try:
                 workers.heartbeat(store, self.executor_id)
@@ -94,26 +95,24 @@ class Heartbeat(threading.Thread):
         Re-enqueueing first and marking after leaves no gap if this worker dies in between: re-enqueueing
         is idempotent (one live worker dequeues each workflow), so a second recoverer does no harm.
         """
-        from dbos import DBOS
-
         for dead in workers.stale_workers(store, self.executor_id, STALE_SECONDS):
-            DBOS._recover_pending_workflows([dead])
+            durable.recover([dead])
             if workers.mark_recovered(store, dead, self.executor_id):
                 self.recovered.append(dead)
 
 
 def start_heartbeat(executor_id: str) -> Heartbeat:
-    workers.register(rt_mod.current().store, executor_id)
+    workers.register(current().store, executor_id)
     beat = Heartbeat(executor_id)
     beat.start()
     return beat
 
 
-def _queue_busy() -> bool:
-    from dbos import DBOS
+def _launch(settings: Settings, executor_id: str, parallel: int | None) -> None:
+    """Register the item workflow and start serving the queue."""
+    from agentsprint.runner import flow  # noqa: F401  (registers the workflow and its steps)
 
-    active = DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False, load_output=False)
-    return bool(active)
+    durable.launch(settings, executor_id=executor_id, parallel=parallel)
 
 
 def _on_signal(stopping: threading.Event) -> None:
@@ -133,10 +132,10 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
     from agentsprint.sandbox import preflight
 
     preflight(settings, [])  # a worker may be handed any item: refuse to start without a working sandbox
-    executor_id = rt_mod.new_executor_id()
+    executor_id = new_executor_id()
     report = report or WorkerLog()
-    rt_mod.build_runtime(settings, executor_id=executor_id, progress=report.progress)
-    rt_mod.launch(settings, executor_id=executor_id, parallel=parallel)
+    build_runtime(settings, executor_id=executor_id, progress=report.progress)
+    _launch(settings, executor_id, parallel)
     beat = start_heartbeat(executor_id)
     report.started(executor_id, parallel or settings.run.parallel, idle_exit)
     stopping = threading.Event()
@@ -150,7 +149,7 @@ def serve(settings: Settings, *, parallel: int | None = None, idle_exit: float =
                 _resume_notifications(settings)
             if idle_exit <= 0:
                 continue
-            if _queue_busy():
+            if durable.any_active():
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_exit:
                 break
@@ -165,8 +164,8 @@ def stop(beat: Heartbeat, drain: float, report: WorkerLog | None = None) -> None
     goes on until then: no live worker may recover them while a step of theirs could still run here.
     """
     beat.recovering = False
-    rt_mod.shutdown(drain_seconds=drain)
-    store = rt_mod.current().store
+    durable.shutdown(drain_seconds=drain)
+    store = current().store
     busy = _busy_threads()
     if busy:
         workers.retire(store, beat.executor_id, handover=False)
@@ -188,7 +187,7 @@ def stop(beat: Heartbeat, drain: float, report: WorkerLog | None = None) -> None
 def _busy_threads() -> list[threading.Thread]:
     """DBOS executor threads still running after DBOS shut down: workflows that did not finish draining."""
     deadline = time.monotonic() + THREAD_EXIT_SECONDS
-    others = [t for t in threading.enumerate() if t.name.startswith(EXECUTOR_THREAD_PREFIX)]
+    others = [t for t in threading.enumerate() if t.name.startswith(durable.EXECUTOR_THREAD_PREFIX)]
     for thread in others:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     return [t for t in others if t.is_alive()]
@@ -198,7 +197,7 @@ def _resume_notifications(settings: Settings) -> None:
     """Send the outbox's deliveries that dead processes left (never raises)."""
     from agentsprint import notify
 
-    notify.resume(settings, rt_mod.current().store)
+    notify.resume(settings, current().store)
 
 
 def _flush_notifications() -> None:

@@ -49,7 +49,7 @@ def test_same_line_conflict_higher_precedence_merges_first_later_escalates_with_
 
     assert report.results == {"AS-1": "done", "AS-2": "escalated"}
     assert any("AS-1" in w and "AS-2" in w for w in report.warnings), "overlap flagged at run start"
-    detail = actions.escalation_detail(actions.open_services(settings), "AS-2")
+    detail = actions.escalation_detail(actions.open_project(settings), "AS-2")
     assert detail["reason"] == "conflict"
     package = detail["package"]
     assert package["conflicts"] == ["shop/pagination.py"]
@@ -81,7 +81,7 @@ def test_overlap_groups_join_chains_and_keep_apart_what_does_not_touch():
 
 
 def test_skipped_line_counts_by_status_most_common_first():
-    from agentsprint.runner.service import skipped_line
+    from agentsprint.runner.selection import skipped_line
 
     assert skipped_line({"AS-1": "dropped", "AS-2": "escalated", "AS-3": "escalated"}) == \
         "skipped 3 items: 2 escalated, 1 dropped"

@@ -74,7 +74,7 @@ def test_shadow_spend_has_its_own_scope_and_the_real_run_starts_at_round_one(tmp
     real = run_items(settings, ["AS-1"])
 
     assert real.results == {"AS-1": "done"}
-    assert runs.item_state(actions.open_services(settings).store, "AS-1").round == 1, \
+    assert runs.item_state(actions.open_project(settings).store, "AS-1").round == 1, \
         "the real run starts at round 1, not after the shadow's rounds"
 
 
@@ -172,7 +172,7 @@ def test_bare_run_takes_only_runnable_items_and_exits_by_what_it_ran(tmp_path, s
 
 def test_bare_run_uses_the_live_status_not_the_file(tmp_path, server):
     settings = _escalating_project(tmp_path, server, ["AS-1", "AS-2"])
-    svc = actions.open_services(settings)
+    svc = actions.open_project(settings)
     with svc.store.session() as session:  # dropped in the store; the file (not yet updated) says todo
         transition(session, "AS-1", Status.DROPPED, item=actions.load_item(svc, "AS-1"))
     assert "status: todo" in item_file(settings.root, "AS-1").read_text()
@@ -231,7 +231,7 @@ def test_a_merge_refused_for_an_uncommitted_file_waits_and_the_next_run_merges_w
 
     assert report.results == {"AS-1": "awaiting_review"}, report.notes
     assert "uncommitted" in report.notes["AS-1"] and "shop/pagination.py" in report.notes["AS-1"]
-    state = runs.item_state(actions.open_services(settings).store, "AS-1")
+    state = runs.item_state(actions.open_project(settings).store, "AS-1")
     assert state.reason == "merge_blocked"
     assert "# my local experiment" in user_file.read_text(), "the user's change is untouched"
     paid = requests_made(server)

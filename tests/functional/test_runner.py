@@ -45,7 +45,7 @@ def test_success_awaits_review_then_approve_merges_and_tests_pass_on_base(tmp_pa
     assert report.results == {"AS-1": "awaiting_review"}
     gates_dir = settings.worktrees_dir / ".gates"
     assert gates_dir.is_dir() and not any(gates_dir.iterdir()), "the gate checkout went when the item ended"
-    svc = actions.open_services(settings)
+    svc = actions.open_project(settings)
     inbox = actions.review_inbox(svc)
     assert [e["id"] for e in inbox] == ["AS-1"] and inbox[0]["changed_lines"] == 2
     assert actions.approve(svc, "AS-1", reviewer="lead").value == "done"
@@ -65,7 +65,7 @@ def test_three_rejections_escalate_with_the_package(tmp_path, server):
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_services(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
     assert package["reason"] == "rounds"
     rounds = package["package"]["rounds"]
     assert [r["round"] for r in rounds] == [1, 2, 3]
@@ -102,7 +102,7 @@ def test_protected_test_edit_fails_the_gate(tmp_path, server):
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    rounds = runs.rounds_of(actions.open_services(settings).store, "AS-1")
+    rounds = runs.rounds_of(actions.open_project(settings).store, "AS-1")
     gates = {g["name"]: g for g in rounds[0]["gates"]}
     assert not gates["protected"]["passed"]
     assert "tests/test_pagination.py" in gates["protected"]["output"]
@@ -161,9 +161,21 @@ def test_provider_down_dead_letters_the_item_with_a_clear_reason(tmp_path, serve
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
 
-    failed = runs.open_escalations(actions.open_services(settings).store, failed=True)
+    failed = runs.open_escalations(actions.open_project(settings).store, failed=True)
     assert [e.item_id for e in failed] == ["AS-1"]
     assert "connection" in failed[0].detail.lower() or "127.0.0.1:9" in failed[0].detail
+
+
+def test_a_provider_failure_reaches_the_item_with_its_kind_and_retry_count(tmp_path, server):
+    server.add("t-supervisor", *[ScriptedReply(status=500)] * 3)  # num_retries = 2: three attempts, all fail
+    book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
+    settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
+
+    (failed,) = runs.open_escalations(actions.open_project(settings).store, failed=True)
+    assert failed.detail.startswith("server: ") and "server: server:" not in failed.detail, failed.detail
+    assert failed.detail.endswith("(after 2 retries)"), failed.detail
 
 
 def test_depends_on_waits_for_the_dependency(tmp_path, server):
@@ -190,13 +202,13 @@ def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, s
     settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[{"review": "human"}])], book)
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
 
-    actions.reject(actions.open_services(settings), "AS-1", "Document that pages start at 1", reviewer="lead")
-    assert runs.item_state(actions.open_services(settings).store, "AS-1").status.value == "planned"
+    actions.reject(actions.open_project(settings), "AS-1", "Document that pages start at 1", reviewer="lead")
+    assert runs.item_state(actions.open_project(settings).store, "AS-1").status.value == "planned"
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
 
     supervisor_round_2 = json.dumps(server.requests["t-supervisor"][-1]["messages"])
     assert "Document that pages start at 1" in supervisor_round_2 and "round 2" in supervisor_round_2
-    detail = actions.review_detail(actions.open_services(settings), "AS-1")
+    detail = actions.review_detail(actions.open_project(settings), "AS-1")
     assert detail["round"] == 2 and "pages start at 1" in detail["diff"] and "page - 1" in detail["diff"]
     (decision, comment), = query(settings, "SELECT decision, comment FROM reviews")
     assert (decision, comment) == ("reject", "Document that pages start at 1")
@@ -214,7 +226,7 @@ def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
 
         assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
 
-        store = actions.open_services(settings).store
+        store = actions.open_project(settings).store
         with store.session() as session:
             from sqlmodel import select
 
@@ -239,7 +251,7 @@ def test_shadow_run_measures_but_leaves_the_item_and_the_base_untouched(tmp_path
     assert shadow.results == {"AS-1": "done"} and "shadow" in shadow.notes["AS-1"]
     assert git(settings.root, "rev-parse", "main") == base_before, "a shadow run never merges"
     assert "status: todo" in next((settings.root / "backlog").glob("AS-1-*.md")).read_text()
-    assert runs.item_state(actions.open_services(settings).store, "AS-1").status.value == "todo"
+    assert runs.item_state(actions.open_project(settings).store, "AS-1").status.value == "todo"
     assert f"agentsprint-shadow/AS-1/{shadow.run_id}" in git(settings.root, "branch", "--list", "agentsprint-shadow/*")
     spent = query(settings, "SELECT count(*) FROM model_calls WHERE item_id = 'AS-1' AND outcome = 'ok'")[0][0]
     assert spent >= 6, "the shadow run's spend is recorded"

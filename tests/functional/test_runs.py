@@ -23,7 +23,7 @@ from runner_support import TEST_CONFIG, query
 from agentsprint.config import Settings
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.money import usd_value
-from agentsprint.runner.service import INTERRUPT_DRAIN_SECONDS
+from agentsprint.runner.stopping import INTERRUPT_DRAIN_SECONDS
 
 SLOW_CONFIG = TEST_CONFIG.replace('call_timeout = "3s"', 'call_timeout = "60s"')
 HELD_MODEL = "t-coder"

@@ -150,7 +150,7 @@ def test_a_sprint_announces_each_final_status_signed(tmp_path: Path, receiver: R
         settings = _sprint(tmp_path / "p", server, receiver.url)
         report = run_items(settings, ["AS-1", "AS-2", "AS-3", "AS-4"], parallel=2)
     assert report.results == {"AS-1": "done", "AS-2": "awaiting_review", "AS-3": "escalated", "AS-4": "failed"}
-    actions.approve(actions.open_services(settings), "AS-2", reviewer="lead")
+    actions.approve(actions.open_project(settings), "AS-2", reviewer="lead")
     assert notify.flush(10)
     assert all(_verified(r, SECRET) for r in receiver.requests)
     got = {(b["item_id"], b["event"]): b for b in receiver.bodies()}

@@ -23,7 +23,7 @@ from worker_support import fresh_database, logs, slow_responders, start_worker, 
 
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.runner.demo_script import ScriptBook
-from agentsprint.runner.service import submit_items
+from agentsprint.runner.submission import submit_items
 from agentsprint.store import Store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

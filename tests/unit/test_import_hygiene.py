@@ -20,7 +20,7 @@ BOUNDARIES = {
     "click": lambda rel: rel.startswith("cli/"),
     "litellm": lambda rel: rel.startswith("llm/"),
     "git": lambda rel: False,  # GitPython passes agentsprint's whole environment to git: gitcmd.py instead
-    "dbos": lambda rel: rel.startswith("runner/"),
+    "dbos": lambda rel: rel == "runner/durable.py",  # the DBOS adapter: an upgrade of DBOS is one file
 }
 
 

@@ -145,7 +145,8 @@ def test_command_output_is_capped(tree: Path) -> None:
 
 
 def test_finish_and_unknown_and_bad_arguments(tree: Path) -> None:
-    assert run(tree, "finish", summary="done") == ToolResult(output="done", finished=True)
+    finish = run(tree, "finish", summary="done")  # terminal: its arguments end the loop, nothing executes it
+    assert not finish.ok and "no executable tool named 'finish'" in finish.output
     assert not run(tree, "submit_plan", steps=[], acceptance=[]).ok
     bad = run(tree, "read_file", path="a", color="red")
     assert not bad.ok and "color" in bad.output

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from agentsprint.agents.tools import ToolPolicy, execute
-from agentsprint.runner import journal
+from agentsprint.runner import undo
 
 POLICY = ToolPolicy(allowed_commands=[], command_timeout_s=5, output_cap=1000)
 
 
 def _step(tmp_path, step_id: int, name: str, args: dict) -> str:
     worktree = tmp_path / "wt"
-    journal.prepare(tmp_path / "journal", "AS-1:1", step_id, str(worktree), name, args.get("path"))
+    undo.prepare(tmp_path / "journal", "AS-1:1", step_id, str(worktree), name, args.get("path"))
     return execute(str(worktree), name, args, POLICY).output
 
 
@@ -45,9 +45,9 @@ def test_without_the_journal_the_replay_would_double_the_edit(tmp_path):
 
 def test_escaping_paths_and_discard(tmp_path):
     (tmp_path / "wt").mkdir()
-    journal.prepare(tmp_path / "journal", "AS-1:1", 1, str(tmp_path / "wt"), "write_file", "../out.py")
+    undo.prepare(tmp_path / "journal", "AS-1:1", 1, str(tmp_path / "wt"), "write_file", "../out.py")
     assert not (tmp_path / "journal").exists(), "a refused path is not journaled"
     _step(tmp_path, 2, "write_file", {"path": "b.py", "content": "B = 2\n"})
     assert any((tmp_path / "journal").rglob("*.json"))
-    journal.discard(tmp_path / "journal", "AS-1:1")
+    undo.discard(tmp_path / "journal", "AS-1:1")
     assert not any((tmp_path / "journal").rglob("*.json"))
