@@ -94,9 +94,13 @@ def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
 
 
 def sprint_ids(settings: Settings, name: str) -> set[str]:
-    """Ids of the items planned into sprint `name`; exit 2 when there is no such sprint."""
+    """Ids of the items of sprint `name` (its file; a sprint only in the database too); exit 2 if none."""
+    from agentsprint.backlog.sprints import find_sprint
     from agentsprint.store.fastread import sprint_item_ids, sqlite_path
 
+    sprint = find_sprint(settings.backlog_dir, name)
+    if sprint is not None:
+        return set(sprint.items)
     if sqlite_path(settings.database_url) is not None:
         ids = sprint_item_ids(settings.database_url, name)
     else:
@@ -299,11 +303,16 @@ def edit_command(item_id: str = typer.Argument(..., metavar="ID", help="Item id,
 def validate_command() -> None:
     """Check every item file and the links between them; exit 1 when anything is wrong."""
     exit_without_teardown()
+    from agentsprint.backlog.epics import epic_problems
+    from agentsprint.backlog.sprints import sprint_problems
+
     settings = settings_or_exit()
     backlog = load(settings)
-    report(backlog.problems, err=False)
-    if backlog.problems:
-        files = len({problem.path for problem in backlog.problems})
-        typer.echo(f"{len(backlog.problems)} problem(s) in {files} file(s)", err=True)
+    problems = [*backlog.problems, *sprint_problems(settings.backlog_dir, backlog.items),
+                *epic_problems(settings.backlog_dir)]
+    report(problems, err=False)
+    if problems:
+        files = len({problem.path for problem in problems})
+        typer.echo(f"{len(problems)} problem(s) in {files} file(s)", err=True)
         raise typer.Exit(1)
     typer.echo(f"{len(backlog.items)} item(s), no problems")
