@@ -104,8 +104,13 @@ def render_sprint(sprint: Sprint) -> str:
 def _capacity(capacity: Capacity) -> str:
     parts = [f"tokens: {capacity.tokens}" if capacity.tokens is not None else "",
              f"usd: {number(capacity.usd)}" if capacity.usd is not None else "",
-             f"review_hours: {number(capacity.review_hours)}" if capacity.review_hours is not None else ""]
+             f"review_hours: {_hours(capacity.review_hours)}" if capacity.review_hours is not None else ""]
     return "{" + ", ".join(p for p in parts if p) + "}"
+
+
+def _hours(value: float) -> str:
+    """6.0 -> 6, 1.5 -> 1.5 (hours read better without cents)."""
+    return str(int(value)) if float(value).is_integer() else number(value)
 
 
 def write_sprint(root_or_backlog_dir: Path, sprint: Sprint) -> Path:

@@ -202,10 +202,10 @@ def list_command(
     exit_without_teardown()
     from agentsprint.cli.views import print_items
 
-    _choices("--status", status, get_args(StatusName))
+    choices("--status", status, get_args(StatusName))
     if status and "queued" in status:
         status = [*status, *QUEUED]
-    _choices("--type", type_, get_args(ItemTypeName))
+    choices("--type", type_, get_args(ItemTypeName))
     settings = settings_or_exit()
     backlog = load(settings)
     report(backlog.problems)
@@ -221,7 +221,8 @@ def list_command(
         typer.echo("no items", err=True)
 
 
-def _choices(option: str, given: list[str] | None, allowed: tuple[str, ...]) -> None:
+def choices(option: str, given: list[str] | None, allowed: tuple[str, ...]) -> None:
+    """A usage error (exit 2) naming the option when a value is not one of `allowed`."""
     wrong = [value for value in given or [] if value not in allowed]
     if wrong:
         raise typer.BadParameter(f"{wrong[0]!r} is not one of {', '.join(allowed)}", param_hint=option)

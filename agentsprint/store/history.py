@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from agentsprint.domain import DoneRecord
 from agentsprint.store.errors import StoreError, check_sqlite_file
@@ -24,36 +24,61 @@ WALL_SQL = ("SELECT t.item_id, MIN(CASE WHEN t.to_status = 'running' THEN t.at E
 ROUNDS_SQL = ("SELECT e.item_id, e.data_json FROM events e JOIN item_state s ON s.item_id = e.item_id "
               "WHERE e.kind = 'round' AND s.status = 'done' ORDER BY e.id")
 
+STATUS_SQL = "SELECT item_id, status FROM item_state"
+SCOPES_SQL = "SELECT scope, spent_tokens, spent_usd FROM budgets WHERE scope LIKE 'sprint:%' OR scope LIKE 'epic:%'"
+ALL_ROUNDS_SQL = "SELECT item_id, data_json FROM events WHERE kind = 'round' ORDER BY id"
+
 Query = Callable[[str], Sequence[Sequence[Any]]]
+Result = TypeVar("Result")
 
 
 def done_history(url: str) -> list[DoneRecord]:
     """One record per done item of the database at `url` (none when it does not exist yet)."""
+    return read(url, records, [])
+
+
+def live_statuses(url: str) -> dict[str, str]:
+    """{item id: live status} of every item the database knows."""
+    return read(url, lambda query: {row[0]: row[1] for row in query(STATUS_SQL)}, {})
+
+
+def scope_spend(url: str) -> dict[str, tuple[int, float]]:
+    """{scope: (spent tokens, spent USD)} of every sprint and epic budget scope."""
+    return read(url, lambda query: {r[0]: (int(r[1] or 0), float(r[2] or 0.0)) for r in query(SCOPES_SQL)}, {})
+
+
+def last_changed_lines(url: str) -> dict[str, int]:
+    """{item id: added plus removed lines of its last round} of every item with a recorded round."""
+    return read(url, lambda query: _changed_lines(query(ALL_ROUNDS_SQL)), {})
+
+
+def read(url: str, reader: Callable[[Query], Result], empty: Result) -> Result:
+    """`reader` run on the database at `url`: stdlib sqlite3 for SQLite, the store otherwise."""
     path = sqlite_path(url)
     if path is None:
-        return _from_store(url)
+        return _from_store(url, reader)
     if not path.is_file():
-        return []
+        return empty
     check_sqlite_file(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        return records(lambda sql: conn.execute(sql).fetchall())
+        return reader(lambda sql: conn.execute(sql).fetchall())
     except sqlite3.OperationalError:
-        return []
+        return empty
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: {exc}") from None
     finally:
         conn.close()
 
 
-def _from_store(url: str) -> list[DoneRecord]:
+def _from_store(url: str, reader: Callable[[Query], Result]) -> Result:
     from agentsprint.store import Store
 
     store = Store(url)
     try:
         with store.session() as session:
             connection = session.connection()
-            return records(lambda sql: list(connection.exec_driver_sql(sql).fetchall()))
+            return reader(lambda sql: list(connection.exec_driver_sql(sql).fetchall()))
     finally:
         store.close()
 
