@@ -42,3 +42,41 @@ def overlap_groups(pairs: list[tuple[str, str]]) -> list[list[str]]:
                 group_of[member] = first
     unique = {id(group): group for group in group_of.values()}
     return [sorted(group, key=list(group_of).index) for group in unique.values()]
+
+
+def overlapping_groups(items: list[Item]) -> list[list[str]]:
+    """The groups of two or more items whose scopes overlap (transitively), members in `items` order.
+
+    The same groups as `overlap_groups(overlapping_pairs(items))` without comparing every pair: static
+    prefixes in sorted order sit right after the prefixes they start with, so one pass with a stack
+    of open prefixes finds every overlap (a plan of 1,000 items took 10 s pairwise, measured).
+    """
+    parent = list(range(len(items)))
+    owners: dict[str, int] = {}
+    for index, item in enumerate(items):
+        for prefix in map(static_prefix, item.scope or [""]):
+            _union(parent, index, owners.setdefault(prefix, index))
+    open_prefixes: list[str] = []
+    for prefix in sorted(owners):
+        while open_prefixes and not prefix.startswith(open_prefixes[-1]):
+            open_prefixes.pop()
+        if open_prefixes:
+            _union(parent, owners[prefix], owners[open_prefixes[-1]])
+        open_prefixes.append(prefix)
+    groups: dict[int, list[str]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(_root(parent, index), []).append(item.id)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _root(parent: list[int], node: int) -> int:
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]
+        node = parent[node]
+    return node
+
+
+def _union(parent: list[int], a: int, b: int) -> None:
+    first, second = _root(parent, a), _root(parent, b)
+    if first != second:
+        parent[max(first, second)] = min(first, second)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -54,8 +55,19 @@ def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int
 
     folder = relative(settings.backlog_dir, settings.root)
     budgets = item_budgets(settings)
-    return [item_record(backlog.items[item_id], f"{folder}/{backlog.paths[item_id].name}", live.get(item_id),
-                        budgets) for item_id in sorted(backlog.items, key=id_sort_key)]
+    forecasts = forecast_fields(settings, backlog)
+    return [{**item_record(backlog.items[item_id], f"{folder}/{backlog.paths[item_id].name}", live.get(item_id),
+                           budgets), **forecasts[item_id]} for item_id in sorted(backlog.items, key=id_sort_key)]
+
+
+def forecast_fields(settings: Settings, backlog: Backlog) -> dict[str, dict[str, Any]]:
+    """Per item: `forecast` (p50/p90 from done items like it, or its budget) and `budget_risks`."""
+    from agentsprint.planning.forecast import budget_risks
+    from agentsprint.planning.inputs import item_forecasts
+
+    forecasts = item_forecasts(settings, backlog.items)
+    return {i: {"forecast": f.to_json(), "budget_risks": budget_risks(backlog.items[i], f)}
+            for i, f in forecasts.items()}
 
 
 def item_budgets(settings: Settings) -> ItemBudgets:
@@ -93,13 +105,16 @@ def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
         store.close()
 
 
-def sprint_ids(settings: Settings, name: str) -> set[str]:
-    """Ids of the items of sprint `name` (its file; a sprint only in the database too); exit 2 if none."""
-    from agentsprint.backlog.sprints import find_sprint
+def sprint_ids(settings: Settings, name: str, known: Collection[str] = ()) -> set[str]:
+    """Ids of the items of sprint `name` (its file; a sprint only in the database too); exit 2 if none.
+
+    Ids in the file that name no item in `known` are reported on stderr, like broken item files."""
+    from agentsprint.backlog.sprints import check_sprint_file, find_sprint, sprint_path
     from agentsprint.store.fastread import sprint_item_ids, sqlite_path
 
     sprint = find_sprint(settings.backlog_dir, name)
     if sprint is not None:
+        report(check_sprint_file(sprint_path(settings.backlog_dir, name), known)[1])
         return set(sprint.items)
     if sqlite_path(settings.database_url) is not None:
         ids = sprint_item_ids(settings.database_url, name)
@@ -209,7 +224,7 @@ def list_command(
     settings = settings_or_exit()
     backlog = load(settings)
     report(backlog.problems)
-    members = sprint_ids(settings, sprint) if sprint else None
+    members = sprint_ids(settings, sprint, backlog.items) if sprint else None
     shown = [r for r in records(settings, backlog, live_statuses(settings))
              if (not status or r["status"] in status) and (not type_ or r["type"] in type_)
              and (not label or set(label) & set(r["labels"])) and (members is None or r["id"] in members)]
@@ -217,8 +232,17 @@ def list_command(
         typer.echo(json.dumps(shown, indent=2))
     elif shown:
         print_items(shown, console, sys.stdout.isatty())
+        _warn_risks(shown)
     else:
         typer.echo("no items", err=True)
+
+
+def _warn_risks(shown: list[dict[str, Any]]) -> None:
+    """One warning naming the items whose budget is below their forecast's p50."""
+    risky = [r["id"] for r in shown if r.get("budget_risks")]
+    if risky:
+        typer.echo(f"warning: {len(risky)} item(s) have a budget below their forecast p50 (likely to escalate on "
+                   f"budget): {', '.join(risky[:20])}{' ...' if len(risky) > 20 else ''}", err=True)
 
 
 def choices(option: str, given: list[str] | None, allowed: tuple[str, ...]) -> None:
@@ -249,6 +273,7 @@ def show_command(
     budgets = item_budgets(settings)
     shadow_tokens, shadow_usd = budgets.shadow_spent(item_id)
     record = {**item_record(item, relative(backlog.paths[item_id], settings.root), live, budgets),
+              **forecast_fields(settings, backlog)[item_id],
               "spent": spent, "shadow_spent": {"tokens": shadow_tokens, "usd": shadow_usd},
               "body": item.body, "acceptance_criteria": item.acceptance_criteria}
     if as_json:

@@ -103,11 +103,23 @@ def forecast_item(item: Item, history: Sequence[DoneRecord]) -> Forecast:
 
 
 def forecast_all(items: Iterable[Item], history: Sequence[DoneRecord]) -> dict[str, Forecast]:
-    """Forecasts of many items, sharing the per-type work."""
+    """Forecasts of many items: items of one type and labels share one forecast from history."""
     by_type: dict[str, list[DoneRecord]] = {}
     for record in history:
         by_type.setdefault(record.type, []).append(record)
-    return {item.id: forecast_item(item, by_type.get(item.type.value, [])) for item in items}
+    done_ids = {record.item_id for record in history}
+    shared: dict[tuple[str, tuple[str, ...]], Forecast | None] = {}
+    found = {}
+    for item in items:
+        if item.id in done_ids:  # its own record must not forecast it
+            found[item.id] = forecast_item(item, by_type.get(item.type.value, []))
+            continue
+        key = (item.type.value, tuple(sorted(item.labels)))
+        if key not in shared:
+            forecast = forecast_item(item, by_type.get(item.type.value, []))
+            shared[key] = forecast if forecast.from_history else None
+        found[item.id] = shared[key] or from_budget(item.budget)
+    return found
 
 
 def with_labels(history: Sequence[DoneRecord], items: Mapping[str, Item]) -> list[DoneRecord]:

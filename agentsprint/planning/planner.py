@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentsprint.backlog.scopes import overlap_groups, overlapping_pairs
+from agentsprint.backlog.scopes import overlapping_groups
 from agentsprint.domain import PRIORITY_RANK, Budget, Item, Sprint, Status
 from agentsprint.money import usd_text, usd_value
 from agentsprint.planning.forecast import Forecast, from_budget
@@ -225,7 +225,7 @@ def _amount(kind: str, value: float) -> str:
 def _finish(plan: Plan, given: PlanInput) -> None:
     """Overlap groups, epic budgets and the review load nobody can forecast yet."""
     planned = [given.items[i] for i in plan.items]
-    plan.overlaps = [g for g in overlap_groups(overlapping_pairs(planned)) if len(g) > 1]
+    plan.overlaps = overlapping_groups(planned)
     plan.epics = _epics(plan, given)
     plan.warnings += [e["warning"] for e in plan.epics if e["warning"]]
     unknown = [i for i in plan.items if plan.costs[i].review_unknown]

@@ -126,3 +126,18 @@ def test_epic_budgets_are_shown_and_a_plan_over_one_warns():
     (billing,) = result.epics
     assert billing["items"] == ["AS-1", "AS-2"] and billing["forecast_total"]["usd"] == 7.0
     assert "epic billing: spent plus this plan's forecast is $7.00 of $5.00" in result.warnings[0]
+
+
+def test_overlap_groups_in_one_pass_are_the_pairwise_groups():
+    import random
+
+    from agentsprint.backlog.scopes import overlap_groups, overlapping_groups, overlapping_pairs
+
+    folders = ["src/", "src/a/", "src/a/b.py", "src/ab/", "docs/", "lib/*.py", "lib/x/", "", "tests/t_*.py"]
+    rng = random.Random(7)
+    for _ in range(300):
+        items = [_item(n, scope=rng.sample(folders, rng.randint(1, 2)) if rng.random() < 0.9 else [])
+                 for n in range(1, rng.randint(2, 12))]
+        items = [i.model_copy(update={"scope": [s for s in i.scope if s]}) for i in items]
+        pairwise = sorted(sorted(g) for g in overlap_groups(overlapping_pairs(items)) if len(g) > 1)
+        assert sorted(sorted(g) for g in overlapping_groups(items)) == pairwise, [i.scope for i in items]
