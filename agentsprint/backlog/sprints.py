@@ -97,7 +97,7 @@ def render_sprint(sprint: Sprint) -> str:
         lines.append(f"goal: {scalar(sprint.goal)}")
     lines += [f"{key}: {value.isoformat()}" for key, value in (("start", sprint.start), ("end", sprint.end)) if value]
     lines += [f"state: {sprint.state.value}", f"capacity: {_capacity(sprint.capacity)}",
-              f"items: {flow_list(sprint.items)}"]
+              f"items: {_ids(sprint.items)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -106,6 +106,16 @@ def _capacity(capacity: Capacity) -> str:
              f"usd: {number(capacity.usd)}" if capacity.usd is not None else "",
              f"review_hours: {_hours(capacity.review_hours)}" if capacity.review_hours is not None else ""]
     return "{" + ", ".join(p for p in parts if p) + "}"
+
+
+_PLAIN_ID = re.compile(r"[A-Z][A-Z0-9]*-\d+")
+
+
+def _ids(ids: list[str]) -> str:
+    """A flow list of item ids; ids need no quoting, so PyYAML's emitter (0.7 s for 7,000) is skipped."""
+    if all(_PLAIN_ID.fullmatch(i) for i in ids):
+        return "[" + ", ".join(ids) + "]"
+    return flow_list(ids)
 
 
 def _hours(value: float) -> str:
