@@ -104,3 +104,13 @@ def test_forecast_apply_rewrites_the_budget_from_history(project):
     assert f"tokens: {tokens}" in next((project / "backlog").glob("AS-2-*.md")).read_text()
     shown = json.loads(cli(project, "show", "AS-3", "--json").stdout)
     assert shown["forecast"]["basis"] == "type" and shown["forecast"]["sample"] == 1
+    assert shown["budget_risks"] == [], "AS-3's $50 budget is far above what AS-1 cost"
+
+    listed = cli(project, "list")
+    assert listed.stdout.splitlines()[0].split()[-2:] == ["FORECAST", "p50"]
+    starved = next((project / "backlog").glob("AS-4-*.md"))
+    starved.write_text(starved.read_text().replace("tokens: 60000", "tokens: 10"))
+    warned = cli(project, "list")
+    assert "likely to escalate on budget): AS-4" in warned.stderr
+    page = cli(project, "show", "AS-4").stdout
+    assert "forecast  p50" in page and "budget below the forecast p50 (tokens)" in page
