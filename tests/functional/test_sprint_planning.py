@@ -114,3 +114,44 @@ def test_forecast_apply_rewrites_the_budget_from_history(project):
     assert "likely to escalate on budget): AS-4" in warned.stderr
     page = cli(project, "show", "AS-4").stdout
     assert "forecast  p50" in page and "budget below the forecast p50 (tokens)" in page
+
+
+def test_sprint_show_has_the_review_queue_against_review_hours(tmp_path):
+    from runner_support import item
+
+    with ScriptedServer() as server:
+        root = sprint_project(tmp_path / "p", server,
+                              [item("AS-1", dod=[{"tests": "python -m unittest -q"}, {"review": "human"}])])
+        plan_and_commit(root, "S1", "--tokens", "200000", "--usd", "1", "--review-hours", "0.5")
+        assert cli(root, "sprint", "start", "S1").returncode == 0
+        assert cli(root, "sprint", "start", "S1").returncode == 2, "only a planned sprint starts"
+
+        assert cli(root, "run", "--sprint", "S1", "--ci").returncode == 0
+
+        shown = json.loads(cli(root, "sprint", "show", "S1", "--json").stdout)
+        (waiting,) = shown["review_queue"]["items"]
+        assert waiting["id"] == "AS-1" and waiting["changed_lines"] > 0
+        assert shown["review_queue"]["hours"] == round(waiting["changed_lines"] / 400, 2)
+        assert shown["review_queue"]["capacity"] == 0.5 and shown["state"] == "active"
+        listed = json.loads(cli(root, "sprint", "list", "--json").stdout)
+        assert [(s["name"], s["by_status"]) for s in listed] == [("S1", {"awaiting_review": 1})]
+
+
+def test_epics_are_files_with_their_items_and_spend(project):
+    made = cli(project, "epic", "new", "billing", "--tokens", "1000", "--usd", "2", "--title", "Billing")
+    assert made.returncode == 0 and (project / "backlog/epics/billing.yml").is_file()
+    assert cli(project, "epic", "new", "billing", "--tokens", "1", "--usd", "1").returncode == 2
+    for path in (project / "backlog").glob("AS-[12]-*.md"):
+        path.write_text(path.read_text().replace("status: todo", "status: todo\nepic: billing"))
+
+    (shown,) = json.loads(cli(project, "epic", "list", "--json").stdout)
+    assert shown["budget"] == {"tokens": 1000, "usd": 2.0} and [i["id"] for i in shown["items"]] == ["AS-1", "AS-2"]
+    assert json.loads(cli(project, "epic", "show", "billing", "--json").stdout) == shown
+    assert cli(project, "epic", "show", "nope").returncode == 2
+
+    assert cli(project, "sprint", "new", "S1", "--tokens", "999999", "--usd", "99").returncode == 0
+    plan = json.loads(cli(project, "sprint", "plan", "S1", "--auto", "--json").stdout)
+    (epic,) = plan["epics"]
+    assert epic["epic"] == "billing" and epic["items"] == ["AS-1", "AS-2"]
+    assert any(w.startswith("epic billing: spent plus this plan's forecast is 120,000 of 1,000 tokens")
+               for w in plan["warnings"])
