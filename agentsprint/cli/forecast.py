@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import typer
 
 from agentsprint.cli.context import fail, settings_or_exit
 from agentsprint.cli.items import ItemTypeName, choices
+
+if TYPE_CHECKING:
+    from agentsprint.config import Settings
 
 app = typer.Typer()
 
@@ -61,7 +64,7 @@ def _pair(figure: dict[str, float] | None, key: str) -> str:
     return f"{amount(kind, figure['p50'])} / {amount(kind, figure['p90'])}"
 
 
-def _apply(settings: Any, item_id: str, as_json: bool) -> None:
+def _apply(settings: Settings, item_id: str, as_json: bool) -> None:
     """Rewrite the item's budget (tokens, USD, time) with the suggested one; its file is replaced atomically."""
     from agentsprint.backlog.files import write_item
     from agentsprint.cli.items import load

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -24,7 +25,7 @@ def _backlog(settings: Settings) -> Backlog:
     return load(settings)
 
 
-def _sprint(settings: Settings, name: str, known: Any = None) -> Sprint:
+def _sprint(settings: Settings, name: str, known: Collection[str] | None = None) -> Sprint:
     from agentsprint.backlog.sprints import load_sprint
 
     return load_sprint(settings.backlog_dir, name, known)
