@@ -62,11 +62,16 @@ def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int
 
 def forecast_fields(settings: Settings, backlog: Backlog) -> dict[str, dict[str, Any]]:
     """Per item: `forecast` (p50/p90 from done items like it, or its budget) and `budget_risks`."""
-    from agentsprint.planning.forecast import budget_risks
-    from agentsprint.planning.inputs import item_forecasts
+    from agentsprint.planning.forecast import budget_risks, forecast_all, with_labels
+    from agentsprint.store.history import done_history
 
-    forecasts = item_forecasts(settings, backlog.items)
-    return {i: {"forecast": f.to_json(), "budget_risks": budget_risks(backlog.items[i], f)}
+    history = with_labels(done_history(settings.database_url), backlog.items)
+    forecasts = forecast_all(backlog.items.values(), history)
+    shown: dict[int, dict[str, Any]] = {}  # items sharing a forecast share its JSON
+    for forecast in forecasts.values():
+        if id(forecast) not in shown:
+            shown[id(forecast)] = forecast.to_json()
+    return {i: {"forecast": shown[id(f)], "budget_risks": budget_risks(backlog.items[i], f)}
             for i, f in forecasts.items()}
 
 

@@ -5,6 +5,7 @@ Pure: the history comes in as `DoneRecord`s (`store.history.done_history`), noth
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -89,8 +90,9 @@ def from_records(records: Sequence[DoneRecord], basis: str) -> Forecast:
     return Forecast(basis, len(records), {m: spread(getattr(r, m) for r in records) for m in METRICS})
 
 
+@functools.lru_cache(maxsize=1024)
 def from_budget(budget: Budget) -> Forecast:
-    """No history: the item's own budget stands in for every figure it caps."""
+    """No history: the item's own budget stands in for every figure it caps (one per distinct budget)."""
     values = {"tokens": budget.tokens, "usd": budget.usd, "rounds": budget.rounds,
               "changed_lines": None, "wall_seconds": budget.time_seconds}
     return Forecast("budget", 0, {m: None if v is None else Spread(float(v), float(v)) for m, v in values.items()})
