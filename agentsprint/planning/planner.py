@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentsprint.backlog.ids import id_sort_key
 from agentsprint.backlog.scopes import overlapping_groups
 from agentsprint.domain import PRIORITY_RANK, Budget, Item, Sprint, Status
 from agentsprint.money import usd_text, usd_value
@@ -94,10 +95,10 @@ def cost_of(item: Item, forecast: Forecast, lines_per_hour: float) -> Cost:
                 usd is not None)
 
 
-def order_key(item: Item, cost: Cost) -> tuple[int, float, str]:
+def order_key(item: Item, cost: Cost) -> tuple[int, float, tuple[str, int]]:
     """Priority first, then value per forecast USD (an item with no USD forecast last among its priority)."""
     per_usd = item.value / cost.usd if cost.usd > 0 else (float("inf") if cost.usd_known else -1.0)
-    return PRIORITY_RANK[item.priority], -per_usd, item.id
+    return PRIORITY_RANK[item.priority], -per_usd, id_sort_key(item.id)
 
 
 def plan_sprint(given: PlanInput, *, auto: bool, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Plan:

@@ -141,3 +141,7 @@ def test_overlap_groups_in_one_pass_are_the_pairwise_groups():
         items = [i.model_copy(update={"scope": [s for s in i.scope if s]}) for i in items]
         pairwise = sorted(sorted(g) for g in overlap_groups(overlapping_pairs(items)) if len(g) > 1)
         assert sorted(sorted(g) for g in overlapping_groups(items)) == pairwise, [i.scope for i in items]
+
+
+def test_ties_go_in_natural_id_order():
+    assert plan([_item(10), _item(2), _item(1)]).items == ["AS-1", "AS-2", "AS-10"]
