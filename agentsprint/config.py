@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agentsprint.domain import ItemType, parse_duration
+from agentsprint.domain import ItemType, Priority, parse_duration
 from agentsprint.offline import offline_env as offline_env  # public here; stdlib-only there
 from agentsprint.redaction import register_secret_names
 
@@ -138,6 +138,33 @@ class BacklogSettings(_Section):
     """Prefix of new item ids (`AS` gives AS-1, AS-2, ...)."""
 
 
+DEFAULT_IMPORT_LABELS = {"bug": "bug", "enhancement": "feature", "security": "security",
+                         "performance": "performance", "refactor": "refactor", "chore": "chore",
+                         "documentation": "chore", "critical": "critical", "high": "high", "low": "low"}
+
+
+class ImportSettings(_Section):
+    labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IMPORT_LABELS))
+    """Tracker label -> item type or priority; a table here replaces these defaults."""
+    type: ItemType = ItemType.FEATURE
+    """Type of an imported item none of whose labels maps to a type."""
+    priority: Priority = Priority.MEDIUM
+    """Priority of an imported item none of whose labels maps to a priority."""
+    template: str | None = None
+    """Item template whose defaults (budget, DoD, scope) imported items take, e.g. "bug"."""
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_name_a_type_or_priority(cls, labels: dict[str, str]) -> dict[str, str]:
+        """Refuse a mapping to anything but a type or a priority, naming the label."""
+        known = [*ItemType, *Priority]
+        for label, target in labels.items():
+            if target not in known:
+                raise ValueError(f"label {label!r} maps to {target!r}, which is neither a type nor a priority "
+                                 f"({', '.join(known)})")
+        return labels
+
+
 class NotifySettings(_Section):
     webhook: str | None = None
     """URL that receives a signed JSON POST on awaiting_review, done, escalated, failed."""
@@ -160,6 +187,8 @@ class Settings(_Section):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     backlog: BacklogSettings = Field(default_factory=BacklogSettings)
+    import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
+    """The [import] table (`import` is a Python keyword, hence the alias)."""
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root (the folder holding agentsprint.toml / the git work tree)."""
@@ -268,7 +297,7 @@ def _split_list(value: Any) -> Any:
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
     """Merge AGENTSPRINT_<SECTION>_<KEY> (and AGENTSPRINT_MODELS_<ROLE>_<KEY>) into `data`."""
     applied: list[str] = []
-    sections = set(Settings.model_fields) - {"root", "source", "models"}
+    sections = {info.alias or name for name, info in Settings.model_fields.items()} - {"root", "source", "models"}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue

@@ -86,13 +86,6 @@ class EscalationReason(StrEnum):
     POLICY = "policy"
 
 
-class Role(StrEnum):
-    SUPERVISOR = "supervisor"
-    CODER = "coder"
-    QA = "qa"
-    SECURITY = "security"
-
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -213,6 +206,8 @@ class Item(BaseModel):
     status: Status = Status.TODO
     epic: str | None = Field(default=None, pattern=EPIC_NAME)
     """A plain name: `backlog/epics/<epic>.yml` must not leave that folder."""
+    source: str | None = Field(default=None, min_length=1, max_length=2000, pattern=r"^[^\r\n]+$")
+    """Where the item came from (an issue's URL): `agentsprint import` skips a source it already has."""
     labels: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     scope: list[str] = Field(default_factory=list)

@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from agentsprint.redaction import scrubbed_env
+
 HARDENING = (
     "core.hooksPath=/dev/null",  # no hook of any kind (reference-transaction, post-checkout, ...)
     "core.fsmonitor=false",  # no file-system monitor program or daemon
@@ -55,8 +57,6 @@ _DROPPED_ENV = {
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a git call: scrubbed of secrets and of inherited repository pointers."""
-    from agentsprint.policy import scrubbed_env  # policy imports more than a git call needs at import
-
     env = {name: value for name, value in scrubbed_env().items()
            if name not in _DROPPED_ENV and not name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))}
     env.update(QUIET_ENV)

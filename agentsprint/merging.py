@@ -1,7 +1,8 @@
 """Bringing an item branch into the base branch: fast-forward, merge commit, conflicts.
 
-Built on Workspace's git runner (every git call goes through `gitcmd`). Nothing here touches a working
-tree except the one that has the base branch checked out, and that only after checking it is safe.
+Built on the workspace's git runner (every git call goes through `gitcmd`), seen through the
+`MergeSite` protocol: `workspace.py` calls this module, never the other way. Nothing here touches a
+working tree except the one that has the base branch checked out, and that only after checking it is safe.
 """
 
 from __future__ import annotations
@@ -12,15 +13,34 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Protocol
 
 from agentsprint.gitlocks import clear_stale, merge_locks
 from agentsprint.gitparse import porcelain_paths, split_z, version_at_least
-from agentsprint.workspace import IDENTITY, MergeBlocked, MergeResult, Workspace, WorkspaceError
+from agentsprint.gitrepo import IDENTITY, MergeBlocked, MergeResult, WorkspaceError
 
 log = logging.getLogger(__name__)
 
 
-def integrate(ws: Workspace, item_id: str, message: str) -> MergeResult:
+class MergeSite(Protocol):
+    """The part of `agentsprint.workspace.Workspace` a merge works through."""
+
+    repo_root: Path
+    worktrees_dir: Path
+    base_branch: str
+    use_merge_tree: bool | None
+
+    def run_git(self, cwd: Path, *args: str, env: dict[str, str] | None = None,
+                check: bool = True) -> tuple[int, str, str]: ...
+    def git_out(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str: ...
+    def base_head(self) -> str: ...
+    def head(self, item_id: str) -> str: ...
+    def is_ancestor(self, older: str, newer: str) -> bool: ...
+    def worktrees(self) -> dict[Path, str | None]: ...
+    def common_dir(self) -> Path: ...
+
+
+def integrate(ws: MergeSite, item_id: str, message: str) -> MergeResult:
     """Bring the item branch into the base branch: fast-forward if possible, else a merge commit."""
     clear_stale_merge_locks(ws)
     recover_interrupted_update(ws)
@@ -39,7 +59,7 @@ def integrate(ws: Workspace, item_id: str, message: str) -> MergeResult:
     return MergeResult(merged=True, sha=new_sha, fast_forward=fast_forward)
 
 
-def clear_stale_merge_locks(ws: Workspace) -> list[Path]:
+def clear_stale_merge_locks(ws: MergeSite) -> list[Path]:
     """Remove the lock files a git killed in an earlier merge left in the user's repository, when safe.
 
     Runs under the repository lock, so no agentsprint git is merging; `gitlocks.clear_stale` waits
@@ -52,13 +72,13 @@ def clear_stale_merge_locks(ws: Workspace) -> list[Path]:
     return clear_stale(locks, [ws.repo_root, ws.common_dir(), *holders], ignored=ws.worktrees_dir)
 
 
-def _merge_tree_available(ws: Workspace) -> bool:
+def _merge_tree_available(ws: MergeSite) -> bool:
     if ws.use_merge_tree is None:
         ws.use_merge_tree = version_at_least(ws.git_out(ws.repo_root, "version"), (2, 38))
     return ws.use_merge_tree
 
 
-def _merge_commit(ws: Workspace, base_sha: str, item_sha: str, message: str) -> tuple[str | None, list[str]]:
+def _merge_commit(ws: MergeSite, base_sha: str, item_sha: str, message: str) -> tuple[str | None, list[str]]:
     """A merge commit of item into base made without touching any working tree, or the conflicts."""
     if not _merge_tree_available(ws):
         return _merge_in_scratch_tree(ws, base_sha, item_sha, message)
@@ -74,7 +94,7 @@ def _merge_commit(ws: Workspace, base_sha: str, item_sha: str, message: str) -> 
     return sha, []
 
 
-def _merge_in_scratch_tree(ws: Workspace, base_sha: str, item_sha: str,
+def _merge_in_scratch_tree(ws: MergeSite, base_sha: str, item_sha: str,
                            message: str) -> tuple[str | None, list[str]]:
     """The same as merge-tree for git < 2.38: merge in a temporary detached worktree."""
     with tempfile.TemporaryDirectory(prefix="agentsprint-merge-") as tmp:
@@ -94,7 +114,7 @@ def _merge_in_scratch_tree(ws: Workspace, base_sha: str, item_sha: str,
             ws.run_git(ws.repo_root, "worktree", "prune", check=False)
 
 
-def advance_base(ws: Workspace, old: str, new: str) -> None:
+def advance_base(ws: MergeSite, old: str, new: str) -> None:
     """Move the base branch from `old` to its descendant `new`, updating a tree where it is checked out.
 
     The update of a checked-out tree is announced in a marker file first: if the process dies during
@@ -124,11 +144,11 @@ RECOVERED_DIR = "recovered"
 """Under the state folder (`.agentsprint/`): files found changed in an interrupted update, kept."""
 
 
-def _marker(ws: Workspace) -> Path:
+def _marker(ws: MergeSite) -> Path:
     return ws.common_dir() / UPDATE_MARKER
 
 
-def recover_interrupted_update(ws: Workspace) -> list[str]:
+def recover_interrupted_update(ws: MergeSite) -> list[str]:
     """Finish an update of the checked-out base that a killed process left; the files it kept aside.
 
     The update only began when no touched file had uncommitted changes, so whatever the touched files
@@ -171,6 +191,6 @@ def recover_interrupted_update(ws: Workspace) -> list[str]:
     return kept
 
 
-def _blob(ws: Workspace, commit: str, path: str) -> str | None:
+def _blob(ws: MergeSite, commit: str, path: str) -> str | None:
     status, out, _ = ws.run_git(ws.repo_root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
     return out.strip() if status == 0 else None

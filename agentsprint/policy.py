@@ -17,10 +17,11 @@ from typing import Literal
 
 from agentsprint.domain import PRIORITY_RANK, Item, ItemType
 from agentsprint.process import CommandResult, cap_text, run_process
-from agentsprint.redaction import is_secret_name, redact
+from agentsprint.redaction import CHILD_ENV_DEFAULTS, redact, scrubbed_env
 from agentsprint.sandbox import Sandbox, wrap
 
 __all__ = [
+    "CHILD_ENV_DEFAULTS",
     "CommandResult",
     "PolicyViolation",
     "Sandbox",
@@ -107,39 +108,6 @@ def check_command(command: str, allowed: Sequence[str]) -> list[str]:
             return argv
     shown = ", ".join(repr(p) for p in allowed) or "(none)"
     raise PolicyViolation("command", f"{argv[0]!r} is not an allowed command; allowed prefixes: {shown}")
-
-
-# --- environment -----------------------------------------------------------------------------------
-
-_PROVIDER_PREFIXES = (
-    "OPENAI_", "ANTHROPIC_", "AWS_", "AZURE_", "GOOGLE_", "GCP_", "GEMINI_", "VERTEX", "MISTRAL_",
-    "COHERE_", "GROQ_", "DEEPSEEK_", "OPENROUTER_", "TOGETHER", "XAI_", "REPLICATE_", "HUGGINGFACE",
-    "HF_", "LITELLM_", "AGENTSPRINT_",
-)
-_AGENT_SOCKETS = {"SSH_AUTH_SOCK", "GPG_AGENT_INFO"}
-_URL_WITH_PASSWORD = re.compile(r"^[a-zA-Z][\w+.-]*://[^/@\s:]*:[^/@\s]+@")
-
-CHILD_ENV_DEFAULTS = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1",
-                      "GIT_TERMINAL_PROMPT": "0"}
-"""Set in every scrubbed env: no __pycache__ in diffs, ordered output, no colour codes, no git prompts."""
-
-
-def _is_sensitive(name: str, value: str) -> bool:
-    upper = name.upper()
-    return (
-        is_secret_name(upper)
-        or upper.startswith(_PROVIDER_PREFIXES)
-        or upper in _AGENT_SOCKETS
-        or bool(_URL_WITH_PASSWORD.match(value))
-    )
-
-
-def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of `base` (default os.environ) without secrets or provider settings, for child processes."""
-    source = os.environ if base is None else base
-    env = {name: value for name, value in source.items() if not _is_sensitive(name, value)}
-    env.update(CHILD_ENV_DEFAULTS)
-    return env
 
 
 def run_command(

@@ -4,7 +4,8 @@ Applied before anything is stored or sent to a model (DESIGN section 10). The sa
 values feed the secret-scan DoD gate, so what is redacted in a transcript is also refused in a diff.
 An env value is also looked for in the simple disguises a command can print it in without effort:
 reversed, base64 (at each of the three alignments it can have inside longer base64 text), hex,
-URL- and JSON-escaped.
+URL- and JSON-escaped. `scrubbed_env` gives child processes (agent commands, gates, git) an environment
+without secrets or provider settings.
 """
 
 from __future__ import annotations
@@ -176,10 +177,18 @@ def map_strings(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
+@lru_cache(maxsize=4096)
+def _redact_text(text: str, needles: tuple[str, ...]) -> str:
+    return redact_texts(text, needles)
+
+
 def redact_value(value: Any, needles: tuple[str, ...] | None = None) -> Any:
-    """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted."""
+    """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted.
+
+    Each string goes through a cache: an agent's prompt grows by appending, so a model call's request
+    scans only its new messages."""
     texts = secret_texts() if needles is None else needles
-    return map_strings(value, lambda text: redact_texts(text, texts))
+    return map_strings(value, lambda text: _redact_text(text, texts))
 
 
 _KNOWN_REDACTED: dict[str, tuple[str, ...]] = {}
@@ -231,3 +240,36 @@ def redacted_pickle(value: Any) -> bytes:
     buffer = io.BytesIO()
     RedactingPickler(buffer, secret_texts()).dump(value)
     return buffer.getvalue()
+
+
+# --- child environment -------------------------------------------------------------------------------
+
+_PROVIDER_PREFIXES = (
+    "OPENAI_", "ANTHROPIC_", "AWS_", "AZURE_", "GOOGLE_", "GCP_", "GEMINI_", "VERTEX", "MISTRAL_",
+    "COHERE_", "GROQ_", "DEEPSEEK_", "OPENROUTER_", "TOGETHER", "XAI_", "REPLICATE_", "HUGGINGFACE",
+    "HF_", "LITELLM_", "AGENTSPRINT_",
+)
+_AGENT_SOCKETS = {"SSH_AUTH_SOCK", "GPG_AGENT_INFO"}
+_URL_WITH_PASSWORD = re.compile(r"^[a-zA-Z][\w+.-]*://[^/@\s:]*:[^/@\s]+@")
+
+CHILD_ENV_DEFAULTS = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1",
+                      "GIT_TERMINAL_PROMPT": "0"}
+"""Set in every scrubbed env: no __pycache__ in diffs, ordered output, no colour codes, no git prompts."""
+
+
+def _is_sensitive(name: str, value: str) -> bool:
+    upper = name.upper()
+    return (
+        is_secret_name(upper)
+        or upper.startswith(_PROVIDER_PREFIXES)
+        or upper in _AGENT_SOCKETS
+        or bool(_URL_WITH_PASSWORD.match(value))
+    )
+
+
+def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of `base` (default os.environ) without secrets or provider settings, for child processes."""
+    source = os.environ if base is None else base
+    env = {name: value for name, value in source.items() if not _is_sensitive(name, value)}
+    env.update(CHILD_ENV_DEFAULTS)
+    return env

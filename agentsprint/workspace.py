@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from agentsprint.gitcmd import run_git
 from agentsprint.gitparse import (
     ChangedContent,
     name_status_files,
@@ -29,19 +28,12 @@ from agentsprint.gitparse import (
     split_z,
     worktree_branches,
 )
+from agentsprint.gitrepo import IDENTITY, MergeResult, WorkspaceError, git_bytes
+from agentsprint.gitrepo import MergeBlocked as MergeBlocked  # part of this module's interface
+from agentsprint.merging import advance_base, integrate
 from agentsprint.policy import PolicyViolation, resolve_path
 
 BRANCH_PREFIX = "agentsprint/"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "agentsprint",
-    "GIT_AUTHOR_EMAIL": "agentsprint@localhost",
-    "GIT_COMMITTER_NAME": "agentsprint",
-    "GIT_COMMITTER_EMAIL": "agentsprint@localhost",
-}
-"""Who agentsprint's commits are by: explicit, so it works on machines without a git identity."""
-# Per-call config so a user's git config cannot change paths in output or stash behind our back.
-_CONFIG = ("core.quotePath=false", "rebase.autoStash=false", "merge.autoStash=false",
-           "advice.detachedHead=false", "diff.noprefix=false")
 _DIFF_FLAGS = ("--no-color", "-M", "--src-prefix=a/", "--dst-prefix=b/")
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
 _LOCK = threading.RLock()  # one merge, rebase or worktree change at a time in this process
@@ -49,14 +41,6 @@ _HOLD = {"depth": 0}  # nesting of this process's hold on the repository lock (c
 REPO_LOCK = "agentsprint.lock"
 GATES_DIR = ".gates"  # under worktrees_dir: clean checkouts for command gates
 INTERRUPTED_ADD = "initializing"  # git's `locked` text while `worktree add` runs (gitcmd sets LC_ALL=C)
-
-
-class WorkspaceError(Exception):
-    """A git operation failed or was refused; the message says what and where."""
-
-
-class MergeBlocked(WorkspaceError):
-    """The base branch's checked-out tree has uncommitted changes to files a merge would change."""
 
 
 class DiffStats(BaseModel):
@@ -67,17 +51,6 @@ class DiffStats(BaseModel):
     files: int
     added: int
     removed: int
-
-
-class MergeResult(BaseModel):
-    """Outcome of a merge or rebase: merged (sha = new head) or conflicting (files listed)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    merged: bool
-    sha: str | None = None
-    conflicts: list[str] = Field(default_factory=list)
-    fast_forward: bool = False
 
 
 class Workspace:
@@ -107,18 +80,7 @@ class Workspace:
     def run_git_bytes(self, cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
                       stdin: bytes | None = None) -> tuple[int, bytes, str]:
         """`run_git` with stdout as bytes (file contents), optionally fed `stdin`."""
-        if not cwd.is_dir():
-            raise WorkspaceError(f"{cwd}: no such folder")
-        try:
-            done = run_git(cwd, args, env=env, config=_CONFIG, stdin=stdin)
-        except FileNotFoundError as exc:
-            raise WorkspaceError("git is not installed or not on PATH") from exc
-        except OSError as exc:
-            raise WorkspaceError(f"git {' '.join(args)}: {exc}") from exc
-        stderr = done.stderr.decode("utf-8", "replace")
-        if check and done.returncode != 0:
-            raise WorkspaceError(f"git {' '.join(args)} failed in {cwd}: {stderr.strip()}")
-        return done.returncode, done.stdout, stderr
+        return git_bytes(cwd, *args, env=env, check=check, stdin=stdin)
 
     def git_out(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
         """Stripped stdout of a git command that must succeed."""
@@ -485,8 +447,6 @@ class Workspace:
         Fast-forward when possible, else a merge commit. On conflict nothing moves: the base and its
         checked-out tree are untouched, and the file-updates commit is taken back off the item branch.
         """
-        from agentsprint.merging import integrate  # merging builds on this module
-
         with self._repo_lock():
             self.create_worktree(item_id)
             self.commit_all(item_id, message)
@@ -508,8 +468,6 @@ class Workspace:
         Built in a temporary index, so no worktree is involved; the checked-out base tree is then updated
         like a merge's, and refused (MergeBlocked) when the user has uncommitted changes to those files.
         """
-        from agentsprint.merging import advance_base
-
         with self._repo_lock(), tempfile.TemporaryDirectory(prefix="agentsprint-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **IDENTITY}
             base_sha = self.base_head()

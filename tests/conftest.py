@@ -42,6 +42,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("AGENTSPRINT_") and name != "AGENTSPRINT_TEST_PG_URL":
             monkeypatch.delenv(name)
+    # A CI service's CI=true would make every `agentsprint run` a `--ci` run (no live board), and its
+    # GITHUB_STEP_SUMMARY would collect every test run's summary: tests that want them set them.
+    for name in ("CI", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")

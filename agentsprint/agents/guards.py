@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentsprint.agents.errors import LoopDetected
+from agentsprint.text import shorten
 
 __all__ = ["LoopDetected", "LoopGuard", "RoundGuard", "call_key", "fingerprint"]
 
@@ -57,8 +58,8 @@ class LoopGuard:
         return None
 
 
-def _short(key: str, limit: int = 160) -> str:
-    return key if len(key) <= limit else key[: limit - 3] + "..."
+def _short(key: str) -> str:
+    return shorten(key, 160)
 
 
 _VOLATILE = [

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from agentsprint.agents import prompts
 from agentsprint.agents.schemas import Offered, ToolArgs, describe_errors
+from agentsprint.text import shorten
 
 if TYPE_CHECKING:
     from agentsprint.llm.gateway import Reply, ToolCall
@@ -47,8 +48,7 @@ def _malformed(kind: Kind, error: str, offered: Offered, tool: str | None = None
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
-    flat = " ".join(clean(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return shorten(" ".join(clean(text).split()), limit)
 
 
 def clean(text: str) -> str:

@@ -21,6 +21,7 @@ from agentsprint.agents.handoff import MalformedHandoff, answer, parse_calls
 from agentsprint.agents.schemas import Offered, ToolArgs, tool_schemas
 from agentsprint.config import RunSettings
 from agentsprint.domain import EscalationReason
+from agentsprint.text import shorten
 
 if TYPE_CHECKING:
     from agentsprint.agents.io import AgentIO
@@ -153,7 +154,7 @@ def _act(io: AgentIO, ctx: CallContext, run: _Run, calls: list[tuple[ToolCall, T
                 "nudge.j2", pattern=guard.pattern, terminal=terminal)})
         _check_limits(run, limits, terminal)
         run.steps += 1
-        io.progress(ctx, f"{call.name} {_brief(args)}")
+        io.progress(ctx, f"{call.name} {_args_line(args)}")
         result = io.run_tool(worktree, call.name, args)
         io.record_tool(ctx, call.name, args, result)
         run.messages.append({"role": "tool", "tool_call_id": call.id, "content": result.output})
@@ -171,7 +172,6 @@ def _count_policy_blocks(run: _Run, limits: Limits, tool: str, block: str | None
                        f"(last: {tool}: {output.splitlines()[0] if output else block})")
 
 
-def _brief(args: dict[str, Any], limit: int = 80) -> str:
+def _args_line(args: dict[str, Any], limit: int = 80) -> str:
     """A one-line rendering of arguments for the live display."""
-    text = json.dumps(args, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten(json.dumps(args, ensure_ascii=False), limit)

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agentsprint.text import shorten
+
 
 class ToolArgs(BaseModel):
     """Base of every tool's arguments: unknown arguments are refused."""
@@ -154,6 +156,5 @@ def describe_errors(exc: ValidationError, limit: int = 200) -> str:
     for err in exc.errors(include_url=False):
         where = ".".join(str(part) for part in err["loc"]) or "(arguments)"
         got = repr(err.get("input"))
-        got = got if len(got) <= limit else got[: limit - 3] + "..."
-        lines.append(f"- {where}: {err['msg']} (got {got})")
+        lines.append(f"- {where}: {err['msg']} (got {shorten(got, limit)})")
     return "\n".join(lines)

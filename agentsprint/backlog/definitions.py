@@ -9,10 +9,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agentsprint.backlog import frontmatter
-from agentsprint.backlog.errors import BacklogError, Problem, shorten
+from agentsprint.backlog.errors import BacklogError, Problem
 from agentsprint.backlog.files import atomic_write, read_text
 from agentsprint.backlog.frontmatter import FrontMatterError, KeyPath
 from agentsprint.backlog.parse import Found, validation_found
+from agentsprint.text import shorten
 
 Model = TypeVar("Model", bound=BaseModel)
 Extra = Callable[[dict[str, Any]], Found]

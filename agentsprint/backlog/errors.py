@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentsprint.text import shorten
+
 MAX_QUOTED = 200
 """An error message quotes at most this many characters of a value from a file."""
 
@@ -17,12 +19,7 @@ _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 
 
 def shown(value: Any) -> str:
     """`repr(value)` bounded in depth, entries and length: a hostile file cannot blow up a message."""
-    return shorten(_REPR.repr(value))
-
-
-def shorten(text: str, limit: int = MAX_QUOTED) -> str:
-    """`text` cut to `limit` characters, marked when cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten(_REPR.repr(value), MAX_QUOTED)
 
 
 @dataclass(frozen=True, order=True)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from agentsprint.gitcmd import run_git
+from agentsprint.gitparse import worktree_branches
 
 
 def id_number(name: str, prefix: str) -> int | None:
@@ -64,9 +65,8 @@ def git_names(backlog_dir: Path) -> Iterator[str]:
 
 
 def _worktree_names(backlog_dir: Path, prefix: str) -> Iterator[str]:
-    listing = _git(backlog_dir, "worktree", "list", "--porcelain") or ""
-    for line in listing.splitlines():
-        if line.startswith("worktree "):
-            folder = Path(line[len("worktree ") :]) / prefix
-            if folder.is_dir() and folder.resolve() != backlog_dir.resolve():
-                yield from os.listdir(folder)
+    listing = worktree_branches(_git(backlog_dir, "worktree", "list", "--porcelain") or "")
+    for worktree in listing:
+        folder = worktree / prefix
+        if folder.is_dir() and folder.resolve() != backlog_dir.resolve():
+            yield from os.listdir(folder)

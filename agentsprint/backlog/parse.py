@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentsprint.backlog import frontmatter
-from agentsprint.backlog.errors import BacklogError, Problem, shorten, shown
+from agentsprint.backlog.errors import MAX_QUOTED, BacklogError, Problem, shown
 from agentsprint.backlog.frontmatter import FrontMatterError, KeyPath
 from agentsprint.domain import FILE_STATUSES, Gate, Item, parse_gate
+from agentsprint.text import shorten
 
-KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "labels", "depends_on", "scope",
+KEYS = ("id", "title", "type", "priority", "value", "status", "epic", "source", "labels", "depends_on", "scope",
         "budget", "dod")
 BUDGET_KEYS = ("tokens", "usd", "time", "rounds")
 
@@ -82,7 +83,7 @@ def _gates(entries: Any) -> tuple[list[Gate], Found]:
         try:
             gates.append(parse_gate(entry))
         except ValueError as exc:
-            found.append((("dod", index), f"dod: {shorten(str(exc))}"))
+            found.append((("dod", index), f"dod: {shorten(str(exc), MAX_QUOTED)}"))
     return gates, found
 
 
@@ -126,5 +127,5 @@ def _message(loc: KeyPath, err: Any) -> str:
     if kind == "string_pattern_mismatch" and loc == ("id",):
         return f"id: {shown(value)} is not an item id like AS-12"
     if kind == "value_error":
-        return f"{key}: {shorten(str(err['msg']).removeprefix('Value error, '))}"
-    return f"{key}: {shorten(str(err['msg']))} (got {shown(value)})"
+        return f"{key}: {shorten(str(err['msg']).removeprefix('Value error, '), MAX_QUOTED)}"
+    return f"{key}: {shorten(str(err['msg']), MAX_QUOTED)} (got {shown(value)})"

@@ -30,6 +30,8 @@ def render_front(item: Item) -> str:
     ]
     if item.epic is not None:
         lines.append(f"epic: {scalar(item.epic)}")
+    if item.source is not None:
+        lines.append(f"source: {scalar(item.source)}")
     for key, values, quoted in (("labels", item.labels, False), ("depends_on", item.depends_on, False),
                                 ("scope", item.scope, True)):
         if values:

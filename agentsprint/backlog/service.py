@@ -56,6 +56,29 @@ def create_item(backlog_dir: Path, data: dict[str, Any], body: str = "", prefix:
     return item, path
 
 
+def create_new_items(backlog_dir: Path, drafts: list[tuple[dict[str, Any], str]], prefix: str = "AS",
+                     cache_dir: Path | None = None) -> tuple[list[tuple[Item, Path]], dict[str, str]]:
+    """Write each draft whose `source` no item has yet, under fresh ids; returns (created, {source: known id}).
+
+    Drafts are front-matter data with a `source` and a body, validated before (build_item).
+    """
+    backlog_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(backlog_dir):
+        backlog = load_backlog(backlog_dir, cache_dir)
+        known = {item.source: item.id for _, item in backlog.entries if item.source}
+        number = int(next_id(backlog_dir, prefix).rsplit("-", 1)[1])
+        created: list[tuple[Item, Path]] = []
+        for data, body in drafts:
+            if data["source"] in known:
+                continue
+            item = build_item({**data, "id": f"{prefix}-{number + len(created)}"}, body)
+            path = backlog_dir / file_name(item)
+            atomic_write(path, render_item(item))
+            created.append((item, path))
+    return created, {source: item_id for source, item_id in known.items()
+                     if source in {data["source"] for data, _ in drafts}}
+
+
 @contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """An exclusive lock on the folder itself, so two `add`s in one work tree never share an id."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from agentsprint.cli.context import fail
+from agentsprint.cli.views import report
 
 if TYPE_CHECKING:
     from agentsprint.backlog import Backlog, Problem
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 def edit_item(path: Path, backlog: Backlog) -> int:
     """Edit `path` until it is valid (re-editing on a terminal) or abandoned; the exit code."""
     from agentsprint.backlog.files import atomic_write, read_text
-    from agentsprint.cli.items import report
 
     original = read_text(path)
     draft: str | None = original

@@ -50,7 +50,7 @@ def epic_record(settings: Settings, epic: Epic, statuses: dict[str, str], items:
 
 def _records(settings: Settings, epics: list[Epic]) -> list[dict[str, Any]]:
     from agentsprint.cli.items import load
-    from agentsprint.store.history import live_statuses, scope_spend
+    from agentsprint.store.done_items import live_statuses, scope_spend
 
     backlog = load(settings)
     items = [{"id": i.id, "title": i.title, "status": i.status.value, "epic": i.epic} for i in backlog.items.values()]

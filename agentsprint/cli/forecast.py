@@ -29,7 +29,7 @@ def forecast_command(
     """Per item type: p50 and p90 of tokens, USD, rounds, changed lines and wall time of done items."""
     from agentsprint.domain import ItemType
     from agentsprint.planning.forecast import type_table
-    from agentsprint.store.history import done_history
+    from agentsprint.store.done_items import done_history
 
     choices("--type", type_, get_args(ItemTypeName))
     settings = settings_or_exit()

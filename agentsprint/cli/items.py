@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import typer
 
 from agentsprint.cli.context import console, exit_without_teardown, fail, settings_or_exit
+from agentsprint.cli.views import report
 
 if TYPE_CHECKING:
-    from agentsprint.backlog import Backlog, Problem
+    from agentsprint.backlog import Backlog
     from agentsprint.config import Settings
-    from agentsprint.store.fastread import ItemBudgets
+    from agentsprint.store.sqlite_direct import ItemBudgets
 
 app = typer.Typer(help="The backlog: item files in backlog/.")
 
@@ -41,13 +42,6 @@ def load(settings: Settings) -> Backlog:
     return load_backlog(settings.backlog_dir, cache_dir(settings))
 
 
-def report(problems: list[Problem], err: bool = True) -> None:
-    """Each problem as `path:line: message`, paths relative to the current folder."""
-    here = Path.cwd()
-    for problem in problems:
-        typer.echo(problem.shown_from(here), err=err)
-
-
 def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
     """JSON records of every valid item, in id order."""
     from agentsprint.backlog.ids import id_sort_key
@@ -63,7 +57,7 @@ def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int
 def forecast_fields(settings: Settings, backlog: Backlog) -> dict[str, dict[str, Any]]:
     """Per item: `forecast` (p50/p90 from done items like it, or its budget) and `budget_risks`."""
     from agentsprint.planning.forecast import budget_risks, forecast_all, with_labels
-    from agentsprint.store.history import done_history
+    from agentsprint.store.done_items import done_history
 
     history = with_labels(done_history(settings.database_url), backlog.items)
     forecasts = forecast_all(backlog.items.values(), history)
@@ -77,7 +71,7 @@ def forecast_fields(settings: Settings, backlog: Backlog) -> dict[str, dict[str,
 
 def item_budgets(settings: Settings) -> ItemBudgets:
     """Effective limits, top-ups and spend per item: stdlib sqlite3 for SQLite, the full store otherwise."""
-    from agentsprint.store.fastread import item_budgets as read_sqlite
+    from agentsprint.store.sqlite_direct import item_budgets as read_sqlite
 
     found = read_sqlite(settings.database_url)
     if found is not None:
@@ -94,7 +88,7 @@ def item_budgets(settings: Settings) -> ItemBudgets:
 
 def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
     """{id: (live status, round)}: stdlib sqlite3 for SQLite, the full store otherwise."""
-    from agentsprint.store.fastread import live_statuses as read_sqlite
+    from agentsprint.store.sqlite_direct import live_statuses as read_sqlite
 
     found = read_sqlite(settings.database_url)
     if found is not None:
@@ -115,7 +109,7 @@ def sprint_ids(settings: Settings, name: str, known: Collection[str] = ()) -> se
 
     Ids in the file that name no item in `known` are reported on stderr, like broken item files."""
     from agentsprint.backlog.sprints import check_sprint_file, find_sprint, sprint_path
-    from agentsprint.store.fastread import sprint_item_ids, sqlite_path
+    from agentsprint.store.sqlite_direct import sprint_item_ids, sqlite_path
 
     sprint = find_sprint(settings.backlog_dir, name)
     if sprint is not None:
@@ -294,7 +288,7 @@ def _known_id(backlog: Backlog, given: str) -> str:
 
 def _state_and_spend(settings: Settings, item_id: str) -> tuple[tuple[str, int] | None, dict[str, Any]]:
     """Live (status, round) and spend of one item; nothing is created when there is no database yet."""
-    from agentsprint.store.fastread import sqlite_path
+    from agentsprint.store.sqlite_direct import sqlite_path
 
     path = sqlite_path(settings.database_url)
     if path is not None and not path.is_file():

@@ -33,6 +33,8 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.sprints", "sprint"),
     ("agentsprint.cli.epics", "epic"),
     ("agentsprint.cli.forecast", None),  # forecast
+    ("agentsprint.cli.imports", "import"),
+    ("agentsprint.cli.retro", None),  # retro
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so

@@ -101,7 +101,7 @@ def sprint_detail(settings: Settings, sprint: Sprint, items: Mapping[str, Item])
     from agentsprint.cli.items import item_budgets
     from agentsprint.money import usd_value
     from agentsprint.planning.inputs import item_forecasts
-    from agentsprint.store.history import last_changed_lines, live_statuses, scope_spend
+    from agentsprint.store.done_items import last_changed_lines, live_statuses, scope_spend
 
     statuses = live_statuses(settings.database_url)
     budgets = item_budgets(settings)

@@ -18,33 +18,15 @@ from agentsprint.cli.context import console, err, fail, real_console, settings_o
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from rich.console import Console
+
     from agentsprint.config import Settings
 
 app = typer.Typer(help="Execute backlog items with agents.")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
-def _junit(report: object, path: Path) -> None:
-    from xml.sax.saxutils import escape, quoteattr
-
-    results = report.results  # type: ignore[attr-defined]
-    notes = report.notes  # type: ignore[attr-defined]
-    bad = [i for i, s in results.items() if s not in ("done", "awaiting_review")]
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<testsuite name="agentsprint" tests="{len(results)}" failures="{len(bad)}">']
-    for item_id, status in results.items():
-        lines.append(f'  <testcase classname="agentsprint" name={quoteattr(item_id)}>')
-        if item_id in bad:
-            message = quoteattr(f"{status}: {notes.get(item_id, '')}".strip(": "))
-            lines.append(f"    <failure message={message}/>")
-        elif notes.get(item_id):
-            lines.append(f"    <system-out>{escape(status + ': ' + notes[item_id])}</system-out>")
-        lines.append("  </testcase>")
-    lines.append("</testsuite>")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _summary(report: object, shown: list[str]) -> None:
+def _summary(report: object, shown: list[str], out: Console) -> None:
     from rich.table import Table
 
     from agentsprint.runner.service import skipped_line
@@ -53,9 +35,9 @@ def _summary(report: object, shown: list[str]) -> None:
         if warning not in shown:  # start-up warnings were printed when the run started
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if report.skipped:  # type: ignore[attr-defined]
-        console.print(skipped_line(report.skipped), highlight=False)  # type: ignore[attr-defined]
+        out.print(skipped_line(report.skipped), highlight=False)  # type: ignore[attr-defined]
     if not report.results:  # type: ignore[attr-defined]
-        console.print("nothing to run: no item can run now (add one with `agentsprint add`, or name items "
+        out.print("nothing to run: no item can run now (add one with `agentsprint add`, or name items "
                       "with --item)")
         return
     table = Table(title=f"run {report.run_id}")  # type: ignore[attr-defined]
@@ -64,7 +46,7 @@ def _summary(report: object, shown: list[str]) -> None:
     table.add_column("note")
     for item_id, status in report.results.items():  # type: ignore[attr-defined]
         table.add_row(item_id, status, report.notes.get(item_id, ""))  # type: ignore[attr-defined]
-    console.print(table)
+    out.print(table)
 
 
 @app.command("run")
@@ -72,14 +54,14 @@ def run_command(
     item: list[str] = typer.Option(None, "--item", help="Item id to run (repeatable)."),
     sprint: str = typer.Option(None, "--sprint", help="Run the items of this sprint."),
     parallel: int = typer.Option(None, "--parallel", min=1, max=64, help="Items at once."),
-    ci: bool = typer.Option(False, "--ci", help="Plain log lines, no live display."),
+    ci: bool = typer.Option(False, "--ci", help="Plain log lines, no live display or colours (also when CI=true)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     junit: Path = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
     shadow: bool = typer.Option(False, "--shadow", help="Execute as usual but never merge or change item files."),
     submit: bool = typer.Option(False, "--submit", help="Only enqueue the items for `agentsprint worker`s; return."),
 ) -> None:
     """Execute items (default: every todo item) until done, awaiting review, escalated or failed."""
-    from agentsprint.runner.progress import Board
+    from agentsprint.cli.progress import Board
     from agentsprint.runner.service import RunError, run_items
     from agentsprint.store.runlock import RunLocked
 
@@ -89,7 +71,11 @@ def run_command(
     if submit:
         _submit(settings, item or None, sprint, shadow, as_json)
         return
-    board = Board(console=real_console(err), live=not (ci or as_json) and err.is_terminal)
+    from agentsprint.cli.ci_report import ci_requested, plain_console
+
+    ci = ci_requested(ci)
+    board = Board(console=plain_console(stderr=True) if ci else real_console(err),
+                  live=not (ci or as_json) and err.is_terminal)
     shown: list[str] = []
 
     def notice(warning: str) -> None:
@@ -104,15 +90,28 @@ def run_command(
                                interrupt=interrupt)
     except (RunError, RunLocked) as exc:
         fail(str(exc))
-    if junit:
-        _junit(report, junit)
-    if as_json:
-        typer.echo(json.dumps(report.model_dump() | {"ok": report.ok}, indent=2))
-    elif not interrupt.is_set():
-        _summary(report, shown)
+    _ci_outputs(settings, report, sprint, junit, as_json)
+    if not as_json and not interrupt.is_set():
+        _summary(report, shown, plain_console() if ci else console)
     if interrupt.is_set():
         _leave_interrupted(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _ci_outputs(settings: Settings, report: object, sprint: str | None, junit: Path | None, as_json: bool) -> None:
+    """The JUnit file, the JSON summary and the GitHub step summary, for those asked for."""
+    from agentsprint.cli.step_summary import STEP_SUMMARY_ENV, append_step_summary
+
+    if not (junit or as_json or os.environ.get(STEP_SUMMARY_ENV)):
+        return
+    from agentsprint.cli.ci_report import collect, summary_json, write_junit
+
+    summary = collect(settings, report, sprint)  # type: ignore[arg-type]
+    if junit:
+        write_junit(summary, junit)
+    if as_json:
+        typer.echo(json.dumps(summary_json(report, summary), indent=2))  # type: ignore[arg-type]
+    append_step_summary(summary)
 
 
 @contextlib.contextmanager
@@ -199,8 +198,8 @@ def demo_command(
     directory: Path = typer.Option(None, "--dir", help="Where to create the sample (default: a new temp dir)."),
 ) -> None:
     """The whole flow offline: a sample repo with a real bug, a backlog, scripted models, one sprint."""
+    from agentsprint.cli.progress import Board
     from agentsprint.runner.demo import default_dir, run_demo
-    from agentsprint.runner.progress import Board
 
     target = (directory or default_dir()).resolve()
     board = Board(console=real_console(err), live=err.is_terminal)

@@ -104,7 +104,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print a JSO
     from agentsprint.backlog.sprints import list_sprints, sprint_problems
     from agentsprint.cli.items import report
     from agentsprint.cli.planview import sprint_summary, summary_line
-    from agentsprint.store.history import live_statuses, scope_spend
+    from agentsprint.store.done_items import live_statuses, scope_spend
 
     settings = settings_or_exit()
     report(sprint_problems(settings.backlog_dir, _backlog(settings).items))

@@ -10,11 +10,14 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
+
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentsprint.backlog import Problem
     from agentsprint.domain import Budget, Item
-    from agentsprint.store.fastread import ItemBudgets
+    from agentsprint.store.sqlite_direct import ItemBudgets
 
 RICH_ROWS = 200
 HEADERS = ("ID", "TITLE", "TYPE", "PRIORITY", "VALUE", "STATUS", "BUDGET")
@@ -22,6 +25,13 @@ FORECAST = "FORECAST p50"
 """Shown once any item has a forecast from done items like it."""
 STATUS_STYLES = {"done": "green", "running": "cyan", "awaiting_review": "yellow", "escalated": "red",
                  "failed": "red", "stopped": "magenta", "dropped": "dim", "planned": "blue"}
+
+
+def report(problems: list[Problem], err: bool = True) -> None:
+    """Each problem as `path:line: message`, paths relative to the current folder."""
+    here = Path.cwd()
+    for problem in problems:
+        typer.echo(problem.shown_from(here), err=err)
 
 
 def relative(path: Path, root: Path) -> str:
@@ -54,7 +64,8 @@ def item_record(item: Item, path: str, live: tuple[str, int] | None,
         "id": item.id, "title": item.title, "type": item.type.value, "priority": item.priority.value,
         "value": item.value, "status": live[0] if live else item.status.value,
         "file_status": item.status.value,
-        "rounds": live[1] if live else 0, "epic": item.epic, "labels": item.labels,
+        "rounds": live[1] if live else 0, "epic": item.epic, "source": item.source,
+        "labels": item.labels,
         "depends_on": item.depends_on, "scope": item.scope, **budget_fields(item, budgets),
         "dod": [gate.to_entry() for gate in item.dod], "path": path,
     }

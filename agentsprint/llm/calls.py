@@ -14,7 +14,7 @@ from agentsprint.llm.ledger import Reservation
 from agentsprint.llm.prices import Price
 
 if TYPE_CHECKING:
-    from agentsprint.llm.gateway import CallContext
+    from agentsprint.llm.context import CallContext
     from agentsprint.llm.provider import ProviderResult
 
 CHARGED_NOTE = " (charged at its reservation: the provider may have billed it)"

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from agentsprint.config import ConfigError
 
 ProviderErrorKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "bad_request", "unknown"]
 RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "connection"})
-_BUDGET_TEXT = re.compile(
-    r"budget (?P<scope>\S+) exhausted: a minimal call needs (?P<tokens>[\d,]+) tokens \(\$(?P<usd>[\d.]+)\); "
-    r"tokens: (?P<left_tokens>no cap|-?[\d,]+ left), usd: (?P<left_usd>no cap|\$-?[\d.]+ left)"
-)
 
 
 class LLMError(Exception):
@@ -44,19 +39,6 @@ class BudgetExhausted(LLMError):
             f"budget {self.scope} exhausted: a minimal call needs {self.needed_tokens:,} tokens "
             f"(${self.needed_usd:.4f}); tokens: {tokens}, usd: {usd}"
         )
-
-    @classmethod
-    def from_text(cls, text: str) -> BudgetExhausted:
-        """Rebuild the error from its message (a durable step records errors as text)."""
-        match = _BUDGET_TEXT.fullmatch(text.strip())
-        if match is None:
-            error = cls("unknown", 0, None, 0.0, None)
-            error.args = (text,)
-            return error
-        left_tokens, left_usd = match["left_tokens"], match["left_usd"]
-        return cls(match["scope"], int(match["tokens"].replace(",", "")),
-                   None if left_tokens == "no cap" else int(left_tokens.split()[0].replace(",", "")),
-                   float(match["usd"]), None if left_usd == "no cap" else float(left_usd.split()[0][1:]))
 
     def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         return (

@@ -24,12 +24,14 @@ from pydantic import BaseModel, Field
 from agentsprint.config import ModelSettings, Settings
 from agentsprint.llm import records, tokens
 from agentsprint.llm.calls import PendingCall, overshoot, usage_anomaly
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
 from agentsprint.llm.ledger import Ask, BudgetState, Ledger, Reservation, fit
 from agentsprint.llm.prices import Price, check_prices, price_for
 from agentsprint.llm.ratelimit import RateLimiter, limiter_for
-from agentsprint.redaction import redact
+from agentsprint.redaction import redact, secret_texts
 from agentsprint.store import Store
+from agentsprint.store import ledger as store_ledger
 from agentsprint.store.ledger import DUPLICATE_NOTE, DuplicateSettlement
 
 if TYPE_CHECKING:
@@ -40,18 +42,6 @@ RACE_ATTEMPTS = 20
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOOPBACK_KEY = "no-key-needed"
 OVERSHOOT_USD_NOISE = 1e-12
-
-
-class CallContext(BaseModel):
-    """Who is calling and which budget scopes pay for it."""
-
-    role: str
-    item_id: str | None = None
-    run_id: str | None = None
-    round: int = 0
-    scopes: list[str] = Field(default_factory=list)
-    max_tokens: int | None = None
-    """Output cap for this call; default: the role's `max_tokens`."""
 
 
 class ToolCall(BaseModel):
@@ -97,7 +87,7 @@ class Reply(BaseModel):
         return message
 
 
-class _NoRoom(Exception):
+class _NoReplyFits(Exception):
     """Not even a minimal reply fits (raised inside the reservation transaction to roll it back)."""
 
     def __init__(self, states: dict[str, BudgetState], binding: str | None) -> None:
@@ -132,19 +122,19 @@ class Gateway:
 
     def ensure_budget(self, scope: str, tokens: int | None = None, usd: float | None = None) -> None:
         """Set the limits of `scope` exactly (None = no cap)."""
-        self.ledger.ensure_budget(scope, tokens, usd)
+        store_ledger.ensure_budget(self.store, scope, tokens, usd)
 
     def open_budget(self, scope: str, tokens: int | None = None, usd: float | None = None) -> None:
         """Create `scope` with these limits unless it exists (then its limits are kept)."""
-        self.ledger.open_budget(scope, tokens, usd)
+        store_ledger.open_budget(self.store, scope, tokens, usd)
 
     def add_budget(self, scope: str, tokens: int | None = None, usd: float | None = None) -> None:
         """Raise the limits of `scope` (escalation retry)."""
-        self.ledger.add_budget(scope, tokens, usd)
+        store_ledger.add_budget(self.store, scope, tokens, usd)
 
     def spend(self, scope: str) -> BudgetState:
         """Limits (None = no cap), settled spend and open reservations of `scope`."""
-        return self.ledger.remaining([scope])[scope]
+        return store_ledger.budgets(self.store, [scope])[scope]
 
     def check_prices(self, roles: Iterable[str], *, usd_budgets: bool = True) -> None:
         """PriceUnknown (a ConfigError) if a model of `roles` has no price while USD budgets are in play."""
@@ -190,7 +180,7 @@ class Gateway:
                  tools: list[dict[str, Any]] | None, idempotency_key: str | None) -> PendingCall:
         requested = ctx.max_tokens or settings.max_tokens
         estimate = tokens.estimate_input_tokens(model, messages, tools, self.settings.run.token_safety_factor)
-        secrets = records.secrets()
+        secrets = secret_texts()
         request = records.request_json(model, messages, tools, requested, settings.temperature, secrets)
         return PendingCall(ctx, settings, model, messages, tools, self._price(settings, model), estimate,
                            requested, _api_key(settings), request, idempotency_key, secrets)
@@ -246,20 +236,20 @@ class Gateway:
             try:
                 reservation = self.ledger.reserve_fitting(call.ctx.scopes,
                                                           lambda states: self._ask(call, states, minimum))
-            except _NoRoom as refusal:
+            except _NoReplyFits as refusal:
                 raise self._refuse(call, refusal.states, refusal.binding, minimum) from None
             if reservation is not None:
                 return reservation
-        raise self._refuse(call, self.ledger.remaining(call.ctx.scopes), None, minimum)
+        raise self._refuse(call, store_ledger.budgets(self.store, call.ctx.scopes), None, minimum)
 
     def _ask(self, call: PendingCall, states: dict[str, BudgetState], minimum: int) -> Ask:
-        """The largest reservation that fits `states` (PriceUnknown / _NoRoom when none may be made)."""
+        """The largest reservation that fits `states` (PriceUnknown / _NoReplyFits when none may be made)."""
         if call.price is None and any(state.limit_usd is not None for state in states.values()):
             raise PriceUnknown([f"{call.ctx.role}: {call.model}"])
         fitted = fit(states, call.estimate, call.requested, call.price)
         granted = fitted.max_tokens
         if granted < minimum:
-            raise _NoRoom(states, fitted.binding)
+            raise _NoReplyFits(states, fitted.binding)
         usd = call.price.reserve_usd(call.estimate, granted) if call.price else 0.0
         return Ask(call.estimate + granted, usd, granted, call.estimate, call.reserved_row(granted, usd))
 

@@ -88,22 +88,6 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def ensure_budget(self, scope: str, tokens: int | None, usd: float | None) -> None:
-        """Set the limits of `scope` exactly, creating it if needed (None = no cap)."""
-        store_ledger.ensure_budget(self.store, scope, tokens, usd)
-
-    def open_budget(self, scope: str, tokens: int | None, usd: float | None) -> None:
-        """Create `scope` with these limits unless it exists (an existing scope keeps its limits)."""
-        store_ledger.open_budget(self.store, scope, tokens, usd)
-
-    def add_budget(self, scope: str, tokens: int | None, usd: float | None) -> None:
-        """Raise the limits of `scope` (an uncapped limit stays uncapped)."""
-        store_ledger.add_budget(self.store, scope, tokens, usd)
-
-    def remaining(self, scopes: Iterable[str]) -> dict[str, BudgetState]:
-        """Limits, spend and reservations of each scope (left_tokens / left_usd are what remains)."""
-        return store_ledger.budgets(self.store, scopes)
-
     def reserve(
         self,
         scopes: Iterable[str],

@@ -1,39 +1,21 @@
 """What the gateway stores about a call: redacted request/response JSON and OpenTelemetry GenAI attributes.
 
-Redaction walks the JSON value and redacts each string through a cache: an agent's prompt grows by
-appending, so only the new messages are scanned on each call.
+Redaction is `agentsprint.redaction.redact_value` (each string through a cache, so a growing prompt is
+scanned only for its new messages).
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
-from agentsprint.redaction import map_strings, mark_redacted, redact_texts, secret_texts
+from agentsprint.redaction import mark_redacted, redact_value, secret_texts
 
 
-@lru_cache(maxsize=4096)
-def _redact_text(text: str, secrets: tuple[str, ...]) -> str:
-    return redact_texts(text, secrets)
-
-
-def secrets() -> tuple[str, ...]:
-    """The secret env values (and their disguises) to redact right now (read once per call: the
-    environment may change)."""
-    return secret_texts()
-
-
-def redacted(value: Any, secret_texts: tuple[str, ...] | None = None) -> Any:
-    """`value` (JSON-like) with every string redacted (secret env values, key shapes)."""
-    needles = secrets() if secret_texts is None else secret_texts
-    return map_strings(value, lambda text: _redact_text(text, needles))
-
-
-def dumps(value: Any, secret_texts: tuple[str, ...] | None = None) -> str:
-    """Redacted, compact JSON text of `value`."""
-    needles = secrets() if secret_texts is None else secret_texts
-    text = json.dumps(redacted(value, needles), ensure_ascii=False, separators=(",", ":"), default=str)
+def dumps(value: Any, needles: tuple[str, ...] | None = None) -> str:
+    """Redacted (against `needles`, default: the secrets of the environment), compact JSON text of `value`."""
+    needles = secret_texts() if needles is None else needles
+    text = json.dumps(redact_value(value, needles), ensure_ascii=False, separators=(",", ":"), default=str)
     return mark_redacted(text, needles) if len(text) > 4096 else text  # small texts: a rescan is cheap
 
 
@@ -43,7 +25,7 @@ def request_json(
     tools: list[dict[str, Any]] | None,
     max_tokens: int,
     temperature: float,
-    secret_texts: tuple[str, ...] | None = None,
+    needles: tuple[str, ...] | None = None,
 ) -> str:
     """The request as stored (redacted): what the caller asked for, before any shrink."""
     body: dict[str, Any] = {
@@ -54,7 +36,7 @@ def request_json(
     }
     if tools:
         body["tools"] = tools
-    return dumps(body, secret_texts)
+    return dumps(body, needles)
 
 
 def system_of(model: str) -> str:

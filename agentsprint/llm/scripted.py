@@ -139,6 +139,8 @@ class ScriptedServer:
         """Script problems (exhausted or missing scripts), for tests to assert on."""
         self.handling_seconds: list[float] = []
         """Server-side time per answered request, excluding scripted latency and hangs."""
+        self.usage: list[dict[str, Any]] = []
+        """The usage reported with each answered request (model name included), for tests to total."""
         for model, replies in (scripts or {}).items():
             self.add(model, *replies)
 
@@ -341,6 +343,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply.status, _error(reply.status, f"scripted error {reply.status} for model {model}"))
             return
         payload = completion_body(model, body, reply, self.owner.counting)
+        if "usage" in payload:
+            self.owner.usage.append({"model": model, **payload["usage"]})
         self._send(200, payload)
         self.owner.handling_seconds.append(time.perf_counter() - started - delay)
 

@@ -13,7 +13,7 @@ from agentsprint.config import Settings
 from agentsprint.domain import Item, Sprint, SprintState, Status
 from agentsprint.planning.forecast import Forecast, forecast_all, with_labels
 from agentsprint.planning.planner import PlanInput
-from agentsprint.store.history import done_history, live_statuses, scope_spend
+from agentsprint.store.done_items import done_history, live_statuses, scope_spend
 
 NOT_PLANNABLE = {Status.RUNNING: "running", Status.AWAITING_REVIEW: "awaiting review",
                  Status.ESCALATED: "escalated (retry or drop it first)",

@@ -8,7 +8,7 @@ from agentsprint.backlog.sprints import write_sprint
 from agentsprint.config import Settings
 from agentsprint.domain import Sprint, SprintState, Status
 from agentsprint.money import usd_value
-from agentsprint.store.history import live_statuses, scope_spend
+from agentsprint.store.done_items import live_statuses, scope_spend
 
 FINISHED = frozenset({Status.DONE, Status.DROPPED})
 

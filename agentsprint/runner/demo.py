@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from agentsprint import backlog
 from agentsprint.config import STATE_DIR, templates_dir
 from agentsprint.domain import Budget, Item, ItemType, Priority, parse_gate
-from agentsprint.gitcmd import run_git
+from agentsprint.gitrepo import git_bytes
 
 CONFIG = """# agentsprint demo: every role talks to the scripted model server agentsprint started on 127.0.0.1.
 [models.supervisor]
@@ -83,10 +82,8 @@ def demo_items() -> list[Item]:
 
 
 def _git(cwd: Path, *args: str) -> None:
-    identity = ("user.name=agentsprint demo", "user.email=demo@agentsprint.invalid")
-    done = run_git(cwd, args, config=identity)
-    if done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, ["git", *args], done.stdout, done.stderr)
+    """A git call of the sample's set-up that must succeed (WorkspaceError names it when it does not)."""
+    git_bytes(cwd, *args, config=("user.name=agentsprint demo", "user.email=demo@agentsprint.invalid"))
 
 
 def demo_sandbox() -> str:

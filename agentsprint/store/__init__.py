@@ -2,7 +2,7 @@
 
 Only this package opens sessions; callers get domain objects or plain dataclasses back.
 Store, StoreError and redact_url are loaded on first use (PEP 562), so that importing a light
-submodule such as `agentsprint.store.fastread` does not import SQLAlchemy (~0.24 s, measured).
+submodule such as `agentsprint.store.sqlite_direct` does not import SQLAlchemy (~0.24 s, measured).
 """
 
 from __future__ import annotations

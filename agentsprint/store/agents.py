@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlmodel import col, select
 
@@ -16,9 +16,6 @@ from agentsprint.redaction import redact
 from agentsprint.store import Store
 from agentsprint.store.events import append_event
 from agentsprint.store.tables import HandoffRow
-
-if TYPE_CHECKING:
-    from agentsprint.agents.tools import ToolResult
 
 STORED_TEXT = 500
 """Characters of each tool argument and of a tool's output kept in an event."""
@@ -31,6 +28,17 @@ class AgentContext(Protocol):
     item_id: str | None
     run_id: str | None
     round: int
+
+
+class ToolOutcome(Protocol):
+    """The fields of a tool's result the store records (agentsprint.agents.tools.ToolResult has them)."""
+
+    @property
+    def output(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def policy_block(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ def record_handoff(store: Store, ctx: AgentContext, model: str, call_id: int | N
 
 
 def record_tool_call(store: Store, ctx: AgentContext, name: str, args: dict[str, Any],
-                     result: ToolResult) -> None:
+                     result: ToolOutcome) -> None:
     """One tool execution as a `tool.call` event, plus a `policy.block` event when policy refused it."""
     actor = f"agent:{ctx.role}"
     with store.session() as session:

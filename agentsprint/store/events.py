@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -31,18 +30,6 @@ def event_hash(prev_hash: str, at: float, kind: str, item_id: str | None, run_id
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Event:
-    id: int
-    at: float
-    kind: str
-    item_id: str | None
-    run_id: str | None
-    actor: str
-    data: dict[str, Any]
-    hash: str
-
-
 def _lock_chain(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
@@ -63,11 +50,6 @@ def append_event(session: Session, kind: str, *, item_id: str | None = None, run
     session.add(row)
     session.flush()
     return row
-
-
-def to_event(row: EventRow) -> Event:
-    return Event(id=row.id or 0, at=row.at, kind=row.kind, item_id=row.item_id, run_id=row.run_id,
-                 actor=row.actor, data=json.loads(row.data_json), hash=row.hash)
 
 
 def verify_chain(session: Session, batch: int = 5000) -> tuple[int, int | None, str | None]:

@@ -1,7 +1,9 @@
-"""What done items cost: the history forecasts are made from (tokens, USD, rounds, changed lines, wall time).
+"""What the retro reads: the recorded history of items as typed records, in a few whole-table queries.
 
-Plain SQL that SQLite and PostgreSQL both read; SQLite goes through the stdlib sqlite3 module so that
-`list` and `show` do not pay for importing SQLAlchemy (see fastread.py).
+Plain SQL (no ORM objects): the retro of 100,000 model calls has to be made in about a second. A
+SQLite database is read through the stdlib sqlite3 module, read-only, as `sqlite_direct` does (importing
+SQLAlchemy and SQLModel alone took most of that second, measured); other databases go through the
+Store. Every record is immutable and holds only what the retro's metrics use.
 """
 
 from __future__ import annotations
@@ -9,98 +11,287 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from agentsprint.domain import DoneRecord
 from agentsprint.store.errors import StoreError, check_sqlite_file
-from agentsprint.store.fastread import sqlite_path
+from agentsprint.store.sqlite_direct import sqlite_path
 
-SPEND_SQL = ("SELECT s.item_id, s.type, s.round, s.paused_seconds, b.spent_tokens, b.spent_usd FROM item_state s "
-             "LEFT JOIN budgets b ON b.scope = 'item:' || s.item_id WHERE s.status = 'done'")
-WALL_SQL = ("SELECT t.item_id, MIN(CASE WHEN t.to_status = 'running' THEN t.at END), "
-            "MAX(CASE WHEN t.from_status = 'running' AND t.to_status IN ('awaiting_review', 'done') THEN t.at END) "
-            "FROM item_transitions t JOIN item_state s ON s.item_id = t.item_id WHERE s.status = 'done' "
-            "GROUP BY t.item_id")
-ROUNDS_SQL = ("SELECT e.item_id, e.data_json FROM events e JOIN item_state s ON s.item_id = e.item_id "
-              "WHERE e.kind = 'round' AND s.status = 'done' ORDER BY e.id")
+Query = Callable[[str, dict[str, Any]], list[Sequence[Any]]]
+"""Run one SELECT with named parameters; all its rows."""
 
-STATUS_SQL = "SELECT item_id, status FROM item_state"
-SCOPES_SQL = "SELECT scope, spent_tokens, spent_usd FROM budgets WHERE scope LIKE 'sprint:%' OR scope LIKE 'epic:%'"
-ALL_ROUNDS_SQL = "SELECT item_id, data_json FROM events WHERE kind = 'round' ORDER BY id"
-
-Query = Callable[[str], Sequence[Sequence[Any]]]
-Result = TypeVar("Result")
+ESTIMATED_OUTCOMES = "('interrupted', 'reserved')"
+"""Calls charged at their reservation: no provider usage exists for them."""
 
 
-def done_history(url: str) -> list[DoneRecord]:
-    """One record per done item of the database at `url` (none when it does not exist yet)."""
-    return read(url, records, [])
+@dataclass(frozen=True)
+class ItemRecord:
+    """An item's live state, the definition snapshot it last ran with, and its effective limits."""
+
+    item_id: str
+    title: str
+    type: str
+    value: int
+    status: str
+    reason: str | None
+    round: int
+    budget: dict[str, Any]
+    limit_tokens: int | None
+    limit_usd: float | None
 
 
-def live_statuses(url: str) -> dict[str, str]:
-    """{item id: live status} of every item the database knows."""
-    return read(url, lambda query: {row[0]: row[1] for row in query(STATUS_SQL)}, {})
+@dataclass(frozen=True)
+class CallRecord:
+    """Model calls of one item, role, model, cost kind and stretch of time, summed as charged.
+
+    A call is charged its provider usage, or its reservation when there is none (`estimated`). Calls
+    are summed in SQL over at most ~400 stretches of the whole history (100,000 rows would cost seconds
+    to turn into objects); `at` is the first call's start in the group.
+    """
+
+    item_id: str
+    role: str
+    model: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    usd: float
+    cost_kind: str
+    shadow: bool
+    calls: int
+    errors: int
+    retries: int
+    timeouts: int
+    at: float
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens: what budgets count (cached input is part of input)."""
+        return self.input_tokens + self.output_tokens
 
 
-def scope_spend(url: str) -> dict[str, tuple[int, float]]:
-    """{scope: (spent tokens, spent USD)} of every sprint and epic budget scope."""
-    return read(url, lambda query: {r[0]: (int(r[1] or 0), float(r[2] or 0.0)) for r in query(SCOPES_SQL)}, {})
+@dataclass(frozen=True)
+class TransitionRecord:
+    item_id: str
+    from_status: str | None
+    to_status: str
+    at: float
+    actor: str
 
 
-def last_changed_lines(url: str) -> dict[str, int]:
-    """{item id: added plus removed lines of its last round} of every item with a recorded round."""
-    return read(url, lambda query: _changed_lines(query(ALL_ROUNDS_SQL)), {})
+@dataclass(frozen=True)
+class ReviewRecord:
+    item_id: str
+    decision: str
+    requested_at: float | None
+    decided_at: float
+    changed_lines: int
 
 
-def read(url: str, reader: Callable[[Query], Result], empty: Result) -> Result:
-    """`reader` run on the database at `url`: stdlib sqlite3 for SQLite, the store otherwise."""
+@dataclass(frozen=True)
+class EscalationRecord:
+    item_id: str
+    reason: str
+    created_at: float
+    resolved_at: float | None
+    resolution: str | None
+
+
+@dataclass(frozen=True)
+class HandoffRecord:
+    item_id: str
+    role: str
+    model: str
+    valid: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One QA round of an item: its verdict and the lines its diff changed."""
+
+    item_id: str
+    round: int
+    verdict: str
+    changed_lines: int
+    at: float
+
+
+@dataclass(frozen=True)
+class SprintRecord:
+    """A sprint as the database knows it (the file in backlog/sprints/ may say more)."""
+
+    name: str
+    tokens: int | None
+    usd: float | None
+    review_hours: float | None
+    started_at: float | None
+    closed_at: float | None
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything recorded about items, oldest first in each list."""
+
+    items: list[ItemRecord] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    transitions: list[TransitionRecord] = field(default_factory=list)
+    reviews: list[ReviewRecord] = field(default_factory=list)
+    escalations: list[EscalationRecord] = field(default_factory=list)
+    handoffs: list[HandoffRecord] = field(default_factory=list)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    policy_blocks: list[tuple[str, float]] = field(default_factory=list)
+
+
+_ITEMS = (
+    "SELECT s.item_id, s.title, s.type, s.value, s.status, s.reason, s.round, s.budget_json, "
+    "b.limit_tokens, b.limit_usd FROM item_state s LEFT JOIN budgets b ON b.scope = 'item:' || s.item_id "
+    "ORDER BY s.item_id"
+)
+ESTIMATED = f"outcome IN {ESTIMATED_OUTCOMES}"
+_NO_USAGE = ("(outcome = 'ok' AND input_tokens = estimated_input_tokens AND output_tokens = granted_max_tokens "
+             "AND usd = reserved_usd)")
+"""A reply without usage, which the gateway charges exactly its reservation."""
+_KIND = (f"CASE WHEN {ESTIMATED} OR (outcome = 'error' AND usd > 0) OR {_NO_USAGE} {{anomalies}}"
+         "THEN 'estimated' ELSE 'measured' END")
+"""How a call's cost is known, from the columns stored before request_json only: reading the ones after
+it (attributes_json, usage_anomaly) makes SQLite walk every row's overflow pages, which doubled the
+query's time on realistic rows (measured). Calls with a usage anomaly are named by their audit events."""
+_ANOMALIES = "SELECT data_json FROM events WHERE kind = 'model.usage_anomaly'"
+_SHADOW = "scopes_json LIKE '%\"shadow:%'"
+_CALLS = (
+    f"SELECT item_id, role, model, {{kind}} AS kind, {_SHADOW} AS shadow, "
+    f"SUM(CASE WHEN {ESTIMATED} THEN estimated_input_tokens ELSE input_tokens END), SUM(cached_input_tokens), "
+    f"SUM(CASE WHEN {ESTIMATED} THEN reserved_tokens - estimated_input_tokens ELSE output_tokens END), "
+    f"SUM(CASE WHEN {ESTIMATED} THEN reserved_usd ELSE usd END), COUNT(*), "
+    "SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END), SUM(retries), "
+    "SUM(CASE WHEN error LIKE 'timeout:%' THEN 1 ELSE 0 END), MIN(started_at) "
+    "FROM model_calls WHERE item_id IS NOT NULL AND started_at >= :since "
+    "GROUP BY item_id, role, model, kind, shadow, CAST((started_at - :first) / :stretch AS INTEGER) "
+    "ORDER BY MIN(started_at)"
+)
+_SPAN = "SELECT MIN(started_at), MAX(started_at) FROM model_calls WHERE item_id IS NOT NULL"
+STRETCHES = 400
+"""Stretches of time the calls are summed over (the burn-up chart's resolution)."""
+REAL = "(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE mode = 'shadow'))"
+"""Records of real runs: a shadow run's status changes, rounds and handoffs are never the sprint's."""
+_TRANSITIONS = f"SELECT item_id, from_status, to_status, at, actor FROM item_transitions WHERE {REAL} ORDER BY at, id"
+_REVIEWS = "SELECT item_id, decision, requested_at, decided_at, changed_lines FROM reviews ORDER BY decided_at"
+_ESCALATIONS = ("SELECT item_id, reason, created_at, resolved_at, resolution FROM escalations "
+                "WHERE resolution IS NULL OR resolution != 'shadow' ORDER BY id")
+_HANDOFFS = f"SELECT item_id, role, model, valid, at FROM handoffs WHERE item_id IS NOT NULL AND {REAL} ORDER BY id"
+_ROUNDS = f"SELECT item_id, data_json, at FROM events WHERE kind = 'round' AND {REAL} ORDER BY id"
+_BLOCKS = f"SELECT item_id, at FROM events WHERE kind = 'policy.block' AND item_id IS NOT NULL AND {REAL} ORDER BY id"
+
+
+def _item(row: Any) -> ItemRecord:
+    return ItemRecord(row[0], row[1], row[2], int(row[3] or 0), row[4], row[5], int(row[6] or 0),
+                      json.loads(row[7] or "{}"), row[8], row[9])
+
+
+def _call(row: Any) -> CallRecord:
+    return CallRecord(row[0], row[1], row[2], int(row[5] or 0), int(row[6] or 0), max(int(row[7] or 0), 0),
+                      float(row[8] or 0.0), row[3], bool(row[4]), int(row[9]), int(row[10] or 0), int(row[11] or 0),
+                      int(row[12] or 0), float(row[13]))
+
+
+def _calls(query: Query, since: float | None) -> list[CallRecord]:
+    spans = query(_SPAN, {})
+    if not spans or spans[0][0] is None:
+        return []
+    first, last = float(spans[0][0]), float(spans[0][1])
+    stretch = max((last - first) / STRETCHES, 1e-6)
+    params = {"since": since if since is not None else first, "first": first, "stretch": stretch}
+    ids = sorted({int(json.loads(r[0]).get("call_id") or 0) for r in query(_ANOMALIES, {})})
+    kind = _KIND.format(anomalies=f"OR id IN ({', '.join(map(str, ids))}) " if ids else "")
+    return [_call(r) for r in query(_CALLS.format(kind=kind), params)]
+
+
+def _round(row: Any) -> RoundRecord:
+    data = json.loads(row[1])
+    lines = int(data.get("added") or 0) + int(data.get("removed") or 0)
+    return RoundRecord(row[0], int(data.get("round") or 0), str(data.get("verdict") or ""), lines, float(row[2]))
+
+
+def read_history(query: Query, since: float | None = None) -> History:
+    """The recorded history of every item (model calls from `since` on)."""
+    return History(
+        items=[_item(r) for r in query(_ITEMS, {})],
+        calls=_calls(query, since),
+        transitions=[TransitionRecord(*r) for r in query(_TRANSITIONS, {})],
+        reviews=[ReviewRecord(r[0], r[1], r[2], r[3], int(r[4] or 0)) for r in query(_REVIEWS, {})],
+        escalations=[EscalationRecord(*r) for r in query(_ESCALATIONS, {})],
+        handoffs=[HandoffRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in query(_HANDOFFS, {})],
+        rounds=[_round(r) for r in query(_ROUNDS, {}) if r[0]],
+        policy_blocks=[(r[0], float(r[1])) for r in query(_BLOCKS, {})],
+    )
+
+
+def read_sprint(query: Query, name: str) -> SprintRecord | None:
+    """The database's sprint `name` with its items, or None when there is none."""
+    rows = query("SELECT name, tokens, usd, review_hours, started_at, closed_at FROM sprints WHERE name = :n",
+                 {"n": name})
+    if not rows:
+        return None
+    ids = [r[0] for r in query("SELECT item_id FROM sprint_items WHERE sprint = :n ORDER BY added_at", {"n": name})]
+    row = rows[0]
+    return SprintRecord(row[0], row[1], row[2], row[3], row[4], row[5], ids)
+
+
+def read_sprint_names(query: Query) -> list[str]:
+    """Names of the database's sprints, oldest first."""
+    return [r[0] for r in query("SELECT name FROM sprints ORDER BY created_at", {})]
+
+
+T = TypeVar("T")
+
+
+def load_history(url: str, since: float | None = None) -> History:
+    """The recorded history of every item in the database at `url` (model calls from `since` on)."""
+    return _read(url, lambda query: read_history(query, since))
+
+
+def load_sprint_record(url: str, name: str) -> SprintRecord | None:
+    """The sprint `name` of the database at `url`, or None."""
+    return _read(url, lambda query: read_sprint(query, name))
+
+
+def sprint_names(url: str) -> list[str]:
+    """Names of the sprints of the database at `url`, oldest first."""
+    return _read(url, read_sprint_names)
+
+
+def _read(url: str, reading: Callable[[Query], T]) -> T:
+    """`reading` on the database: SQLite read-only through sqlite3; the Store (which migrates) otherwise,
+    or when the SQLite file predates a migration the queries need."""
     path = sqlite_path(url)
-    if path is None:
-        return _from_store(url, reader)
-    if not path.is_file():
-        return empty
-    check_sqlite_file(path)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        return reader(lambda sql: conn.execute(sql).fetchall())
-    except sqlite3.OperationalError:
-        return empty
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: {exc}") from None
-    finally:
-        conn.close()
+    if path is not None and not path.is_file():
+        return reading(lambda sql, params: [])  # no database yet: nothing recorded
+    if path is not None:
+        check_sqlite_file(path)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            conn.execute("BEGIN")  # one snapshot for every query
+            return reading(lambda sql, params: conn.execute(sql, params).fetchall())
+        except sqlite3.OperationalError:
+            pass  # an older schema: the Store migrates it
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: {exc}") from None
+        finally:
+            conn.close()
+    return _read_store(url, reading)
 
 
-def _from_store(url: str, reader: Callable[[Query], Result]) -> Result:
+def _read_store(url: str, reading: Callable[[Query], T]) -> T:
+    from sqlalchemy import text
+
     from agentsprint.store import Store
 
     store = Store(url)
     try:
         with store.session() as session:
-            connection = session.connection()
-            return reader(lambda sql: list(connection.exec_driver_sql(sql).fetchall()))
+            conn = session.connection()
+            return reading(lambda sql, params: list(conn.execute(text(sql), params).all()))
     finally:
         store.close()
-
-
-def records(query: Query) -> list[DoneRecord]:
-    """The records from the three queries, in item id order."""
-    walls = {row[0]: (row[1], row[2]) for row in query(WALL_SQL)}
-    lines = _changed_lines(query(ROUNDS_SQL))
-    found = []
-    for item_id, type_, rounds, paused, tokens, usd in query(SPEND_SQL):
-        started, ended = walls.get(item_id, (None, None))
-        wall = None if started is None or ended is None else max(0.0, ended - started - (paused or 0.0))
-        found.append(DoneRecord(item_id, type_, int(tokens or 0), float(usd or 0.0), int(rounds or 0),
-                                lines.get(item_id), wall))
-    return sorted(found, key=lambda r: r.item_id)
-
-
-def _changed_lines(rows: Sequence[Sequence[Any]]) -> dict[str, int]:
-    """Added plus removed lines of each item's last recorded round."""
-    last: dict[str, int] = {}
-    for item_id, data_json in rows:
-        data = json.loads(data_json)
-        if isinstance(data, dict) and ("added" in data or "removed" in data):
-            last[item_id] = int(data.get("added") or 0) + int(data.get("removed") or 0)
-    return last

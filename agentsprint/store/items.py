@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -47,10 +46,6 @@ def _state(row: ItemStateRow) -> ItemState:
 def get_state(session: Session, item_id: str) -> ItemState | None:
     row = session.get(ItemStateRow, item_id)
     return _state(row) if row else None
-
-
-def all_states(session: Session) -> dict[str, ItemState]:
-    return {row.item_id: _state(row) for row in session.exec(select(ItemStateRow)).all()}
 
 
 def snapshot(row: ItemStateRow, item: Item) -> None:
@@ -102,7 +97,3 @@ def transitions(session: Session, item_id: str | None = None) -> list[Transition
                    r.actor, r.reason)
         for r in session.exec(query).all()
     ]
-
-
-def budget_of(row: ItemStateRow) -> dict[str, object]:
-    return json.loads(row.budget_json or "{}")

@@ -25,7 +25,7 @@ from agentsprint.store.events import append_event
 from agentsprint.store.tables import ModelCallRow
 
 if TYPE_CHECKING:
-    from agentsprint.store.fastread import ItemBudgets
+    from agentsprint.store.sqlite_direct import ItemBudgets
 
 _RESERVE = text(
     "UPDATE budgets SET reserved_tokens = reserved_tokens + :t, reserved_usd = reserved_usd + :u, "
@@ -84,8 +84,8 @@ class BudgetState:
         return self.limit_usd - self.spent_usd - self.reserved_usd
 
 
-class _NoRoom(Exception):
-    """Raised inside a reservation transaction to roll it back."""
+class _ScopeFull(Exception):
+    """A scope lacks room for a reservation (raised inside its transaction to roll it back)."""
 
 
 def ensure_budget(store: Store, scope: str, tokens: int | None, usd: float | None) -> None:
@@ -149,7 +149,7 @@ def _reserve_scope(conn: Connection, scope: str, tokens: int, usd: float, now: f
         return
     inserted = conn.execute(_INSERT, {**params, "lt": None, "lu": None})
     if inserted.rowcount != 1:
-        raise _NoRoom(scope)
+        raise _ScopeFull(scope)
 
 
 def _insert_call(conn: Connection, fields: dict[str, Any]) -> int:
@@ -194,13 +194,8 @@ def reserve_fitting(
                     "started_at": call.get("started_at", now),
                 },
             )
-    except _NoRoom:
+    except _ScopeFull:
         return None
-
-
-def reserve(store: Store, scopes: Iterable[str], tokens: int, usd: float, call: dict[str, Any]) -> int | None:
-    """Reserve on every scope and record the call as "reserved", all or nothing: its id, or None."""
-    return reserve_fitting(store, scopes, lambda _states: (tokens, usd, call))
 
 
 def settle(
@@ -346,7 +341,7 @@ def model_calls(store: Store, item_id: str | None = None) -> list[dict[str, Any]
 
 def item_budgets(store: Store) -> ItemBudgets:
     """Limits, spend and top-ups of every item (and shadow) scope: what `show` and `list` report."""
-    from agentsprint.store.fastread import ADDED_SQL, BUDGETS_SQL, ItemBudgets
+    from agentsprint.store.sqlite_direct import ADDED_SQL, BUDGETS_SQL, ItemBudgets
 
     with store.session() as session:
         conn = session.connection()

@@ -26,6 +26,7 @@ from agentsprint.llm.ledger import Ledger
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.llm.tokens import count_prompt_tokens
 from agentsprint.store import Store
+from agentsprint.store import ledger as store_ledger
 from agentsprint.store.ledger import model_calls
 from agentsprint.store.tables import EventRow
 from tests.conftest import settings_for
@@ -425,8 +426,8 @@ def test_reservation_race_is_atomic_across_scopes(backend: str, tmp_path: Path) 
     store = _open(backend, tmp_path)
     ledger, run = Ledger(store), uuid.uuid4().hex[:8]
     first, second = f"a-sprint:{run}", f"b-item:{run}"  # the binding scope is updated second
-    ledger.ensure_budget(first, tokens=None, usd=6.25)
-    ledger.ensure_budget(second, tokens=7 * 40 + 3, usd=None)
+    store_ledger.ensure_budget(store, first, tokens=None, usd=6.25)
+    store_ledger.ensure_budget(store, second, tokens=7 * 40 + 3, usd=None)
     granted: list[int] = []
 
     def worker() -> None:
@@ -438,7 +439,7 @@ def test_reservation_race_is_atomic_across_scopes(backend: str, tmp_path: Path) 
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    states = ledger.remaining([first, second])
+    states = store_ledger.budgets(store, [first, second])
     assert len(granted) == len(set(granted)) == 40
     assert (states[second].reserved_tokens, states[first].reserved_usd) == (280, 5.0)
     store.close()

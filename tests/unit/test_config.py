@@ -115,6 +115,7 @@ def leaf_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tu
         if info.exclude:
             continue
         annotation = info.annotation
+        name = info.alias or name  # as written in the file: [import] is the field import_
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields += leaf_fields(annotation, (*prefix, name))
         elif name == "models":
@@ -182,3 +183,10 @@ def test_a_byte_that_is_not_utf8_names_the_file_and_line(tmp_path):
     (tmp_path / "agentsprint.toml").write_bytes(b'[run]\nparallel = 2\n# caf\xff\n')
     with pytest.raises(ConfigError, match=r"agentsprint\.toml:3: not UTF-8 text \(byte 0xff\)"):
         load_settings(tmp_path, environ={})
+
+
+def test_import_table_in_design_form_and_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "agentsprint.toml").write_text('[import.labels]\nbug = "bug"\n"good first issue" = "low"\n')
+    loaded = load_settings(tmp_path, environ={"AGENTSPRINT_IMPORT_PRIORITY": "high"})
+    assert loaded.import_.labels == {"bug": "bug", "good first issue": "low"}, "the table replaces the defaults"
+    assert loaded.import_.priority == "high" and loaded.import_.type == "feature"

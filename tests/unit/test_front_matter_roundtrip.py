@@ -39,6 +39,7 @@ items = st.builds(
     value=st.integers(min_value=0, max_value=10**6),
     status=st.sampled_from([Status.TODO, Status.DONE, Status.DROPPED]),
     epic=st.none() | st.from_regex(EPIC_NAME, fullmatch=True),  # a plain name: anything else is invalid
+    source=st.none() | st.text(min_size=1, max_size=60).filter(lambda s: "\r" not in s and "\n" not in s),
     labels=st.lists(st.text(max_size=12), max_size=3),
     depends_on=st.lists(ids, max_size=3),
     scope=st.lists(st.text(max_size=20), max_size=3),

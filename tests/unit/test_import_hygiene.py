@@ -86,13 +86,19 @@ def test_cli_modules_import_only_typer_and_the_stdlib_at_top_level(path: Path) -
     assert wrong == []
 
 
-HEAVY = ["litellm", "textual", "dbos", "sqlmodel", "sqlalchemy", "rich", "yaml", "tiktoken", "git", "jinja2"]
+HEAVY = ["litellm", "textual", "dbos", "sqlmodel", "sqlalchemy", "rich", "yaml", "tiktoken", "git", "jinja2",
+         "matplotlib", "numpy"]
+
+
+def modules_after(code: str) -> list[str]:
+    """Every module loaded in a fresh interpreter after running `code`."""
+    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return list(json.loads(done.stdout.splitlines()[-1]))
 
 
 def loaded_after(code: str) -> list[str]:
-    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    return [name for name in json.loads(done.stdout.splitlines()[-1]) if name.split(".")[0] in HEAVY]
+    return [name for name in modules_after(code) if name.split(".")[0] in HEAVY]
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:
@@ -107,3 +113,30 @@ def test_help_loads_no_heavy_library() -> None:
     code = ("from agentsprint.cli.main import main\nsys.argv = ['agentsprint', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass")
     assert loaded_after(code) == []
+
+
+CORE = ["agentsprint.domain", "agentsprint.store", "agentsprint.backlog", "agentsprint.agents", "agentsprint.llm"]
+FRONT_END_AND_RUNTIME = {"textual", "typer", "click", "rich", "dbos"}
+LITELLM_ADAPTER = "agentsprint.llm.provider"
+"""Left out below: litellm itself imports rich and click, and only this module imports litellm."""
+
+
+def core_modules(package: str) -> list[str]:
+    """`package` and every module under it, but the litellm adapter."""
+    folder = PACKAGE.parent / package.replace(".", "/")
+    if not folder.is_dir():
+        return [package]
+    found = [f"{package}.{p.relative_to(folder).with_suffix('').as_posix().replace('/', '.')}"
+             for p in sorted(folder.rglob("*.py")) if p.name != "__init__.py"]
+    return [package, *(name for name in found if name != LITELLM_ADAPTER)]
+
+
+@pytest.mark.parametrize("package", CORE)
+def test_the_core_loads_no_front_end_or_runtime_library(package: str) -> None:
+    """The headless core (domain, store, backlog, agents, llm) works without the CLI, the TUI or DBOS."""
+    names = core_modules(package)
+    code = ("import importlib, os\nos.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'\n"
+            f"for name in {names!r}:\n    importlib.import_module(name)")
+    loaded = modules_after(code)
+    assert set(names) <= set(loaded)
+    assert sorted({name.split(".")[0] for name in loaded} & FRONT_END_AND_RUNTIME) == []

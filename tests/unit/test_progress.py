@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from agentsprint.runner.progress import Board
+from agentsprint.cli.progress import Board
 
 
 def test_board_shows_round_role_budget_bar_and_last_tool():

@@ -12,8 +12,8 @@ from agentsprint.domain import Status
 from agentsprint.store import Store
 from agentsprint.store.engine import MIGRATIONS, migrate
 from agentsprint.store.events import append_event, verify_chain
-from agentsprint.store.fastread import live_statuses
 from agentsprint.store.items import TransitionError, transition
+from agentsprint.store.sqlite_direct import live_statuses
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_database_of_an_older_release_gets_only_the_new_migrations(tmp_path: P
     upgraded.close()
 
 
-def test_transitions_follow_the_status_machine_and_show_in_fastread(store: Store) -> None:
+def test_transitions_follow_the_status_machine_and_show_in_the_sqlite_direct_reader(store: Store) -> None:
     with store.session() as session:
         transition(session, "AS-1", Status.PLANNED, round=0)
         transition(session, "AS-1", Status.RUNNING, round=1)

@@ -1,7 +1,10 @@
-"""Read-only live statuses through the stdlib sqlite3 module.
+"""Read-only store queries run directly on a SQLite file with the stdlib sqlite3 module.
 
 `agentsprint list` must start in well under 0.25 s; importing sqlmodel alone costs ~0.24 s (measured),
 so the list path reads SQLite directly and only falls back to the full store for other databases.
+Each query answers the same question as a store function of the same name (`store.runs.all_item_states`
+for `live_statuses`, `store.sprints.sprint_item_ids`, `store.ledger.item_budgets`);
+tests/unit/test_sqlite_direct.py checks both give the same answer on the same database.
 """
 
 from __future__ import annotations

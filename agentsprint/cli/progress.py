@@ -12,12 +12,12 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.text import Text
-
-from agentsprint.money import usd_text
+if TYPE_CHECKING:  # rich loads when a board is made (cli/ modules import only typer at the top)
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
 
 ACTIVE = ("running", "queued", "planned", "todo")
 """Statuses of items still in progress: shown first, never folded away."""
@@ -70,6 +70,8 @@ class _AboveBoard(logging.Filter):
         self.console = console
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from rich.text import Text
+
         self.console.print(Text(f"{record.levelname.lower()}: {record.getMessage()}", style="dim"))
         return False
 
@@ -103,6 +105,9 @@ class Board:
             self.console.print(f"{item_id}: {row.status} round {row.round} {row.role}".rstrip(), highlight=False)
 
     def render(self) -> Group:
+        from rich.console import Group
+        from rich.text import Text
+
         with self._lock:
             rows = {item_id: Row(**vars(row)) for item_id, row in self.rows.items()}
             status_width = self._status_width
@@ -119,6 +124,8 @@ class Board:
 
     def __enter__(self) -> Board:
         if self.live:
+            from rich.live import Live
+
             self._live = Live(self.render(), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
             self._log_filter = _AboveBoard(self.console)
@@ -190,23 +197,30 @@ def _summary(rows: dict[str, Row], folded: list[str]) -> str:
 
 def _cells(layout: Layout, values: dict[str, str]) -> list[str]:
     """The cells of one line, padded to the layout's widths (values longer than a cut column are cut)."""
+    from agentsprint.text import shorten
+
     cells = [values["item"].ljust(layout.item), values["status"].ljust(layout.status)]
     for key, width in (("round", layout.round), ("role", layout.role), ("tokens", layout.tokens),
                        ("usd", layout.usd), ("tool", layout.tool)):
         if width is not None:
-            text = values[key]
-            text = text if len(text) <= width else text[: width - 1] + "…"
+            text = shorten(values[key], width, "…")
             cells.append(text.rjust(width) if key in ("round", "usd") else text.ljust(width))
     return cells
 
 
 def _header(layout: Layout) -> Text:
+    from rich.text import Text
+
     values = {"item": "item", "status": "status", "round": "round", "role": "role", "tokens": "tokens / budget",
               "usd": "usd", "tool": "last tool"}
     return Text(GAP.join(_cells(layout, values)).rstrip(), style="bold")
 
 
 def _line(layout: Layout, item_id: str, row: Row) -> Text:
+    from rich.text import Text
+
+    from agentsprint.money import usd_text
+
     values = {"item": item_id, "status": row.status, "round": str(row.round), "role": row.role,
               "tokens": _bar(row) if layout.bar else _figures(row), "usd": usd_text(row.usd),
               "tool": row.last_tool}
