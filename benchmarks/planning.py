@@ -46,7 +46,7 @@ def run_once(root: Path, sprint_text: str) -> tuple[float, float, float]:
 
 
 def make_backlog(root: Path, count: int) -> None:
-    """A git repository with `count` items, an empty sprint and a history of done items."""
+    """A git repository with `count` items written an hour ago, an empty sprint and a history of done items."""
     from agentsprint.backlog import atomic_write
     from agentsprint.backlog.files import file_name
     from agentsprint.backlog.render import render_item
@@ -55,6 +55,7 @@ def make_backlog(root: Path, count: int) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     subprocess.run([str(SCRIPT), "init"], cwd=root, check=True, capture_output=True)
     types, priorities = list(ItemType), list(Priority)
+    an_hour_ago = time.time() - 3600  # not being edited right now: the parse cache trusts such files
     for n in range(1, count + 1):
         dod = [parse_gate("tests: pytest -q"), *([parse_gate("review: human")] if n % 3 == 0 else [])]
         item = Item(id=f"AS-{n}", title=f"Fix report {n}", type=types[n % len(types)],
@@ -62,7 +63,9 @@ def make_backlog(root: Path, count: int) -> None:
                     depends_on=[f"AS-{n - 1}"] if n > 1 and n % 4 == 0 else [], scope=[f"src/m{n % 50}/**"],
                     budget=Budget(tokens=400_000 + 1000 * (n % 200), usd=2.0 + (n % 7) / 10, time="30m", rounds=3),
                     dod=dod, body=f"Report {n}.\n\n## Acceptance criteria\n- it works\n")
-        atomic_write(root / "backlog" / file_name(item), render_item(item), durable=False)
+        path = root / "backlog" / file_name(item)
+        atomic_write(path, render_item(item), durable=False)
+        os.utime(path, (an_hour_ago, an_hour_ago))
     subprocess.run([str(SCRIPT), "sprint", "new", "S1", "--tokens", str(40_000 * count), "--usd",
                     str(0.2 * count), "--review-hours", str(count / 20)], cwd=root, check=True, capture_output=True)
     add_history(root, types)
