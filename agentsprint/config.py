@@ -130,7 +130,7 @@ class DatabaseSettings(_Section):
 
 class ReviewSettings(_Section):
     lines_per_hour: float = Field(default=400, gt=0)
-    """Changed lines a reviewer gets through in an hour (for review load)."""
+    """Changed lines a reviewer gets through in an hour (sprint planning's review capacity, the retro's review load)."""
 
 
 class BacklogSettings(_Section):

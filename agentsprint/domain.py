@@ -6,9 +6,11 @@ Nothing here does I/O; the backlog parser, the store and the runner all speak th
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Status(StrEnum):
@@ -239,3 +241,73 @@ class Item(BaseModel):
             if inside and bullet[:2] in ("- ", "* "):
                 criteria.append(bullet[2:].strip())
         return criteria
+
+
+SPRINT_NAME = EPIC_NAME
+"""A sprint's name: the same plain names as epics (it becomes `backlog/sprints/<name>.yml`)."""
+
+
+class SprintState(StrEnum):
+    PLANNED = "planned"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Capacity(BaseModel):
+    """What a sprint can spend and review; None means no cap of that kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: int | None = Field(default=None, ge=0)
+    usd: float | None = Field(default=None, ge=0)
+    review_hours: float | None = Field(default=None, ge=0)
+
+
+class Sprint(BaseModel):
+    """A sprint as defined in `backlog/sprints/<name>.yml`: items sharing one capacity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=SPRINT_NAME)
+    goal: str = ""
+    start: date | None = None
+    end: date | None = None
+    state: SprintState = SprintState.PLANNED
+    capacity: Capacity = Field(default_factory=Capacity)
+    items: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Sprint:
+        """Refuse an end date before the start date."""
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    @property
+    def budget(self) -> Budget:
+        """The token and USD capacity as a Budget (the sprint's budget scope limits)."""
+        return Budget(tokens=self.capacity.tokens, usd=self.capacity.usd)
+
+
+class Epic(BaseModel):
+    """An epic as defined in `backlog/epics/<name>.yml`: a budget over the items that name it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=EPIC_NAME)
+    title: str = ""
+    budget: Budget = Field(default_factory=Budget)
+
+
+@dataclass(frozen=True)
+class DoneRecord:
+    """What one done item cost, the history forecasts are made from (labels come from its file)."""
+
+    item_id: str
+    type: str
+    tokens: int
+    usd: float
+    rounds: int
+    changed_lines: int | None
+    wall_seconds: float | None
+    labels: tuple[str, ...] = ()

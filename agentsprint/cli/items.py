@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -48,8 +49,24 @@ def records(settings: Settings, backlog: Backlog, live: dict[str, tuple[str, int
 
     folder = relative(settings.backlog_dir, settings.root)
     budgets = item_budgets(settings)
-    return [item_record(backlog.items[item_id], f"{folder}/{backlog.paths[item_id].name}", live.get(item_id),
-                        budgets) for item_id in sorted(backlog.items, key=id_sort_key)]
+    forecasts = forecast_fields(settings, backlog)
+    return [{**item_record(backlog.items[item_id], f"{folder}/{backlog.paths[item_id].name}", live.get(item_id),
+                           budgets), **forecasts[item_id]} for item_id in sorted(backlog.items, key=id_sort_key)]
+
+
+def forecast_fields(settings: Settings, backlog: Backlog) -> dict[str, dict[str, Any]]:
+    """Per item: `forecast` (p50/p90 from done items like it, or its budget) and `budget_risks`."""
+    from agentsprint.planning.forecast import budget_risks, forecast_all, with_labels
+    from agentsprint.store.done_items import done_history
+
+    history = with_labels(done_history(settings.database_url), backlog.items)
+    forecasts = forecast_all(backlog.items.values(), history)
+    shown: dict[int, dict[str, Any]] = {}  # items sharing a forecast share its JSON
+    for forecast in forecasts.values():
+        if id(forecast) not in shown:
+            shown[id(forecast)] = forecast.to_json()
+    return {i: {"forecast": shown[id(f)], "budget_risks": budget_risks(backlog.items[i], f)}
+            for i, f in forecasts.items()}
 
 
 def item_budgets(settings: Settings) -> ItemBudgets:
@@ -87,10 +104,17 @@ def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
         store.close()
 
 
-def sprint_ids(settings: Settings, name: str) -> set[str]:
-    """Ids of the items planned into sprint `name`; exit 2 when there is no such sprint."""
+def sprint_ids(settings: Settings, name: str, known: Collection[str] = ()) -> set[str]:
+    """Ids of the items of sprint `name` (its file; a sprint only in the database too); exit 2 if none.
+
+    Ids in the file that name no item in `known` are reported on stderr, like broken item files."""
+    from agentsprint.backlog.sprints import check_sprint_file, find_sprint, sprint_path
     from agentsprint.store.sqlite_direct import sprint_item_ids, sqlite_path
 
+    sprint = find_sprint(settings.backlog_dir, name)
+    if sprint is not None:
+        report(check_sprint_file(sprint_path(settings.backlog_dir, name), known)[1])
+        return set(sprint.items)
     if sqlite_path(settings.database_url) is not None:
         ids = sprint_item_ids(settings.database_url, name)
     else:
@@ -192,14 +216,14 @@ def list_command(
     exit_without_teardown()
     from agentsprint.cli.views import print_items
 
-    _choices("--status", status, get_args(StatusName))
+    choices("--status", status, get_args(StatusName))
     if status and "queued" in status:
         status = [*status, *QUEUED]
-    _choices("--type", type_, get_args(ItemTypeName))
+    choices("--type", type_, get_args(ItemTypeName))
     settings = settings_or_exit()
     backlog = load(settings)
     report(backlog.problems)
-    members = sprint_ids(settings, sprint) if sprint else None
+    members = sprint_ids(settings, sprint, backlog.items) if sprint else None
     shown = [r for r in records(settings, backlog, live_statuses(settings))
              if (not status or r["status"] in status) and (not type_ or r["type"] in type_)
              and (not label or set(label) & set(r["labels"])) and (members is None or r["id"] in members)]
@@ -207,11 +231,21 @@ def list_command(
         typer.echo(json.dumps(shown, indent=2))
     elif shown:
         print_items(shown, console, sys.stdout.isatty())
+        _warn_risks(shown)
     else:
         typer.echo("no items", err=True)
 
 
-def _choices(option: str, given: list[str] | None, allowed: tuple[str, ...]) -> None:
+def _warn_risks(shown: list[dict[str, Any]]) -> None:
+    """One warning naming the items whose budget is below their forecast's p50."""
+    risky = [r["id"] for r in shown if r.get("budget_risks")]
+    if risky:
+        typer.echo(f"warning: {len(risky)} item(s) have a budget below their forecast p50 (likely to escalate on "
+                   f"budget): {', '.join(risky[:20])}{' ...' if len(risky) > 20 else ''}", err=True)
+
+
+def choices(option: str, given: list[str] | None, allowed: tuple[str, ...]) -> None:
+    """A usage error (exit 2) naming the option when a value is not one of `allowed`."""
     wrong = [value for value in given or [] if value not in allowed]
     if wrong:
         raise typer.BadParameter(f"{wrong[0]!r} is not one of {', '.join(allowed)}", param_hint=option)
@@ -238,6 +272,7 @@ def show_command(
     budgets = item_budgets(settings)
     shadow_tokens, shadow_usd = budgets.shadow_spent(item_id)
     record = {**item_record(item, relative(backlog.paths[item_id], settings.root), live, budgets),
+              **forecast_fields(settings, backlog)[item_id],
               "spent": spent, "shadow_spent": {"tokens": shadow_tokens, "usd": shadow_usd},
               "body": item.body, "acceptance_criteria": item.acceptance_criteria}
     if as_json:
@@ -293,11 +328,16 @@ def edit_command(item_id: str = typer.Argument(..., metavar="ID", help="Item id,
 def validate_command() -> None:
     """Check every item file and the links between them; exit 1 when anything is wrong."""
     exit_without_teardown()
+    from agentsprint.backlog.epics import epic_problems
+    from agentsprint.backlog.sprints import sprint_problems
+
     settings = settings_or_exit()
     backlog = load(settings)
-    report(backlog.problems, err=False)
-    if backlog.problems:
-        files = len({problem.path for problem in backlog.problems})
-        typer.echo(f"{len(backlog.problems)} problem(s) in {files} file(s)", err=True)
+    problems = [*backlog.problems, *sprint_problems(settings.backlog_dir, backlog.items),
+                *epic_problems(settings.backlog_dir)]
+    report(problems, err=False)
+    if problems:
+        files = len({problem.path for problem in problems})
+        typer.echo(f"{len(problems)} problem(s) in {files} file(s)", err=True)
         raise typer.Exit(1)
     typer.echo(f"{len(backlog.items)} item(s), no problems")

@@ -30,6 +30,9 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.review", "review"),
     ("agentsprint.cli.escalations", "escalations"),
     ("agentsprint.cli.llm", "llm"),
+    ("agentsprint.cli.sprints", "sprint"),
+    ("agentsprint.cli.epics", "epic"),
+    ("agentsprint.cli.forecast", None),  # forecast
     ("agentsprint.cli.imports", "import"),
     ("agentsprint.cli.retro", None),  # retro
 ]

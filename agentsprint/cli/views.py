@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 RICH_ROWS = 200
 HEADERS = ("ID", "TITLE", "TYPE", "PRIORITY", "VALUE", "STATUS", "BUDGET")
+FORECAST = "FORECAST p50"
+"""Shown once any item has a forecast from done items like it."""
 STATUS_STYLES = {"done": "green", "running": "cyan", "awaiting_review": "yellow", "escalated": "red",
                  "failed": "red", "stopped": "magenta", "dropped": "dim", "planned": "blue"}
 
@@ -106,19 +108,43 @@ def effective_budget_text(record: dict[str, Any]) -> str:
     return budget_text(record["budget"]) + (f" (incl. {added})" if added else "")
 
 
+def with_history(records: list[dict[str, Any]]) -> bool:
+    """Whether any record's forecast comes from history (else the FORECAST column would repeat BUDGET)."""
+    return any((r.get("forecast") or {}).get("basis", "budget") != "budget" for r in records)
+
+
+def headers(forecast: bool) -> tuple[str, ...]:
+    return (*HEADERS, FORECAST) if forecast else HEADERS
+
+
+def forecast_text(record: dict[str, Any]) -> str:
+    """`45k tok, $0.12 (n=3)` from the p50s; `!` when the budget is below them; `-` without history."""
+    from agentsprint.money import usd_text
+
+    forecast = record.get("forecast") or {}
+    if forecast.get("basis", "budget") == "budget":
+        return "-"
+    parts = [f"{count(forecast['tokens']['p50'])} tok"] if forecast.get("tokens") else []
+    parts += [usd_text(forecast["usd"]["p50"])] if forecast.get("usd") else []
+    risk = " !" if record.get("budget_risks") else ""
+    return ", ".join(parts) + f" (n={forecast['sample']}){risk}"
+
+
 def table_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    forecast = with_history(records)
     return [(r["id"], r["title"], r["type"], r["priority"], str(r["value"]), r["status"],
-             effective_budget_text(r)) for r in records]
+             effective_budget_text(r), *([forecast_text(r)] if forecast else [])) for r in records]
 
 
 def plain_table(rows: list[tuple[str, ...]], width: int | None = None) -> str:
     """Aligned columns; with a `width`, titles are cut so each line fits."""
-    widths = [max(len(row[i]) for row in [HEADERS, *rows]) for i in range(len(HEADERS))]
+    head = headers(bool(rows) and len(rows[0]) > len(HEADERS))
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     if width is not None:
-        others = sum(widths) - widths[1] + 2 * (len(HEADERS) - 1)
-        widths[1] = max(len(HEADERS[1]), min(widths[1], width - others))
+        others = sum(widths) - widths[1] + 2 * (len(head) - 1)
+        widths[1] = max(len(head[1]), min(widths[1], width - others))
     lines = []
-    for row in [HEADERS, *rows]:
+    for row in [head, *rows]:
         cells = [cell if len(cell) <= widths[i] else cell[: widths[i] - 1] + "~"
                  for i, cell in enumerate(row)]
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip())
@@ -130,7 +156,7 @@ def rich_table(rows: list[tuple[str, ...]]) -> Any:
     from rich.text import Text
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for header in HEADERS:
+    for header in headers(bool(rows) and len(rows[0]) > len(HEADERS)):
         table.add_column(header, overflow="ellipsis", no_wrap=header != "TITLE",
                          justify="right" if header == "VALUE" else "left")
     for row in rows:
@@ -148,6 +174,26 @@ def print_items(records: list[dict[str, Any]], out: Console, is_terminal: bool) 
         return
     width = shutil.get_terminal_size().columns if is_terminal else None
     print(plain_table(rows, width), flush=True)
+
+
+def forecast_lines(record: dict[str, Any]) -> list[str]:
+    """`forecast  p50 45k tok, $0.12; p90 ... (3 done bug items)` and a warning when the budget is below p50."""
+    from agentsprint.money import usd_text
+
+    forecast = record.get("forecast")
+    if not forecast:
+        return []
+    if forecast["basis"] == "budget":
+        return ["  forecast  none yet (no done items of this type): the budget stands in"]
+    figures = [(q, forecast["tokens"], forecast["usd"]) for q in ("p50", "p90")]
+    text = "; ".join(f"{q} {count(t[q]) if t else '-'} tok, {usd_text(u[q]) if u else '-'}" for q, t, u in figures)
+    basis = "type and labels" if forecast["basis"] == "type+labels" else "type"
+    lines = [f"  forecast  {text} ({forecast['sample']} done items of this {basis}"
+             f"{', few' if forecast['thin'] else ''})"]
+    if record.get("budget_risks"):
+        lines.append(f"  warning   budget below the forecast p50 ({', '.join(record['budget_risks'])}): "
+                     "likely to escalate on budget")
+    return lines
 
 
 def show_lines(record: dict[str, Any]) -> list[str]:
@@ -168,6 +214,7 @@ def show_lines(record: dict[str, Any]) -> list[str]:
     if record.get("budget_added", {}).get("tokens") or record.get("budget_added", {}).get("usd"):
         lines.append(f"  original  {budget_text(record['budget_original'])} (item file), "
                      f"added {added_text(record['budget_added'])} (escalations retry)")
+    lines += forecast_lines(record)
     lines.append(f"  spent     {record['spent']['tokens']:,} tok, {usd_text(record['spent']['usd'])}")
     shadow = record.get("shadow_spent") or {}
     if shadow.get("tokens"):

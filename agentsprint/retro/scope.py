@@ -68,22 +68,18 @@ def _epoch(value: Any, field_name: str, path: Path) -> float | None:
 
 
 def sprint_from_file(path: Path) -> SprintInfo:
-    """A sprint file (backlog/sprints/NAME.yml) read with the backlog's YAML loader."""
-    from agentsprint.backlog.frontmatter import FrontMatterError, load_yaml
+    """A sprint file (backlog/sprints/NAME.yml) as the backlog's sprint loader reads and checks it."""
+    from agentsprint.backlog.errors import BacklogError
+    from agentsprint.backlog.sprints import load_sprint as read_sprint
 
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except FrontMatterError as exc:
-        raise RetroError(f"{path}:{exc.line}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
-        raise RetroError(f"{path}: not a sprint file (a mapping with name, items, capacity)")
-    capacity = data.get("capacity") or {}
-    if not isinstance(capacity, dict):
-        raise RetroError(f"{path}: capacity: not a mapping")
-    return SprintInfo(name=str(data.get("name") or path.stem), items=[str(i) for i in data.get("items") or []],
-                      goal=data.get("goal"), start=_epoch(data.get("start"), "start", path),
-                      end=_epoch(data.get("end"), "end", path), tokens=capacity.get("tokens"),
-                      usd=capacity.get("usd"), review_hours=capacity.get("review_hours"))
+        sprint = read_sprint(path.parent.parent, path.stem)
+    except BacklogError as exc:
+        raise RetroError(str(exc)) from None
+    capacity = sprint.capacity
+    return SprintInfo(name=sprint.name, items=sprint.items, goal=sprint.goal or None,
+                      start=_epoch(sprint.start, "start", path), end=_epoch(sprint.end, "end", path),
+                      tokens=capacity.tokens, usd=capacity.usd, review_hours=capacity.review_hours)
 
 
 def sprint_from_record(record: SprintRecord) -> SprintInfo:
@@ -95,8 +91,7 @@ def sprint_from_record(record: SprintRecord) -> SprintInfo:
 def load_sprint(backlog_dir: Path, name: str, record: SprintRecord | None) -> SprintInfo:
     """The sprint `name`: its file backlog/sprints/NAME.yml if there is one, else the database's record.
 
-    The one place that resolves --sprint: when the backlog's sprint files land, this reads them through
-    agentsprint.backlog.sprints.load_sprint instead.
+    The one place that resolves --sprint; the file is read by agentsprint.backlog.sprints.load_sprint.
     """
     path = backlog_dir / "sprints" / f"{name}.yml"
     if path.is_file():

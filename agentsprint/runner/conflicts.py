@@ -5,11 +5,11 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentsprint import dod
+from agentsprint.backlog.scopes import GLOB_CHARS, overlap_groups, overlapping_pairs, scopes_overlap, static_prefix
 from agentsprint.domain import Item, Status
 from agentsprint.policy import precedence_key
 
@@ -17,40 +17,8 @@ if TYPE_CHECKING:
     from agentsprint.config import Settings
     from agentsprint.workspace import Workspace
 
-GLOB_CHARS = "*?["
-
-
-def static_prefix(pattern: str) -> str:
-    """The folder part of a glob before its first wildcard ("src/api/**" -> "src/api/")."""
-    cut = min((pattern.find(c) for c in GLOB_CHARS if c in pattern), default=len(pattern))
-    head = pattern[:cut]
-    return head if cut == len(pattern) else head[: head.rfind("/") + 1]
-
-
-def scopes_overlap(a: list[str], b: list[str]) -> bool:
-    """Whether two scopes may touch the same file; an empty scope is the whole repository."""
-    if not a or not b:
-        return True
-    return any(pa.startswith(pb) or pb.startswith(pa) for pa in map(static_prefix, a) for pb in map(static_prefix, b))
-
-
-def overlapping_pairs(items: list[Item]) -> list[tuple[str, str]]:
-    """Pairs of items whose scopes overlap (flagged at run start: they may conflict when merged)."""
-    return [(x.id, y.id) for x, y in combinations(items, 2) if scopes_overlap(x.scope, y.scope)]
-
-
-def overlap_groups(pairs: list[tuple[str, str]]) -> list[list[str]]:
-    """The connected groups of overlapping items, each in the order its items were first named."""
-    group_of: dict[str, list[str]] = {}
-    for a, b in pairs:
-        first, second = group_of.setdefault(a, [a]), group_of.setdefault(b, [b])
-        if first is not second:
-            first.extend(second)
-            for member in second:
-                group_of[member] = first
-    unique = {id(group): group for group in group_of.values()}
-    return [sorted(group, key=list(group_of).index) for group in unique.values()]
-
+__all__ = ["GLOB_CHARS", "merge_blockers", "merge_lock", "overlap_groups", "overlapping_pairs", "regate",
+           "scopes_overlap", "static_prefix"]
 
 @contextmanager
 def merge_lock(state_dir: Path) -> Iterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from agentsprint import backlog
@@ -38,7 +39,7 @@ def selection(settings: Settings, ids: list[str] | None, sprint: str | None) -> 
     loaded = backlog.load_backlog(settings.backlog_dir)
     wanted = list(ids or [])
     if sprint and not wanted:
-        wanted = _sprint_items(settings, sprint)
+        wanted = _sprint_items(settings, sprint, loaded.items)
     if not ids and not sprint:
         wanted = list(loaded.items)
     missing = [i for i in wanted if i not in loaded.items]
@@ -78,9 +79,17 @@ def skipped_line(skipped: dict[str, str]) -> str:
     return f"skipped {len(skipped)} {noun}: " + ", ".join(f"{n} {why}" for why, n in counts)
 
 
-def _sprint_items(settings: Settings, sprint: str) -> list[str]:
+def _sprint_items(settings: Settings, sprint: str, known_ids: Collection[str]) -> list[str]:
+    """The items of the sprint's file (unknown ids are errors at their line); else of its database row."""
+    from agentsprint.backlog.sprints import find_sprint
     from agentsprint.store.sprints import sprint_items_at
 
+    try:
+        defined = find_sprint(settings.backlog_dir, sprint, known_ids)
+    except backlog.BacklogError as exc:
+        raise RunError(f"sprint {sprint!r} is not valid:\n{exc}") from None
+    if defined is not None:
+        return defined.items
     ids = sprint_items_at(settings.database_url, sprint)
     if ids is None:
         raise RunError(f"no sprint named {sprint!r} (create it with: agentsprint sprint new {sprint} ...)")

@@ -18,7 +18,8 @@ from agentsprint import backlog, dod, notify
 from agentsprint.agents.errors import Escalate
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.backlog.epics import epic_budget
-from agentsprint.domain import Item, Status
+from agentsprint.backlog.sprints import list_sprints
+from agentsprint.domain import Item, SprintState, Status
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError, ProviderErrorKind
 from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.policy import redact
@@ -148,8 +149,11 @@ def budget_scopes(item: Item, sprint: str | None) -> list[tuple[str, int | None,
     """(scope, token limit, USD limit) of the item, each sprint that holds it (or the run's), and its epic."""
     rt = current()
     scopes: list[tuple[str, int | None, float | None]] = [(f"item:{item.id}", item.budget.tokens, item.budget.usd)]
-    for name in sorted(set(sprints_of(rt.store, item.id)) | ({sprint} if sprint else set())):
-        scopes.append((f"sprint:{name}", *sprint_budget(rt.store, name)))
+    defined = {s.name: s for s in list_sprints(rt.settings.backlog_dir)}
+    holding = {name for name, s in defined.items() if item.id in s.items and s.state is not SprintState.CLOSED}
+    for name in sorted(set(sprints_of(rt.store, item.id)) | holding | ({sprint} if sprint else set())):
+        limits = (defined[name].capacity.tokens, defined[name].capacity.usd) if name in defined else None
+        scopes.append((f"sprint:{name}", *(limits or sprint_budget(rt.store, name))))
     if item.epic:
         scopes.append((f"epic:{item.epic}", *epic_budget(rt.settings.backlog_dir, item.epic)))
     return scopes

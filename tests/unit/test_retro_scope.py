@@ -33,9 +33,10 @@ def test_no_sprint_anywhere_is_an_error(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("name: S1\nitems: [AS-1\n", r"S1.yml:2: "),
-    ("name: S1\ncapacity: 5\n", r"S1.yml: capacity: not a mapping"),
-    ("name: S1\nstart: soon\n", r"S1.yml: start: not a date: 'soon'"),
-    ("- a list\n", r"S1.yml: not a sprint file"),
+    ("name: S1\ncapacity: 5\n", r"S1.yml:2: capacity: Input should be a valid dictionary"),
+    ("name: S1\nstart: soon\n", r"S1.yml:2: start: Input should be a valid date"),
+    ("- a list\n", r"S1.yml:1: expected a mapping with the keys name, goal"),
+    ("name: S1\ncapacity: {usd: -1}\n", r"S1.yml:2: capacity.usd: must not be negative"),
 ])
 def test_a_broken_sprint_file_names_the_file_and_line(tmp_path, text, message):
     (tmp_path / "sprints").mkdir()
