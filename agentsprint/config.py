@@ -145,6 +145,11 @@ class NotifySettings(_Section):
     """Environment variable holding the HMAC secret."""
 
 
+class TuiSettings(_Section):
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Key remapping of the TUI: binding id = key(s), e.g. `inbox = "i"` or `approve = "ctrl+a,A"`."""
+
+
 DEFAULT_ROLES = ("supervisor", "coder", "qa")
 
 
@@ -160,6 +165,7 @@ class Settings(_Section):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     backlog: BacklogSettings = Field(default_factory=BacklogSettings)
+    tui: TuiSettings = Field(default_factory=TuiSettings)
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root (the folder holding agentsprint.toml / the git work tree)."""
