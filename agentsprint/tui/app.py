@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,8 +36,6 @@ class AgentSprintApp(App[None]):
         self.settings = settings
         self.clock = clock
         self.start_mode = start
-        if os.environ.get("NO_COLOR"):
-            self.theme = "textual-ansi"
 
     def on_mount(self) -> None:
         self.sub_title = str(self.settings.root.name)

@@ -38,6 +38,7 @@ class BacklogRow:
     haystack: str = field(default="", compare=False)
 
     def cells(self) -> tuple[str, ...]:
+        """id, title, type, priority, value, budget, dod, status, spend."""
         return (self.id, self.title, self.type, self.priority, self.value, self.budget, self.dod, self.status,
                 self.spend)
 

@@ -84,11 +84,12 @@ async def test_backlog_shows_items_live_status_spend_and_the_broken_file(shared)
     async with app.run_test(size=(160, 40)):
         await settle(app)
         rows = {row[0]: row for row in table_rows(app, "#items")}
-    assert rows["AS-1"][7] == "awaiting_review" and rows["AS-2"][7] == "escalated" and rows["AS-3"][7] == "todo"
-    assert "/60k tok $" in rows["AS-1"][8] and rows["AS-1"][8].endswith("/$0.50"), rows["AS-1"]
-    assert rows["AS-3"][8] == "-", "nothing spent on an item that never ran"
+    assert rows["AS-1"][2] == "awaiting_review" and rows["AS-2"][2] == "escalated" and rows["AS-3"][2] == "todo"
+    assert "/60k tok $" in rows["AS-1"][3] and rows["AS-1"][3].endswith("/$0.50"), rows["AS-1"]
+    assert rows["AS-3"][3] == "-", "nothing spent on an item that never ran"
+    assert rows["AS-1"][4:] == ["bug", "high", "3", "60k tok, $0.50, 3 rounds", "secrets, review"]
     assert rows["AS-9-broken"][1].startswith("backlog/AS-9-broken.md:5: priority"), rows["AS-9-broken"]
-    assert rows["AS-9-broken"][7] == "invalid"
+    assert rows["AS-9-broken"][2] == "invalid"
 
 
 async def test_filter_narrows_as_you_type_and_escape_clears_it(shared):
@@ -177,7 +178,7 @@ async def test_edit_refuses_to_save_an_invalid_file_and_saves_a_valid_one(tmp_pa
         await pilot.press("e")
         await settle(app)
         saved = screen_text(app, "#message")
-        shown = table_rows(app, "#items")[0][3]
+        shown = table_rows(app, "#items")[0][5]
     assert "not saved" in refused and "AS-1-item-as-1.md:" in refused and "priority" in refused, refused
     assert after_refusal == before
     assert saved == f"saved {path.name}" and "priority: low" in path.read_text() and shown == "low"
@@ -192,9 +193,29 @@ async def test_inbox_lists_what_waits_oldest_first_with_wait_spend_and_what_appr
         await settle(app)
         rows = table_rows(app, "#inbox")
     assert [(r[0], r[1]) for r in rows] == [("escalation", "AS-2"), ("review", "AS-1")]
-    assert rows[1][2] == "5m" and rows[1][5] == "fast-forward", rows
+    assert rows[1][2] == "5m" and rows[1][3] == "fast-forward", rows
     assert "tok $" in rows[1][4] and "/60k" in rows[1][4], rows[1]
-    assert rows[0][3].startswith("rounds:"), rows[0]
+    assert rows[0][5].startswith("rounds:") and rows[1][5] == "review round 1: 1 file, 2 lines", rows
+
+
+async def test_the_inbox_says_when_approving_would_make_a_merge_commit_or_conflict(project):
+    settings = project
+    (settings.root / "NOTES.md").write_text("notes\n")
+    git(settings.root, "add", "NOTES.md")
+    git(settings.root, "commit", "-q", "-m", "notes")
+    app = make_app(settings, start="inbox")
+    async with app.run_test(size=(160, 40)):
+        await settle(app)
+        merge_commit = table_rows(app, "#inbox")[1][3]
+    pagination = settings.root / "shop" / "pagination.py"
+    pagination.write_text(pagination.read_text().replace("start = page * per_page", "start = page * per_page - 0"))
+    git(settings.root, "commit", "-q", "-am", "a competing fix")
+    app = make_app(settings, start="inbox")
+    async with app.run_test(size=(160, 40)):
+        await settle(app)
+        conflict = table_rows(app, "#inbox")[1][3]
+    assert (merge_commit, conflict) == ("merge commit", "conflict in shop/pagination.py")
+    assert git(settings.root, "rev-parse", "main") == git(settings.root, "rev-parse", "HEAD"), "nothing moved"
 
 
 async def _open_review(app: AgentSprintApp, pilot: Any) -> None:
@@ -436,7 +457,7 @@ async def test_without_a_store_yet_the_backlog_shows_and_the_inbox_is_empty(tmp_
         await settle(app)
         rows = table_rows(app, "#items")
     assert inbox_message == "nothing is waiting on you"
-    assert [r[0] for r in rows] == ["AS-1"] and rows[0][7] == "todo"
+    assert [r[0] for r in rows] == ["AS-1"] and rows[0][2] == "todo"
     assert not Path(settings.database_url.removeprefix("sqlite:///")).exists(), "reading created no database"
 
 

@@ -19,7 +19,8 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sel
 from agentsprint.tui import data
 from agentsprint.tui.screens.base import BaseModal, BaseScreen, Message
 
-COLUMNS = ("ID", "Title", "Type", "Priority", "Value", "Budget", "DoD", "Status", "Spend")
+COLUMNS = ("ID", "Title", "Status", "Spend", "Type", "Priority", "Value", "Budget", "DoD")
+"""Status and spend right after the title: on an 80-column terminal they stay in view."""
 TITLE_WIDTH = 28
 """Columns of the title: long titles (and file:line errors) are cut so the budget and status stay in view."""
 STATUS_STYLES = {"done": "green", "running": "cyan", "awaiting_review": "yellow", "escalated": "red",
@@ -157,9 +158,9 @@ class BacklogScreen(BaseScreen):
 def _cells(row: data.BacklogRow) -> tuple[Any, ...]:
     style = STATUS_STYLES.get(row.status, "")
     if row.problem:
-        return (Text(row.id, style="red"), Text(row.title, style="red"), "", "", "", "", "", Text(row.status,
-                style=style), "")
-    return (*row.cells()[:7], Text(row.status, style=style), row.spend)
+        return (Text(row.id, style="red"), Text(row.title, style="red"), Text(row.status, style=style),
+                "", "", "", "", "", "")
+    return (row.id, row.title, Text(row.status, style=style), row.spend, *row.cells()[2:7])
 
 
 def edit_file(screen: BaseScreen, path: Path, backlog: Any) -> str:

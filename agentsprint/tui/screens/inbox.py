@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sta
 from agentsprint.tui import data
 from agentsprint.tui.screens.base import BaseModal, BaseScreen, Message
 
-COLUMNS = ("Kind", "Item", "Waiting", "What", "Spend", "Approving would")
+COLUMNS = ("Kind", "Item", "Waiting", "Approving would", "Spend", "What")
 KIND_STYLES = {"review": "yellow", "escalation": "red", "dead letter": "magenta"}
 
 
@@ -52,7 +52,7 @@ class InboxScreen(BaseScreen):
         table = self.query_one(DataTable)
         table.clear()
         table.add_rows((Text(e.kind, style=KIND_STYLES.get(e.kind, "")), e.item_id, data.wait_text(e.since, now),
-                        e.what, e.spend, e.approving) for e in entries)
+                        e.approving, e.spend, e.what) for e in entries)
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
