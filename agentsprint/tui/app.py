@@ -24,9 +24,9 @@ class AgentSprintApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     MODES = {"backlog": BacklogScreen, "monitor": MonitorScreen, "inbox": InboxScreen}
     BINDINGS = [
-        Binding("b", "switch_mode('backlog')", "Backlog", id="backlog"),
-        Binding("m", "switch_mode('monitor')", "Monitor", id="monitor"),
-        Binding("r", "switch_mode('inbox')", "Inbox", id="inbox"),
+        Binding("b", "switch_mode('backlog')", "Backlog", id="backlog", show=False),
+        Binding("m", "switch_mode('monitor')", "Monitor", id="monitor", show=False),
+        Binding("r", "switch_mode('inbox')", "Inbox", id="inbox", show=False),
         Binding("question_mark", "toggle_help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]

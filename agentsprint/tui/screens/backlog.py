@@ -14,10 +14,11 @@ from textual import on
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from agentsprint.tui import data
 from agentsprint.tui.screens.base import BaseModal, BaseScreen, Message
+from agentsprint.tui.widgets.rowtable import RowTable
 
 COLUMNS = ("ID", "Title", "Status", "Spend", "Type", "Priority", "Value", "Budget", "DoD")
 """Status and spend right after the title: on an 80-column terminal they stay in view."""
@@ -41,6 +42,8 @@ class BacklogScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[data.BacklogRow] = []
+        self.cells: list[tuple[Any, ...]] = []
+        self.shown: list[data.BacklogRow] = []
         self.note = ""
         """What the last edit did, shown once the table is read again."""
 
@@ -48,12 +51,12 @@ class BacklogScreen(BaseScreen):
         yield Header()
         yield Message(id="message")
         yield Input(placeholder="/ filter: id, title, label, type:bug, status:escalated", id="filter")
-        yield DataTable(id="items", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="items")
         yield Footer()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#items", DataTable)
+    def table(self) -> RowTable:
+        return self.query_one("#items", RowTable)
 
     @property
     def filter_input(self) -> Input:
@@ -61,20 +64,22 @@ class BacklogScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Backlog"
-        self.query_one(Message).say("")
-        for name in COLUMNS:
-            self.table.add_column(name, width=TITLE_WIDTH if name == "Title" else None)
+        self.table.set_columns(COLUMNS, {"Title": TITLE_WIDTH})
         self.table.focus()
-        self.load()
+        self.query_one(Message).say("reading the backlog ...")
+        self.call_after_refresh(self.load)  # the first frame is drawn before the worker takes the GIL
 
     def on_screen_resume(self) -> None:
-        self.load()
+        if self.cells:  # back from a dialog or another mode: read again (the first read is on mount)
+            self.load()
 
     def load(self) -> None:
         self.in_thread(lambda: data.backlog_rows(self.settings), self.loaded)
 
     def loaded(self, rows: list[data.BacklogRow]) -> None:
         self.rows = rows
+        self.cells = [_cells(row) for row in rows]
+        self.table.fit(self.cells)
         self.query_one(Message).say(self.note)
         self.note = ""
         self.show_rows()
@@ -82,23 +87,21 @@ class BacklogScreen(BaseScreen):
     def show_rows(self) -> None:
         """Fill the table with the rows matching the filter, keeping the cursor on the same item."""
         terms = data.parse_filter(self.filter_input.value)
-        table = self.table
         current = self.selected_id()
-        table.clear()
-        table.add_rows(_cells(row) for row in self.rows if row.matches(terms))
-        ids = [row.id for row in self.rows if row.matches(terms)]
+        shown = [i for i, row in enumerate(self.rows) if row.matches(terms)] if terms else range(len(self.rows))
+        self.shown = [self.rows[i] for i in shown]
+        self.table.set_rows([self.cells[i] for i in shown])
+        ids = [row.id for row in self.shown]
         if current in ids:
-            table.move_cursor(row=ids.index(current))
-
-    def selected_id(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        return str(table.get_row_at(table.cursor_row)[0])
+            self.table.move_cursor(ids.index(current))
 
     def selected_row(self) -> data.BacklogRow | None:
-        found = self.selected_id()
-        return next((row for row in self.rows if row.id == found), None)
+        """The row under the cursor, if any is shown."""
+        return self.shown[self.table.cursor_row] if self.shown else None
+
+    def selected_id(self) -> str | None:
+        row = self.selected_row()
+        return row.id if row else None
 
     @on(Input.Changed, "#filter")
     def _filtered(self) -> None:
@@ -108,7 +111,7 @@ class BacklogScreen(BaseScreen):
     def _filter_done(self) -> None:
         self.table.focus()
 
-    @on(DataTable.RowSelected, "#items")
+    @on(RowTable.Selected, "#items")
     def _row_selected(self) -> None:
         self.action_open()
 
