@@ -75,7 +75,6 @@ class ReviewScreen(BaseScreen):
         self.file_list.clear_options()
         self.file_list.add_options([f.path for f in self.files])
         self.query_one("#facts", Static).update(facts_text(detail))
-        self.diff.split = self.chosen_split if self.chosen_split is not None else self.size.width >= SPLIT_WIDTH
         self.show_file(0)
 
     def show_file(self, index: int) -> None:
