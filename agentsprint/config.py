@@ -172,6 +172,11 @@ class NotifySettings(_Section):
     """Environment variable holding the HMAC secret."""
 
 
+class TuiSettings(_Section):
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Key remapping of the TUI: binding id = key(s), e.g. `inbox = "i"` or `approve = "ctrl+a,A"`."""
+
+
 DEFAULT_ROLES = ("supervisor", "coder", "qa")
 
 
@@ -189,6 +194,7 @@ class Settings(_Section):
     backlog: BacklogSettings = Field(default_factory=BacklogSettings)
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
     """The [import] table (`import` is a Python keyword, hence the alias)."""
+    tui: TuiSettings = Field(default_factory=TuiSettings)
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root (the folder holding agentsprint.toml / the git work tree)."""
