@@ -202,6 +202,13 @@ class Settings(_Section):
                 return self.models[name]
         return ModelSettings()
 
+    def fingerprint(self) -> str:
+        """sha256 of the effective settings as canonical JSON (the database URL left out: it may hold a password)."""
+        import hashlib
+
+        effective = self.model_dump(mode="json", by_alias=True, exclude={"database"})
+        return hashlib.sha256(json.dumps(effective, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
     @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR

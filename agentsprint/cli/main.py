@@ -35,6 +35,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.forecast", None),  # forecast
     ("agentsprint.cli.imports", "import"),
     ("agentsprint.cli.retro", None),  # retro
+    ("agentsprint.cli.audit", "audit"),
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so
