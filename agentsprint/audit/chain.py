@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from hashlib import sha256
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 from agentsprint.store.audit_log import AuditEvent
@@ -38,9 +38,10 @@ def _text(value: str | None) -> str:
 
 def fast_hash(prev_hash: str, event: AuditEvent) -> str:
     """event_hash for an event stored as written (its data_json already canonical), without re-parsing it."""
-    body = (f'{{"actor":{_text(event.actor)},"at":{float(event.at)!r},"data":{event.data_json},'
-            f'"item_id":{_text(event.item_id)},"kind":{_text(event.kind)},"run_id":{_text(event.run_id)}}}')
-    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+    _, at, kind, item_id, run_id, actor, data_json, _, _ = event
+    body = (f'{{"actor":{encode_basestring(actor)},"at":{at!r},"data":{data_json},'
+            f'"item_id":{_text(item_id)},"kind":{encode_basestring(kind)},"run_id":{_text(run_id)}}}')
+    return sha256((prev_hash + body).encode()).hexdigest()
 
 
 def content_matches(prev_hash: str, event: AuditEvent) -> bool:
@@ -64,7 +65,7 @@ def walk(events: Iterable[AuditEvent]) -> Walk:
     """Follow the chain from the genesis hash until an event does not follow its predecessor."""
     prev, last, checked = GENESIS, None, 0
     for event in events:
-        if event.prev_hash != prev or not content_matches(prev, event):
+        if event.prev_hash != prev or (fast_hash(prev, event) != event.hash and not content_matches(prev, event)):
             return Walk(checked, last, event)
         prev, last, checked = event.hash, event, checked + 1
     return Walk(checked, last, None)

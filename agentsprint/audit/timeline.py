@@ -46,6 +46,11 @@ def _resolved(data: dict[str, Any]) -> str:
     return str(data.get("resolution"))
 
 
+def _handoff(data: dict[str, Any]) -> str:
+    valid = "valid" if data.get("valid") else f"MALFORMED: {data.get('error')}"
+    return f"{data.get('role')} called {data.get('tool')} ({valid})"
+
+
 def _refused(data: dict[str, Any]) -> str:
     return f"{data.get('action')} refused: {data.get('reason')}"
 
@@ -53,6 +58,7 @@ def _refused(data: dict[str, Any]) -> str:
 DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "item.status": _status, "model.call": _model_call, "tool.call": _tool_call, "round": _round,
     "review": _review, "budget.added": _budget, "escalation.resolved": _resolved, "decision.refused": _refused,
+    "handoff": _handoff,
 }
 
 

@@ -36,6 +36,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.imports", "import"),
     ("agentsprint.cli.retro", None),  # retro
     ("agentsprint.cli.audit", "audit"),
+    ("agentsprint.cli.policy", "policy"),
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so

@@ -33,17 +33,29 @@ class AuditEvent(NamedTuple):
 def iter_events(store: Store, *, since: float | None = None, item_id: str | None = None,
                 batch: int = 50_000) -> Iterator[AuditEvent]:
     """Every event in sequence order, optionally only from `since` on and of one item."""
-    where = ["id > :last"] + (["at >= :since"] if since is not None else []) + (
-        ["item_id = :item"] if item_id is not None else [])
-    query = text(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT :n")
+    mark = "?" if store.engine.dialect.paramstyle == "qmark" else "%s"
+    filters = [(f"at >= {mark}", since), (f"item_id = {mark}", item_id)]
+    chosen = [(clause, value) for clause, value in filters if value is not None]
+    where = " AND ".join([f"id > {mark}"] + [clause for clause, _ in chosen])
+    query = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT {int(batch)}"
     last = 0
     while True:
-        with store.engine.connect() as conn:
-            rows = conn.execute(query, {"last": last, "since": since, "item": item_id, "n": batch}).all()
-        yield from (AuditEvent._make(row) for row in rows)
+        rows = _fetch(store, query, (last, *(value for _, value in chosen)))
+        yield from map(AuditEvent._make, rows)
         if len(rows) < batch:
             return
-        last = rows[-1][0]
+        last = int(rows[-1][0])  # type: ignore[call-overload]
+
+
+def _fetch(store: Store, query: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    """Rows of `query` through the driver's own cursor (SQLAlchemy's result rows cost a third of verify)."""
+    connection = store.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(query, params)
+        return list(cursor.fetchall())
+    finally:
+        connection.close()
 
 
 def event_by_hash(store: Store, digest: str) -> AuditEvent | None:

@@ -365,3 +365,10 @@ def record_review(store: Store, item_id: str, decision: str, comment: str | None
             session.add(row)
         append_event(session, "review", item_id=item_id, actor=actor,
                      data={"decision": decision, "comment": comment, "changed_lines": changed_lines})
+
+
+def record_refusal(store: Store, item_id: str, action: str, actor: str, reason: str) -> None:
+    """A human decision that was refused (not an approver): a `decision.refused` event, nothing else changes."""
+    with store.session() as session:
+        append_event(session, "decision.refused", item_id=item_id, actor=actor,
+                     data={"action": action, "reason": reason})
