@@ -121,6 +121,8 @@ class PolicySettings(_Section):
     sandbox (refused when bubblewrap is missing); "none" = directly on this machine, unconfined."""
     network: bool = False
     """Whether agent commands may use the network (in the bubblewrap sandbox; "none" cannot stop it)."""
+    max_file_bytes: int = Field(default=1_000_000, gt=0)
+    """The largest file (UTF-8 bytes) the coder may write with write_file or make with edit_file."""
 
 
 class DatabaseSettings(_Section):
@@ -131,6 +133,9 @@ class DatabaseSettings(_Section):
 class ReviewSettings(_Section):
     lines_per_hour: float = Field(default=400, gt=0)
     """Changed lines a reviewer gets through in an hour (sprint planning's review capacity, the retro's review load)."""
+    approvers: list[str] = Field(default_factory=list)
+    """Who may approve a merge or top up a budget: git names, emails or "Name <email>"; empty = anyone.
+    A refused attempt is recorded in the audit log."""
 
 
 class BacklogSettings(_Section):
@@ -207,6 +212,13 @@ class Settings(_Section):
             if name in self.models:
                 return self.models[name]
         return ModelSettings()
+
+    def fingerprint(self) -> str:
+        """sha256 of the effective settings as canonical JSON (the database URL left out: it may hold a password)."""
+        import hashlib
+
+        effective = self.model_dump(mode="json", by_alias=True, exclude={"database"})
+        return hashlib.sha256(json.dumps(effective, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     @property
     def state_dir(self) -> Path:

@@ -36,6 +36,8 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.imports", "import"),
     ("agentsprint.cli.retro", None),  # retro
     ("agentsprint.cli.tui", None),  # tui
+    ("agentsprint.cli.audit", "audit"),
+    ("agentsprint.cli.policy", "policy"),
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so
