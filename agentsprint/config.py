@@ -70,6 +70,8 @@ class RunSettings(_Section):
     """Smallest reply worth paying for; below it a call is refused and the item escalates (budget)."""
     token_safety_factor: float = Field(default=1.2, ge=1.0, le=3.0)
     """Multiplier on tiktoken's input estimate for models with other tokenizers."""
+    max_budget_refusals: int = Field(default=3, ge=0)
+    """Budget refusals the metering proxy answers an external agent before it stops the agent."""
     max_malformed: int = Field(default=3, ge=0)
     """Malformed handoffs answered and retried before the item escalates."""
     max_policy_blocks: int = Field(default=5, ge=1)

@@ -1,0 +1,59 @@
+"""Helpers for metering-proxy tests: a gateway on real SQLite behind a proxy in front of the scripted server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from agentsprint.llm.gateway import Gateway
+from agentsprint.llm.proxy import Grant, MeteringProxy
+from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
+from agentsprint.store import Store
+from tests.conftest import settings_for
+
+FAKE_AGENT = Path(__file__).resolve().parents[1] / "fakes" / "fake_agent_cli.py"
+PROTOCOLS = ("openai-chat", "openai-responses", "anthropic-messages")
+REPLY = ScriptedReply(content="I read it. " * 20)
+
+
+def proxy_gateway(server: ScriptedServer, store: Store, **overrides: Any) -> Gateway:
+    """A gateway whose coder model is the scripted server's "coder-model" (min reply 16 tokens)."""
+    run = {"min_reply_tokens": 16, "num_retries": 0, **overrides.pop("run", {})}
+    server.add("coder-model", responder=lambda _body: REPLY)
+    return Gateway(settings_for(server, run=run, **overrides), store, backoff=0.0)
+
+
+def agent_env(proxy: MeteringProxy, grant: Grant, protocol: str, **extra: str) -> dict[str, str]:
+    """The environment the runner gives an external agent: the proxy's URLs and the grant's token."""
+    root = proxy.base_url.removesuffix("/v1")
+    return {"PATH": os.environ.get("PATH", ""), "OPENAI_BASE_URL": proxy.base_url, "ANTHROPIC_BASE_URL": root,
+            "OPENAI_API_KEY": grant.token, "ANTHROPIC_API_KEY": grant.token, "FAKE_AGENT_PROTOCOL": protocol,
+            **extra}
+
+
+def run_fake_agent(workdir: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Run the fake agent CLI in `workdir` to its end; its call log."""
+    prompt = workdir / "prompt.md"
+    prompt.write_text("Fix the bug in shop/cart.py.\n", encoding="utf-8")
+    subprocess.run([sys.executable, str(FAKE_AGENT), str(prompt)], cwd=workdir, env=env, check=True, timeout=120)
+    return list(json.loads((workdir / "fake_agent_log.json").read_text(encoding="utf-8")))
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    """POST raw bytes; (status, parsed JSON body or text)."""
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
