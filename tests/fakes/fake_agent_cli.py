@@ -1,19 +1,19 @@
 """A FAKE coding-agent CLI for tests: not Claude Code, Codex or any real agent, and no test of one.
 
-It behaves the way the proxy needs an external agent to behave, so the metering proxy and the
-`command` coder backend can be tested offline: it reads the prompt file given as its argument, makes
-model calls whose context grows with every call (each call sends the whole conversation so far plus
-a new chunk), speaking the protocol named by FAKE_AGENT_PROTOCOL (openai-chat | openai-responses |
-anthropic-messages), streamed when FAKE_AGENT_STREAM=1, through OPENAI_BASE_URL / ANTHROPIC_BASE_URL
-with the key in OPENAI_API_KEY / ANTHROPIC_API_KEY. It stops at the first refusal (an HTTP 4xx)
-unless FAKE_AGENT_IGNORE_REFUSALS=1, or after FAKE_AGENT_CALLS calls. Then it writes
-`fake_agent_log.json` into the current directory (its calls and their outcomes) and edits
-`FAKE_AGENT_EDIT` (a path relative to the current directory) when set. FAKE_AGENT_EXIT sets its exit
-status; FAKE_AGENT_SLEEP makes it hang that many seconds first.
+It behaves the way the metering proxy and the `command` coder backend need an external agent to
+behave, so both can be tested offline: `fake_agent_cli.py [options] PROMPT_FILE` reads the prompt
+file, makes model calls whose context grows with every call (each call resends the conversation so
+far plus a new chunk) in the protocol `--protocol` names (openai-chat | openai-responses |
+anthropic-messages), streamed with `--stream`, through OPENAI_BASE_URL / ANTHROPIC_BASE_URL with the
+key in OPENAI_API_KEY / ANTHROPIC_API_KEY (as the runner sets them). It stops at the first refusal
+(an HTTP 4xx) unless `--ignore-refusals`, or after `--calls` calls; then it writes
+`fake_agent_log.json` (its calls and their outcomes) into `--log-dir` (default: the current
+directory), applies `--replace PATH OLD NEW` edits, and exits with `--exit`. `--sleep S` hangs first.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -26,7 +26,7 @@ from typing import Any
 CHUNK = "Here is more of the repository to read: " + "lorem ipsum dolor sit amet " * 40
 
 
-def _request(protocol: str, conversation: list[str], stream: bool) -> tuple[str, dict[str, Any], dict[str, str]]:
+def _request(protocol: str, conversation: list[str]) -> tuple[str, dict[str, Any], dict[str, str]]:
     messages = [{"role": "user", "content": text} for text in conversation]
     if protocol == "anthropic-messages":
         base, key = os.environ["ANTHROPIC_BASE_URL"].rstrip("/"), os.environ["ANTHROPIC_API_KEY"]
@@ -44,7 +44,7 @@ def _request(protocol: str, conversation: list[str], stream: bool) -> tuple[str,
 
 
 def _call(protocol: str, conversation: list[str], stream: bool) -> dict[str, Any]:
-    url, body, headers = _request(protocol, conversation, stream)
+    url, body, headers = _request(protocol, conversation)
     if stream:
         body["stream"] = True
     data = json.dumps(body).encode()
@@ -58,24 +58,37 @@ def _call(protocol: str, conversation: list[str], stream: bool) -> dict[str, Any
         return {"status": exc.code, "body": json.loads(exc.read().decode() or "null")}
 
 
+def _options(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="fake_agent_cli.py")
+    parser.add_argument("prompt_file")
+    parser.add_argument("--protocol", default="openai-chat")
+    parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--ignore-refusals", action="store_true")
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--replace", nargs=3, action="append", default=[], metavar=("PATH", "OLD", "NEW"))
+    parser.add_argument("--log-dir", default=".")
+    parser.add_argument("--exit", type=int, default=0)
+    parser.add_argument("--sleep", type=float, default=0.0)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    """Run the fake agent on the prompt file `argv[0]`."""
-    time.sleep(float(os.environ.get("FAKE_AGENT_SLEEP", "0")))
-    prompt = Path(argv[0]).read_text(encoding="utf-8")
-    protocol = os.environ.get("FAKE_AGENT_PROTOCOL", "openai-chat")
-    stream = os.environ.get("FAKE_AGENT_STREAM") == "1"
-    ignore = os.environ.get("FAKE_AGENT_IGNORE_REFUSALS") == "1"
-    conversation, log = [prompt], []
-    for _ in range(int(os.environ.get("FAKE_AGENT_CALLS", "50"))):
-        outcome = _call(protocol, conversation, stream)
+    """Run the fake agent."""
+    options = _options(argv)
+    time.sleep(options.sleep)
+    conversation, log = [Path(options.prompt_file).read_text(encoding="utf-8")], []
+    for _ in range(options.calls):
+        outcome = _call(options.protocol, conversation, options.stream)
         log.append(outcome)
-        if outcome["status"] >= 400 and not ignore:
+        if outcome["status"] >= 400 and not options.ignore_refusals:
             break
         conversation.append(CHUNK)
-    Path("fake_agent_log.json").write_text(json.dumps(log), encoding="utf-8")
-    if os.environ.get("FAKE_AGENT_EDIT"):
-        Path(os.environ["FAKE_AGENT_EDIT"]).write_text(f"edited after {len(log)} calls\n", encoding="utf-8")
-    return int(os.environ.get("FAKE_AGENT_EXIT", "0"))
+    Path(options.log_dir, "fake_agent_log.json").write_text(json.dumps(log), encoding="utf-8")
+    for path, old, new in options.replace:
+        target = Path(path)
+        target.write_text(target.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    print(f"fake agent: {len(log)} calls, last status {log[-1]['status'] if log else None}")
+    return int(options.exit)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import urllib.error
@@ -11,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from agentsprint.agents.external import agent_environment
 from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.proxy import Grant, MeteringProxy
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
@@ -29,19 +31,22 @@ def proxy_gateway(server: ScriptedServer, store: Store, **overrides: Any) -> Gat
     return Gateway(settings_for(server, run=run, **overrides), store, backoff=0.0)
 
 
-def agent_env(proxy: MeteringProxy, grant: Grant, protocol: str, **extra: str) -> dict[str, str]:
-    """The environment the runner gives an external agent: the proxy's URLs and the grant's token."""
-    root = proxy.base_url.removesuffix("/v1")
-    return {"PATH": os.environ.get("PATH", ""), "OPENAI_BASE_URL": proxy.base_url, "ANTHROPIC_BASE_URL": root,
-            "OPENAI_API_KEY": grant.token, "ANTHROPIC_API_KEY": grant.token, "FAKE_AGENT_PROTOCOL": protocol,
-            **extra}
+def agent_env(proxy: MeteringProxy, grant: Grant) -> dict[str, str]:
+    """The environment the runner gives an external agent (agents.external.agent_environment)."""
+    return {**agent_environment(proxy, grant.token), "PATH": os.environ.get("PATH", "")}
 
 
-def run_fake_agent(workdir: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+def fake_agent_command(*options: str) -> str:
+    """A `command` template running the fake agent CLI with `options`."""
+    return shlex.join([sys.executable, str(FAKE_AGENT), *options]) + " {prompt_file}"
+
+
+def run_fake_agent(workdir: Path, env: dict[str, str], *options: str) -> list[dict[str, Any]]:
     """Run the fake agent CLI in `workdir` to its end; its call log."""
     prompt = workdir / "prompt.md"
     prompt.write_text("Fix the bug in shop/cart.py.\n", encoding="utf-8")
-    subprocess.run([sys.executable, str(FAKE_AGENT), str(prompt)], cwd=workdir, env=env, check=True, timeout=120)
+    subprocess.run([sys.executable, str(FAKE_AGENT), *options, str(prompt)], cwd=workdir, env=env, check=True,
+                   timeout=120)
     return list(json.loads((workdir / "fake_agent_log.json").read_text(encoding="utf-8")))
 
 

@@ -50,7 +50,7 @@ def test_growing_context_stops_at_the_budget(protocol: str, stream: bool, gatewa
                                              proxy: MeteringProxy, tmp_path: Path) -> None:
     gateway.ensure_budget("item:AS-1", tokens=4000, usd=None)
     grant = proxy.grant(CODER)
-    log = run_fake_agent(tmp_path, agent_env(proxy, grant, protocol, FAKE_AGENT_STREAM="1" if stream else "0"))
+    log = run_fake_agent(tmp_path, agent_env(proxy, grant), "--protocol", protocol, *(["--stream"] if stream else []))
     ok = [entry for entry in log if entry["status"] == 200]
     assert len(ok) >= 3, log
     refusal = log[-1]
@@ -87,8 +87,7 @@ def test_an_agent_that_keeps_calling_after_refusals_is_stopped(gateway: Gateway,
     stopped: list[str] = []
     with MeteringProxy(gateway, max_refusals=2) as proxy:
         grant = proxy.grant(CODER, on_stop=stopped.append)
-        env = agent_env(proxy, grant, "openai-chat", FAKE_AGENT_IGNORE_REFUSALS="1", FAKE_AGENT_CALLS="5")
-        log = run_fake_agent(tmp_path, env)
+        log = run_fake_agent(tmp_path, agent_env(proxy, grant), "--ignore-refusals", "--calls", "5")
     assert [entry["status"] for entry in log] == [400, 400, 400, 403, 403]
     assert "kept calling after 2 budget refusals" in log[2]["body"]["error"]["message"]
     assert len(stopped) == 1 and grant.stopped == stopped[0]
@@ -105,8 +104,8 @@ def test_eight_concurrent_agents_never_overspend_the_sprint(gateway: Gateway, pr
         workdir = tmp_path / f"agent{index}"
         workdir.mkdir()
         protocol = PROTOCOLS[index % 3]
-        logs[index] = run_fake_agent(workdir, agent_env(proxy, proxy.grant(ctx), protocol,
-                                                        FAKE_AGENT_STREAM=str(index % 2)))
+        logs[index] = run_fake_agent(workdir, agent_env(proxy, proxy.grant(ctx)), "--protocol", protocol,
+                                     *(["--stream"] if index % 2 else []))
 
     threads = [threading.Thread(target=agent, args=(index,)) for index in range(8)]
     for thread in threads:
