@@ -215,11 +215,14 @@ class MeteringProxy:
             request = self._client.build_request("POST", self.upstream_url(wire, call), json=body,
                                                  headers=self._headers(relay, wire, call))
             response = self._client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing reached the provider: nothing to pay
+            self._failed(relay, wire, call, reservation, ProviderError("connection", str(exc)), charged=False)
+            return
         except httpx.TimeoutException as exc:
             self._failed(relay, wire, call, reservation, ProviderError("timeout", str(exc)), charged=True)
             return
-        except httpx.HTTPError as exc:  # nothing reached the provider: nothing to pay
-            self._failed(relay, wire, call, reservation, ProviderError("connection", str(exc)), charged=False)
+        except httpx.HTTPError as exc:  # the request may have reached the provider: charged at its reservation
+            self._failed(relay, wire, call, reservation, ProviderError("connection", str(exc)), charged=True)
             return
         finally:
             relay.upstream_done()

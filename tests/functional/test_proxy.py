@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import postgres_url
 from proxy_support import PROTOCOLS, agent_env, post, proxy_gateway, run_fake_agent
 
 from agentsprint.llm.context import CallContext
@@ -94,31 +96,42 @@ def test_an_agent_that_keeps_calling_after_refusals_is_stopped(gateway: Gateway,
     assert [c["outcome"] for c in model_calls(store, "AS-1")] == ["refused"] * 3
 
 
-def test_eight_concurrent_agents_never_overspend_the_sprint(gateway: Gateway, proxy: MeteringProxy,
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_eight_concurrent_agents_never_overspend_the_sprint(backend: str, scripted_server: ScriptedServer,
                                                             tmp_path: Path) -> None:
-    gateway.ensure_budget("sprint:S1", tokens=12000, usd=None)
+    store = Store(postgres_url()) if backend == "postgres" else Store(f"sqlite:///{tmp_path / 'race.db'}")
+    gateway = proxy_gateway(scripted_server, store)
+    sprint = f"sprint:{uuid.uuid4().hex[:8]}"
+    gateway.ensure_budget(sprint, tokens=12000, usd=None)
     logs: dict[int, list[dict[str, object]]] = {}
 
-    def agent(index: int) -> None:
-        ctx = CallContext(role="coder", item_id=f"AS-{index}", round=1, scopes=[f"item:AS-{index}", "sprint:S1"])
+    def agent(proxy: MeteringProxy, index: int) -> None:
+        ctx = CallContext(role="coder", item_id=f"{sprint}-{index}", round=1,
+                          scopes=[f"item:{sprint}-{index}", sprint])
         workdir = tmp_path / f"agent{index}"
         workdir.mkdir()
-        protocol = PROTOCOLS[index % 3]
-        logs[index] = run_fake_agent(workdir, agent_env(proxy, proxy.grant(ctx)), "--protocol", protocol,
+        logs[index] = run_fake_agent(workdir, agent_env(proxy, proxy.grant(ctx)), "--protocol", PROTOCOLS[index % 3],
                                      *(["--stream"] if index % 2 else []))
 
-    threads = [threading.Thread(target=agent, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with MeteringProxy(gateway) as proxy:
+        threads = [threading.Thread(target=agent, args=(proxy, index)) for index in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert sorted(logs) == list(range(8))
     assert all(log[-1]["status"] == 400 for log in logs.values())
     assert sum(len(log) for log in logs.values()) > 16
-    sprint = gateway.spend("sprint:S1")
-    assert sprint.reserved_tokens == 0
-    assert sprint.spent_tokens <= 12000
-    assert sprint.spent_tokens == sum(c["input_tokens"] + c["output_tokens"] for c in model_calls(gateway.store))
+    state = gateway.spend(sprint)
+    rows = [c for c in model_calls(store) if sprint in json.loads(c["scopes_json"] or "[]")]
+    store.close()
+    assert state.reserved_tokens == 0
+    assert state.spent_tokens <= 12000
+    assert state.spent_tokens == sum(c["input_tokens"] + c["output_tokens"] for c in rows)
+    assert len(rows) == sum(len(log) for log in logs.values())
 
 
 @pytest.mark.parametrize("status", [429, 500])
