@@ -8,6 +8,7 @@ import pytest
 
 from agentsprint.agents.external import command_argv
 from agentsprint.config import ConfigError, load_settings
+from agentsprint.sandbox import needs_commands
 
 
 def settings_with(tmp_path: Path, coder: str):
@@ -39,3 +40,11 @@ def test_the_prompt_file_goes_where_the_template_says_without_a_shell(tmp_path: 
     prompt = tmp_path / "my prompt.md"
     argv = command_argv("agent --model 'a b' --prompt-file={prompt_file} ; rm -rf /", prompt)
     assert argv == ["agent", "--model", "a b", f"--prompt-file={prompt}", ";", "rm", "-rf", "/"]
+
+
+def test_an_external_coder_needs_the_sandbox_checked_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "agentsprint.toml").write_text('[models.coder]\nbackend = "command"\ncommand = "a {prompt_file}"\n'
+                                               "[policy]\nallowed_commands = []\n", encoding="utf-8")
+    external = load_settings(tmp_path, environ={})
+    builtin = external.model_copy(update={"models": {}})
+    assert needs_commands(external, []) and not needs_commands(builtin, [])
