@@ -8,7 +8,8 @@ anthropic-messages), streamed with `--stream`, through OPENAI_BASE_URL / ANTHROP
 key in OPENAI_API_KEY / ANTHROPIC_API_KEY (as the runner sets them). It stops at the first refusal
 (an HTTP 4xx) unless `--ignore-refusals`, or after `--calls` calls; then it writes
 `fake_agent_log.json` (its calls and their outcomes) into `--log-dir` (default: the current
-directory), applies `--replace PATH OLD NEW` edits, and exits with `--exit`. `--sleep S` hangs first.
+directory), applies `--replace PATH OLD NEW` edits and `--write PATH TEXT` writes, and exits
+with `--exit`. `--sleep S` hangs first.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def _options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--replace", nargs=3, action="append", default=[], metavar=("PATH", "OLD", "NEW"))
     parser.add_argument("--log-dir", default=".")
+    parser.add_argument("--write", nargs=2, action="append", default=[], metavar=("PATH", "TEXT"),
+                        help="write TEXT to PATH (anywhere: the sandbox decides what is writable)")
     parser.add_argument("--exit", type=int, default=0)
     parser.add_argument("--sleep", type=float, default=0.0)
     return parser.parse_args(argv)
@@ -87,6 +90,8 @@ def main(argv: list[str]) -> int:
     for path, old, new in options.replace:
         target = Path(path)
         target.write_text(target.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    for path, text in options.write:
+        Path(path).write_text(text, encoding="utf-8")
     print(f"fake agent: {len(log)} calls, last status {log[-1]['status'] if log else None}")
     return int(options.exit)
 

@@ -14,6 +14,7 @@ from runner_support import TEST_CONFIG, git, item, make_project, query
 
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.runner import actions
+from agentsprint.runner.demo import demo_sandbox
 from agentsprint.runner.demo_script import PLANS, ScriptBook
 from agentsprint.runner.service import run_items
 
@@ -109,3 +110,16 @@ def test_a_hanging_agent_is_killed_at_the_time_budget(tmp_path, server):
 
     package = actions.escalation_detail(actions.open_project(settings), "AS-1")
     assert package["reason"] == "time" and "process group was killed" in package["detail"]
+
+
+@pytest.mark.skipif(demo_sandbox() != "bwrap", reason="needs a working bubblewrap")
+def test_an_agent_cannot_write_outside_its_worktree_and_its_work_is_kept(tmp_path, server):
+    outside = tmp_path / "p" / "shop" / "pricing.py"
+    settings = external(tmp_path, server, "--calls", "1", *FIX, "--write", str(outside), "owned\n")
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
+
+    assert "exited with status 1" in failure(settings) and "Read-only file system" in failure(settings)
+    assert "owned" not in outside.read_text(), "the main checkout is untouched"
+    branch = git(settings.root, "show", "agentsprint/AS-1:shop/pagination.py")
+    assert "(page - 1) * per_page" in branch, "the agent's work in its worktree is committed on the item branch"
