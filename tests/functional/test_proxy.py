@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -181,3 +182,33 @@ def test_unknown_or_revoked_tokens_are_refused(gateway: Gateway, proxy: Metering
     status, body = post(f"{proxy.base_url}/messages", json.dumps(CHAT_BODY).encode(), {"x-api-key": grant.token})
     assert status == 401 and body["error"]["type"] == "authentication_error"
     assert model_calls(gateway.store) == []
+
+
+def test_an_upstream_timeout_is_charged_once_at_its_reservation(scripted_server: ScriptedServer,
+                                                                store: Store) -> None:
+    scripted_server.add("coder-model", ScriptedReply(content="late", hang=5))
+    gateway = proxy_gateway(scripted_server, store, run={"call_timeout": "1s"})
+    gateway.ensure_budget("item:AS-1", tokens=10000, usd=None)
+    with MeteringProxy(gateway) as proxy:
+        grant = proxy.grant(CODER)
+        status, body = post(f"{proxy.base_url}/chat/completions", json.dumps(CHAT_BODY).encode(),
+                            {"Authorization": f"Bearer {grant.token}"})
+    assert status == 504 and "timeout" in body["error"]["message"]
+    [call] = model_calls(store, "AS-1")
+    assert call["outcome"] == "error" and call["output_tokens"] == 100
+    assert spent_tokens(gateway, "item:AS-1") == call["input_tokens"] + 100
+
+
+def test_an_unreachable_upstream_charges_nothing(scripted_server: ScriptedServer, store: Store) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    gateway = proxy_gateway(scripted_server, store, models={"coder": {"api_base": f"http://127.0.0.1:{closed}/v1"}})
+    gateway.ensure_budget("item:AS-1", tokens=10000, usd=None)
+    with MeteringProxy(gateway) as proxy:
+        grant = proxy.grant(CODER)
+        status, body = post(f"{proxy.base_url}/messages", json.dumps(CHAT_BODY).encode(), {"x-api-key": grant.token})
+    assert status == 502 and body["type"] == "error"
+    [call] = model_calls(store, "AS-1")
+    assert call["outcome"] == "error" and (call["input_tokens"], call["output_tokens"]) == (0, 0)
+    assert spent_tokens(gateway, "item:AS-1") == 0
