@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentsprint.domain import ItemType, Priority, parse_duration
 from agentsprint.offline import offline_env as offline_env  # public here; stdlib-only there
@@ -37,6 +37,9 @@ def _check_duration(value: str) -> str:
     return value
 
 
+Backend = Literal["builtin", "claude-code", "codex", "aider", "gemini-cli", "opencode", "command"]
+
+
 class ModelSettings(_Section):
     """How one role talks to its model."""
 
@@ -55,6 +58,20 @@ class ModelSettings(_Section):
     temperature: float = Field(default=0.0, ge=0, le=2)
     fallbacks: list[str] = Field(default_factory=list)
     """Models tried in order when this one keeps failing."""
+    backend: Backend = "builtin"
+    """Who does the role's work: the built-in tool loop, or an external agent CLI run through the metering
+    proxy ("command": the `command` template; the named agents are not available yet)."""
+    command: str | None = None
+    """For backend "command": the command line to run, with {prompt_file} where the prompt's path goes."""
+
+    @model_validator(mode="after")
+    def _backend_ready(self) -> ModelSettings:
+        if self.backend not in ("builtin", "command"):
+            raise ValueError(f'backend "{self.backend}" is not available yet: use backend = "command" with its '
+                             'command line (docs/agents-external.md)')
+        if self.backend == "command" and (not self.command or "{prompt_file}" not in self.command):
+            raise ValueError('backend "command" needs command = "... {prompt_file}" (where the prompt file goes)')
+        return self
 
 
 class RunSettings(_Section):
@@ -70,6 +87,8 @@ class RunSettings(_Section):
     """Smallest reply worth paying for; below it a call is refused and the item escalates (budget)."""
     token_safety_factor: float = Field(default=1.2, ge=1.0, le=3.0)
     """Multiplier on tiktoken's input estimate for models with other tokenizers."""
+    max_budget_refusals: int = Field(default=3, ge=0)
+    """Budget refusals the metering proxy answers an external agent before it stops the agent."""
     max_malformed: int = Field(default=3, ge=0)
     """Malformed handoffs answered and retried before the item escalates."""
     max_policy_blocks: int = Field(default=5, ge=1)
