@@ -12,6 +12,7 @@ from agentsprint.planning.forecast import (
     percentile,
     suggested_budget,
     type_table,
+    usd_p50s,
     with_labels,
 )
 
@@ -82,3 +83,9 @@ def test_the_suggested_budget_is_p90_times_1_2():
     rows = type_table(history, ["bug", "chore"])
     assert rows[0]["sample"] == 3 and rows[0]["suggested_budget"]["tokens"] == 1200
     assert rows[1]["sample"] == 0 and rows[1]["suggested_budget"] is None
+
+
+def test_only_forecasts_from_history_give_the_retro_a_usd_figure():
+    history = [_done(1, usd=0.5), _done(2, usd=1.5)]
+    forecasts = forecast_all([_item("AS-9", usd=2.0), _item("AS-1"), _item("AS-8", ItemType.FEATURE, usd=3.0)], history)
+    assert usd_p50s(forecasts) == {"AS-9": 1.0, "AS-1": 1.5}, "AS-8's forecast is its own budget: no forecast"
