@@ -107,3 +107,13 @@ def test_the_typed_call_records_name_the_model_calls_columns_with_their_defaults
     assert {n: d for n, d in record.items() if d is not MISSING} == \
         {n: info.default for n, info in columns.items() if not info.is_required()}
     assert {f.name for f in fields(CallSettlement)} <= columns.keys()
+
+
+def test_a_begin_step_output_pickled_before_the_rename_still_loads():
+    import pickle
+
+    from agentsprint.store.runs import ItemStart
+
+    recorded = pickle.dumps(ItemStart(status=Status.RUNNING, round=2), protocol=0)
+    old = recorded.replace(b"\nItemStart\n", b"\nBegin\n")  # the class's name when DBOS recorded the step
+    assert old != recorded and pickle.loads(old) == ItemStart(status=Status.RUNNING, round=2)
