@@ -34,7 +34,7 @@ class _LazyConsole:
         return self._console
 
 
-def real_console(candidate: Console) -> Console:
+def real_console(candidate: Console | _LazyConsole) -> Console:
     """`candidate` as a real rich Console (the lazy proxies forward attributes, not the protocols)."""
     return candidate.real() if isinstance(candidate, _LazyConsole) else candidate
 

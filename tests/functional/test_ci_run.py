@@ -99,7 +99,7 @@ def test_junit_has_one_passing_testcase_per_item(good_run) -> None:
     _, out = good_run
     suite = ET.parse(out / "junit.xml").getroot()
     assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "2", "0")
-    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    cases = {str(case.get("name")): case for case in suite.iter("testcase")}
     assert sorted(cases) == ["AS-1", "AS-3"] and not list(suite.iter("failure"))
     assert "AS-1 Item AS-1: awaiting_review" in (cases["AS-1"].findtext("system-out") or "")
 

@@ -248,7 +248,9 @@ def chart_boxes(page: Path, work: Path) -> list[tuple[str, int, int, int, int]]:
     probe = work / "probe.html"
     probe.write_text(page.read_text().replace("</body>", RECTS + "</body>"))
     chromium(probe, work / "dom.html", "--dump-dom")
-    found = json.loads(re.search(r"<pre id=\"rects\">(.*?)</pre>", (work / "dom.html").read_text()).group(1))
+    rects = re.search(r"<pre id=\"rects\">(.*?)</pre>", (work / "dom.html").read_text())
+    assert rects is not None, "the probe script reported no boxes"
+    found = json.loads(rects.group(1))
     return [(name, round(x), round(y), round(w), round(h)) for name, x, y, w, h in found]
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import settings_for
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +23,6 @@ from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.store import Store
 from agentsprint.store.engine import ONE_OK_CALL_INDEX
 from agentsprint.store.ledger import CallRecord, model_calls, record_call
-from tests.conftest import settings_for
 
 ASK = [{"role": "user", "content": "Fix the bug."}]
 CODER = CallContext(role="coder", item_id="AS-1", run_id="r1", round=1, scopes=["item:AS-1"])

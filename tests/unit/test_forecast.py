@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agentsprint.domain import Budget, DoneRecord, Item, ItemType
@@ -18,7 +20,7 @@ from agentsprint.planning.forecast import (
 
 
 def _item(item_id: str = "AS-99", type_: ItemType = ItemType.BUG, labels: list[str] | None = None,
-          **budget: object) -> Item:
+          **budget: Any) -> Item:
     return Item(id=item_id, title="x", type=type_, labels=labels or [], budget=Budget(**budget))
 
 
@@ -51,7 +53,8 @@ def test_enough_history_of_the_same_type_gives_p50_and_p90():
     history = [_done(n, tokens=100 * n, usd=0.1 * n) for n in range(1, 11)] + [_done(50, "feature", tokens=10**9)]
     forecast = forecast_item(_item(), history)
     assert (forecast.basis, forecast.sample, forecast.thin) == ("type", 10, False)
-    assert forecast.figures["tokens"].p50 == 550 and forecast.figures["tokens"].p90 == pytest.approx(910)
+    tokens = forecast.figures["tokens"]
+    assert tokens is not None and tokens.p50 == 550 and tokens.p90 == pytest.approx(910)
     assert forecast.p50("changed_lines") == 55
 
 
