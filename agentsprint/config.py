@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentsprint.domain import ItemType, Priority, parse_duration
 from agentsprint.offline import offline_env as offline_env  # public here; stdlib-only there
@@ -37,6 +37,9 @@ def _check_duration(value: str) -> str:
     return value
 
 
+Backend = Literal["builtin", "claude-code", "codex", "aider", "gemini-cli", "opencode", "command"]
+
+
 class ModelSettings(_Section):
     """How one role talks to its model."""
 
@@ -55,6 +58,20 @@ class ModelSettings(_Section):
     temperature: float = Field(default=0.0, ge=0, le=2)
     fallbacks: list[str] = Field(default_factory=list)
     """Models tried in order when this one keeps failing."""
+    backend: Backend = "builtin"
+    """Who does the role's work: the built-in tool loop, or an external agent CLI run through the metering
+    proxy ("command": the `command` template; the named agents are not available yet)."""
+    command: str | None = None
+    """For backend "command": the command line to run, with {prompt_file} where the prompt's path goes."""
+
+    @model_validator(mode="after")
+    def _backend_ready(self) -> ModelSettings:
+        if self.backend not in ("builtin", "command"):
+            raise ValueError(f'backend "{self.backend}" is not available yet: use backend = "command" with its '
+                             'command line (docs/agents-external.md)')
+        if self.backend == "command" and (not self.command or "{prompt_file}" not in self.command):
+            raise ValueError('backend "command" needs command = "... {prompt_file}" (where the prompt file goes)')
+        return self
 
 
 class RunSettings(_Section):
@@ -70,6 +87,8 @@ class RunSettings(_Section):
     """Smallest reply worth paying for; below it a call is refused and the item escalates (budget)."""
     token_safety_factor: float = Field(default=1.2, ge=1.0, le=3.0)
     """Multiplier on tiktoken's input estimate for models with other tokenizers."""
+    max_budget_refusals: int = Field(default=3, ge=0)
+    """Budget refusals the metering proxy answers an external agent before it stops the agent."""
     max_malformed: int = Field(default=3, ge=0)
     """Malformed handoffs answered and retried before the item escalates."""
     max_policy_blocks: int = Field(default=5, ge=1)
@@ -121,6 +140,8 @@ class PolicySettings(_Section):
     sandbox (refused when bubblewrap is missing); "none" = directly on this machine, unconfined."""
     network: bool = False
     """Whether agent commands may use the network (in the bubblewrap sandbox; "none" cannot stop it)."""
+    max_file_bytes: int = Field(default=1_000_000, gt=0)
+    """The largest file (UTF-8 bytes) the coder may write with write_file or make with edit_file."""
 
 
 class DatabaseSettings(_Section):
@@ -131,6 +152,9 @@ class DatabaseSettings(_Section):
 class ReviewSettings(_Section):
     lines_per_hour: float = Field(default=400, gt=0)
     """Changed lines a reviewer gets through in an hour (sprint planning's review capacity, the retro's review load)."""
+    approvers: list[str] = Field(default_factory=list)
+    """Who may approve a merge or top up a budget: git names, emails or "Name <email>"; empty = anyone.
+    A refused attempt is recorded in the audit log."""
 
 
 class BacklogSettings(_Section):
@@ -172,6 +196,11 @@ class NotifySettings(_Section):
     """Environment variable holding the HMAC secret."""
 
 
+class TuiSettings(_Section):
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Key remapping of the TUI: binding id = key(s), e.g. `inbox = "i"` or `approve = "ctrl+a,A"`."""
+
+
 DEFAULT_ROLES = ("supervisor", "coder", "qa")
 
 
@@ -189,6 +218,7 @@ class Settings(_Section):
     backlog: BacklogSettings = Field(default_factory=BacklogSettings)
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
     """The [import] table (`import` is a Python keyword, hence the alias)."""
+    tui: TuiSettings = Field(default_factory=TuiSettings)
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root (the folder holding agentsprint.toml / the git work tree)."""
@@ -201,6 +231,13 @@ class Settings(_Section):
             if name in self.models:
                 return self.models[name]
         return ModelSettings()
+
+    def fingerprint(self) -> str:
+        """sha256 of the effective settings as canonical JSON (the database URL left out: it may hold a password)."""
+        import hashlib
+
+        effective = self.model_dump(mode="json", by_alias=True, exclude={"database"})
+        return hashlib.sha256(json.dumps(effective, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     @property
     def state_dir(self) -> Path:

@@ -194,3 +194,22 @@ def recover_interrupted_update(ws: MergeSite) -> list[str]:
 def _blob(ws: MergeSite, commit: str, path: str) -> str | None:
     status, out, _ = ws.run_git(ws.repo_root, "rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
     return out.strip() if status == 0 else None
+
+
+def merge_preview(ws: MergeSite, item_id: str) -> str:
+    """What approving would do to the base branch now: fast-forward, merge commit, or the conflicting files.
+
+    Committed work only; nothing moves (merge-tree writes only objects). Without merge-tree (git < 2.38)
+    a merge commit is announced unchecked."""
+    base_sha, item_sha = ws.base_head(), ws.head(item_id)
+    if ws.is_ancestor(item_sha, base_sha):
+        return "already in the base branch"
+    if ws.is_ancestor(base_sha, item_sha):
+        return "fast-forward"
+    if not _merge_tree_available(ws):
+        return "merge commit (conflicts not checked: git < 2.38)"
+    status, out, _ = ws.run_git(ws.repo_root, "merge-tree", "--write-tree", "-z", "--name-only",
+                                "--no-messages", base_sha, item_sha, check=False)
+    if status == 1:
+        return "conflict in " + ", ".join(sorted(set(split_z(out)[1:])))
+    return "merge commit" if status == 0 else "unknown (git merge-tree failed)"

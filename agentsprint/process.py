@@ -11,6 +11,7 @@ import re
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -111,8 +112,9 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     _signal_group(proc.pid, signal.SIGKILL)
 
 
-def _pump(proc: subprocess.Popen[bytes], capture: _Capture, deadline: float) -> bool:
-    """Read output until EOF or the deadline; True when the deadline passed with the leader running."""
+def _pump(proc: subprocess.Popen[bytes], capture: _Capture, deadline: float,
+          stop: threading.Event | None = None) -> bool:
+    """Read output until EOF, the deadline or `stop`; True when cut short with the leader running."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     os.set_blocking(fd, False)
@@ -124,7 +126,7 @@ def _pump(proc: subprocess.Popen[bytes], capture: _Capture, deadline: float) -> 
             if drain_until is None and _exited(proc):
                 drain_until = min(deadline, now + KILL_GRACE_SECONDS)  # a background child may hold the pipe
             limit = deadline if drain_until is None else drain_until
-            if now >= limit:
+            if now >= limit or (stop is not None and stop.is_set()):
                 return drain_until is None
             if selector.select(timeout=min(_POLL_SECONDS, limit - now)):
                 chunk = os.read(fd, 65536)
@@ -143,8 +145,9 @@ def _drain(proc: subprocess.Popen[bytes], capture: _Capture) -> None:
 
 
 def run_process(argv: Sequence[str], cwd: Path, timeout_s: float, output_cap: int,
-                env: Mapping[str, str]) -> CommandResult:
-    """Run `argv` (never through a shell) in its own process group; kill the whole group on timeout."""
+                env: Mapping[str, str], stop: threading.Event | None = None) -> CommandResult:
+    """Run `argv` (never through a shell) in its own process group; kill the whole group on timeout
+    (or when `stop` is set: `timed_out` is then True and the caller says why)."""
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -157,7 +160,7 @@ def run_process(argv: Sequence[str], cwd: Path, timeout_s: float, output_cap: in
         return CommandResult(exit_code=126, output=f"cannot run {argv[0]}: {exc.strerror}")
     capture = _Capture(output_cap)
     with proc:
-        timed_out = _pump(proc, capture, started + timeout_s)
+        timed_out = _pump(proc, capture, started + timeout_s, stop)
         if timed_out:
             _stop_group(proc)
         else:
@@ -166,6 +169,7 @@ def run_process(argv: Sequence[str], cwd: Path, timeout_s: float, output_cap: in
         _drain(proc, capture)
     output = strip_ansi(capture.text())
     if timed_out:
-        output += f"\n[timed out after {timeout_s:g}s: process group killed]"
+        cause = "stopped" if stop is not None and stop.is_set() else f"timed out after {timeout_s:g}s"
+        output += f"\n[{cause}: process group killed]"
     seconds = round(time.monotonic() - started, 3)
     return CommandResult(exit_code=exit_code, output=redact(output), timed_out=timed_out, seconds=seconds)

@@ -127,8 +127,10 @@ def require(sandbox: Sandbox, source: str = "agentsprint.toml") -> None:
 
 
 def needs_commands(settings: Settings, items: Sequence[Item]) -> bool:
-    """Whether running `items` may start agent commands: command gates, or a coder allowed to `run`."""
-    return bool(settings.policy.allowed_commands) or any(item.command_gates for item in items)
+    """Whether running `items` may start agent commands: command gates, a coder allowed to `run`, or an
+    external agent as the coder."""
+    external = settings.model_for("coder").backend != "builtin"
+    return external or bool(settings.policy.allowed_commands) or any(item.command_gates for item in items)
 
 
 def preflight(settings: Settings, items: Sequence[Item]) -> None:

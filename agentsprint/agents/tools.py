@@ -54,6 +54,8 @@ class ToolPolicy(BaseModel):
     """Shown to the coder; enforced by the DoD gate on the diff, not by refusing writes."""
     sandbox: Sandbox = Sandbox()
     """Where `run` executes commands (default: bubblewrap, no network)."""
+    max_file_bytes: int = 1_000_000
+    """The largest file write_file and edit_file may leave ([policy] max_file_bytes)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolPolicy:
@@ -64,6 +66,7 @@ class ToolPolicy(BaseModel):
             output_cap=settings.run.output_cap,
             protected_paths=list(settings.policy.protected_paths),
             sandbox=Sandbox.from_settings(settings),
+            max_file_bytes=settings.policy.max_file_bytes,
         )
 
 
@@ -249,6 +252,14 @@ def _text_lines(path: Path, partial: list[Path]) -> Iterator[tuple[int, str]]:
         return
 
 
+def _check_size(rel: str, content: str, limits: ToolPolicy) -> None:
+    """PolicyViolation when `content` is larger than [policy] max_file_bytes (nothing is written)."""
+    size = len(content.encode("utf-8", errors="surrogatepass"))
+    if size > limits.max_file_bytes:
+        raise PolicyViolation("path", f"{rel} would be {size} bytes; [policy] max_file_bytes allows "
+                                      f"{limits.max_file_bytes}")
+
+
 def write_file(worktree: str, args: schemas.WriteFile, limits: ToolPolicy) -> ToolResult:
     """Create or overwrite a file (parent folders are created)."""
     path = _resolve(worktree, args.path)
@@ -257,6 +268,7 @@ def write_file(worktree: str, args: schemas.WriteFile, limits: ToolPolicy) -> To
     if path.exists() and not bounded.is_regular(path):  # opening a FIFO to write blocks until a reader comes
         kind = bounded.file_kind(path.stat().st_mode)
         return _error(f"{args.path} is a {kind}, not a regular file; it is never opened")
+    _check_size(args.path, args.content, limits)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(args.content, encoding="utf-8")
     return ToolResult(output=f"wrote {_rel(worktree, path)} ({len(args.content.splitlines())} lines)")
@@ -278,7 +290,9 @@ def edit_file(worktree: str, args: schemas.EditFile, limits: ToolPolicy) -> Tool
     if count != 1:
         hint = "copy it exactly from read_file" if count == 0 else "include more surrounding lines"
         return _error(f"`old` occurs {count} times in {args.path}; it must occur exactly once ({hint})")
-    path.write_text(text.replace(args.old, args.new, 1), encoding="utf-8")
+    edited = text.replace(args.old, args.new, 1)
+    _check_size(args.path, edited, limits)
+    path.write_text(edited, encoding="utf-8")
     return ToolResult(output=f"edited {_rel(worktree, path)}")
 
 

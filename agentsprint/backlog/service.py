@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from agentsprint.backlog import frontmatter
-from agentsprint.backlog.errors import BacklogError
+from agentsprint.backlog.errors import BacklogError, Problem
 from agentsprint.backlog.files import atomic_write, file_name, read_text
 from agentsprint.backlog.frontmatter import FrontMatterError
 from agentsprint.backlog.ids import next_id
-from agentsprint.backlog.loader import load_backlog
+from agentsprint.backlog.loader import Backlog, load_backlog
 from agentsprint.backlog.parse import check_data
 from agentsprint.backlog.render import render_item
 from agentsprint.domain import Item
@@ -110,3 +110,17 @@ def load_template(path: Path) -> tuple[dict[str, Any], str]:
         raise BacklogError(f"{path}: a template may only set {', '.join(TEMPLATE_KEYS)}")
     build_item({**data, "id": "AS-0", "title": "template"}, parts.body)
     return data, parts.body
+
+
+def draft_problems(draft: str, path: Path, backlog: Backlog) -> list[Problem]:
+    """Problems of an edited item file's text, plus cross-file problems the edit would introduce."""
+    from agentsprint.backlog.checks import LineFinder, cross_check
+    from agentsprint.backlog.parse import check_text
+
+    item, problems = check_text(draft, path)
+    if item is None:
+        return problems
+    before = {(p.path, p.message) for p in backlog.problems}
+    entries = sorted([*(e for e in backlog.entries if e[0] != path), (path, item)], key=lambda e: e[0].name)
+    _, _, after = cross_check(entries, LineFinder({path: draft}))
+    return [p for p in after if (p.path, p.message) not in before]

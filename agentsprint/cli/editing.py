@@ -16,12 +16,13 @@ from agentsprint.cli.context import fail
 from agentsprint.cli.views import report
 
 if TYPE_CHECKING:
-    from agentsprint.backlog import Backlog, Problem
+    from agentsprint.backlog import Backlog
 
 
 def edit_item(path: Path, backlog: Backlog) -> int:
     """Edit `path` until it is valid (re-editing on a terminal) or abandoned; the exit code."""
     from agentsprint.backlog.files import atomic_write, read_text
+    from agentsprint.backlog.service import draft_problems
 
     original = read_text(path)
     draft: str | None = original
@@ -59,17 +60,3 @@ def run_editor(text: str, name: str) -> str | None:
             return None
         with open(temp, encoding="utf-8", newline="") as handle:
             return handle.read()
-
-
-def draft_problems(draft: str, path: Path, backlog: Backlog) -> list[Problem]:
-    """Problems of the edited text, plus cross-file problems the edit would introduce."""
-    from agentsprint.backlog.checks import LineFinder, cross_check
-    from agentsprint.backlog.parse import check_text
-
-    item, problems = check_text(draft, path)
-    if item is None:
-        return problems
-    before = {(p.path, p.message) for p in backlog.problems}
-    entries = sorted([*(e for e in backlog.entries if e[0] != path), (path, item)], key=lambda e: e[0].name)
-    _, _, after = cross_check(entries, LineFinder({path: draft}))
-    return [p for p in after if (p.path, p.message) not in before]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
+from agentsprint.cli.deciding import AS_HELP, claimed_name
 
 if TYPE_CHECKING:
     from agentsprint.runner.settle import Project
@@ -131,24 +132,27 @@ def retry_command(
     add_tokens: int = typer.Option(0, "--add-tokens", min=0, help="Raise the item's token budget."),
     add_usd: float = typer.Option(0.0, "--add-usd", min=0, help="Raise the item's USD budget."),
     add_rounds: int = typer.Option(None, "--add-rounds", min=1, help="QA rounds for the next attempt."),
+    as_name: str = typer.Option(None, "--as", metavar="NAME", help=AS_HELP),
 ) -> None:
     """Continue from the preserved work with more budget; `agentsprint run` picks it up."""
     from agentsprint.runner.actions import ActionError, retry
 
+    services = _services()
+    who = claimed_name(services.settings, as_name, guarded=bool(add_tokens or add_usd or add_rounds))
     try:
-        retry(_services(), item_id, add_tokens, add_usd, add_rounds)
+        retry(services, item_id, add_tokens, add_usd, add_rounds, who=who)
     except ActionError as exc:
         fail(str(exc), code=1)
     console.print(f"{item_id} queued again: `agentsprint run --item {item_id}` continues from its preserved work")
 
 
 @app.command("drop")
-def drop_command(item_id: str) -> None:
+def drop_command(item_id: str, as_name: str = typer.Option(None, "--as", metavar="NAME", help=AS_HELP)) -> None:
     """Give up on the item: `status: dropped` is committed into its file on the base branch."""
     from agentsprint.runner.actions import ActionError, drop
 
     try:
-        drop(_services(), item_id)
+        drop(_services(), item_id, who=as_name)
     except ActionError as exc:
         fail(str(exc), code=1)
     console.print(f"{item_id} dropped (its file says so, committed on the base branch)")

@@ -71,37 +71,16 @@ def forecast_fields(settings: Settings, backlog: Backlog) -> dict[str, dict[str,
 
 def item_budgets(settings: Settings) -> ItemBudgets:
     """Effective limits, top-ups and spend per item: stdlib sqlite3 for SQLite, the full store otherwise."""
-    from agentsprint.store.sqlite_direct import item_budgets as read_sqlite
+    from agentsprint.store.live import item_budgets as read
 
-    found = read_sqlite(settings.database_url)
-    if found is not None:
-        return found
-    from agentsprint.store import Store
-    from agentsprint.store.ledger import item_budgets as read_store
-
-    store = Store(settings.database_url)
-    try:
-        return read_store(store)
-    finally:
-        store.close()
+    return read(settings.database_url)
 
 
 def live_statuses(settings: Settings) -> dict[str, tuple[str, int]]:
     """{id: (live status, round)}: stdlib sqlite3 for SQLite, the full store otherwise."""
-    from agentsprint.store.sqlite_direct import live_statuses as read_sqlite
+    from agentsprint.store.live import live_statuses as read
 
-    found = read_sqlite(settings.database_url)
-    if found is not None:
-        return found
-    from agentsprint.store import Store
-    from agentsprint.store.runs import all_item_states
-
-    store = Store(settings.database_url)
-    try:
-        states = all_item_states(store)
-        return {item_id: (state.status.value, state.round) for item_id, state in states.items()}
-    finally:
-        store.close()
+    return read(settings.database_url)
 
 
 def sprint_ids(settings: Settings, name: str, known: Collection[str] = ()) -> set[str]:

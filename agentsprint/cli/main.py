@@ -35,6 +35,9 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("agentsprint.cli.forecast", None),  # forecast
     ("agentsprint.cli.imports", "import"),
     ("agentsprint.cli.retro", None),  # retro
+    ("agentsprint.cli.tui", None),  # tui
+    ("agentsprint.cli.audit", "audit"),
+    ("agentsprint.cli.policy", "policy"),
 ]
 
 # Errors that are the user's to fix (exit 2, one message, no traceback), by module and class name so
@@ -70,6 +73,11 @@ class _Group(TyperGroup):
             fail(str(exc))
 
 
+def at_terminal() -> bool:
+    """Whether both stdin and stdout are a terminal (a bare `agentsprint` then opens the TUI)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"agentsprint {__version__}")
@@ -83,6 +91,11 @@ def _root(
 ) -> None:
     """Sprint planning for AI coding agents: budgets, an agentic definition of done, retros."""
     if ctx.invoked_subcommand is None:
+        if at_terminal():  # a person at a terminal gets the app; scripts and pipes get the help
+            from agentsprint.cli.tui import open_tui
+
+            open_tui()
+            raise typer.Exit()
         typer.echo(ctx.get_help())
         raise typer.Exit()
 
@@ -106,7 +119,7 @@ def build_app(modules: list[tuple[str, str | None]] | None = None) -> typer.Type
 def main() -> None:
     """Entry point of the `agentsprint` script."""
     offline_env()
-    if sys.argv[1:2] != ["tui"]:  # the TUI draws on the terminal itself
+    if sys.argv[1:2] != ["tui"] and not (sys.argv[1:] == [] and at_terminal()):  # the TUI draws on the terminal
         from agentsprint.cli.output import redact_output
 
         redact_output()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
+from agentsprint.cli.deciding import AS_HELP, claimed_name
 
 if TYPE_CHECKING:
     from agentsprint.runner.settle import Project
@@ -92,13 +93,14 @@ def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) ->
 
 
 @app.command("approve")
-def approve_command(item_id: str) -> None:
+def approve_command(item_id: str, as_name: str = typer.Option(None, "--as", metavar="NAME", help=AS_HELP)) -> None:
     """Approve and merge into the base branch (the item file is marked done in the same merge)."""
     from agentsprint.runner.actions import ActionError, approve
     from agentsprint.workspace import WorkspaceError
 
+    services = _services()
     try:
-        status = approve(_services(), item_id)
+        status = approve(services, item_id, reviewer=claimed_name(services.settings, as_name, guarded=True))
     except (ActionError, WorkspaceError) as exc:
         fail(str(exc), code=1)
     if status.value == "done":
@@ -110,12 +112,13 @@ def approve_command(item_id: str) -> None:
 
 
 @app.command("reject")
-def reject_command(item_id: str, message: str = typer.Option(..., "-m", "--message", help="What must change.")) -> None:
+def reject_command(item_id: str, message: str = typer.Option(..., "-m", "--message", help="What must change."),
+                   as_name: str = typer.Option(None, "--as", metavar="NAME", help=AS_HELP)) -> None:
     """Reject; the next `agentsprint run` starts a new round with this comment as the finding."""
     from agentsprint.runner.actions import ActionError, reject
 
     try:
-        reject(_services(), item_id, message)
+        reject(_services(), item_id, message, reviewer=as_name)
     except ActionError as exc:
         fail(str(exc), code=1)
     console.print(f"{item_id} rejected: `agentsprint run --item {item_id}` starts its next round with your comment")

@@ -173,11 +173,13 @@ def _submit(settings: Settings, items: list[str] | None, sprint: str | None, sha
 
 
 @app.command("stop")
-def stop_command() -> None:
+def stop_command(as_name: str = typer.Option(None, "--as", metavar="NAME",
+                                             help="Record the stop under this name instead of your git identity.")
+                 ) -> None:
     """Kill switch: every running item freezes at its next step, work committed; `run` resumes it."""
     from agentsprint.runner.control import stop_all
 
-    stopped = stop_all(settings_or_exit())
+    stopped = stop_all(settings_or_exit(), who=as_name)
     if stopped:
         console.print(f"stopped {len(stopped)} item(s): {', '.join(stopped)} (resume with: agentsprint run)")
     else:

@@ -44,6 +44,14 @@ class PendingCall:
     idempotency_key: str | None
     secrets: tuple[str, ...]
     retries: int = 0
+    imputed: bool = False
+    """A subscription login: the provider bills no money per call, so USD is imputed at list price."""
+
+    def cost_basis(self, usage_reported: bool) -> str:
+        """How the call's cost is known: measured (reported usage and a price), imputed or estimated."""
+        if not usage_reported:
+            return "estimated"
+        return "imputed" if self.imputed else "measured"
 
     def reserved_row(self, granted: int, usd: float) -> CallRecord:
         """The model_calls row as reserved: charged at the estimate and the granted output until settled."""
@@ -73,7 +81,8 @@ class PendingCall:
         over_tokens, over_usd = overshoot(reservation, result, usd)
         extra = {"agentsprint.overshoot_tokens": over_tokens, "agentsprint.overshoot_usd": over_usd,
                  "agentsprint.price": self.price.source if self.price else "unknown",
-                 "agentsprint.usage": "reported" if result.usage_reported else "missing: charged at reservation"}
+                 "agentsprint.usage": "reported" if result.usage_reported else "missing: charged at reservation",
+                 "agentsprint.cost": self.cost_basis(result.usage_reported)}
         attributes = records.attributes(
             self.model, reservation.granted_max_tokens, self.settings.temperature,
             response_model=result.model, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
@@ -96,7 +105,8 @@ class PendingCall:
     def failure_fields(self, reservation: Reservation, error: ProviderError, charged: bool) -> CallSettlement:
         """The settled row of a failed call: released, or charged at its reservation when it may be billed."""
         attributes = records.attributes(self.model, reservation.granted_max_tokens, self.settings.temperature,
-                                        extra={"error.type": error.kind})
+                                        extra={"error.type": error.kind,
+                                               "agentsprint.cost": "estimated" if charged else "none"})
         return CallSettlement(outcome="error", error=f"{error}{CHARGED_NOTE if charged else ''}",
                               retries=self.retries, input_tokens=reservation.estimated_input_tokens if charged else 0,
                               output_tokens=reservation.granted_max_tokens if charged else 0,

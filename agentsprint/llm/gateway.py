@@ -95,7 +95,8 @@ class _NoReplyFits(Exception):
         self.states, self.binding = states, binding
 
 
-def _api_key(settings: ModelSettings) -> str | None:
+def api_key_for(settings: ModelSettings) -> str | None:
+    """The key to send upstream for `settings` (None: the provider library reads its own variable)."""
     if settings.api_key_env:
         value = os.environ.get(settings.api_key_env)
         if not value:
@@ -163,6 +164,28 @@ class Gateway:
                 log.warning("%s failed (%s); falling back to %s", model, exc, models[index + 1])
         raise AssertionError("unreachable")
 
+    def prepare(self, ctx: CallContext, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                *, imputed: bool = False) -> PendingCall:
+        """A call of the role's own model, estimated and priced, for a caller that sends it itself."""
+        settings = self.settings.model_for(ctx.role)
+        call = self._prepare(ctx, settings, settings.model, messages, tools, None)
+        call.imputed = imputed
+        return call
+
+    def reserve(self, call: PendingCall) -> Reservation:
+        """Reserve `call` on its scopes, output cap shrunk to fit; BudgetExhausted (recorded) when none fits."""
+        return self._reserve(call)
+
+    def settle(self, call: PendingCall, reservation: Reservation, result: ProviderResult,
+               latency_ms: float) -> Reply:
+        """Settle a call its caller sent itself, from the usage in `result` (the reservation if none)."""
+        return self._settle_ok(call, reservation, result, latency_ms)
+
+    def settle_failed(self, call: PendingCall, reservation: Reservation, error: ProviderError,
+                      charged: bool) -> None:
+        """Release a failed call's reservation, or keep it charged when the provider may have billed it."""
+        self._settle_failure(call, reservation, error, charged)
+
     def _replayed(self, idempotency_key: str | None) -> Reply | None:
         """The reply settled `ok` under this key, if any."""
         replayed = self.ledger.settled_reply(idempotency_key) if idempotency_key is not None else None
@@ -183,7 +206,7 @@ class Gateway:
         secrets = secret_texts()
         request = records.request_json(model, messages, tools, requested, settings.temperature, secrets)
         return PendingCall(ctx, settings, model, messages, tools, self._price(settings, model), estimate,
-                           requested, _api_key(settings), request, idempotency_key, secrets)
+                           requested, api_key_for(settings), request, idempotency_key, secrets)
 
     def _complete(self, call: PendingCall) -> Reply:
         while True:

@@ -1,4 +1,8 @@
-"""A scripted OpenAI-compatible model server: real HTTP on 127.0.0.1, replies taken from a script.
+"""A scripted model server: real HTTP on 127.0.0.1, replies taken from a script.
+
+It speaks OpenAI Chat Completions (`/v1/chat/completions`), OpenAI Responses (`/v1/responses`) and
+Anthropic Messages (`/v1/messages`), each plain or streamed (`"stream": true`, server-sent events,
+usage in the stream as each protocol carries it).
 
 Used by the test suite, the offline demo and `python -m agentsprint.llm.scripted --script FILE.json`
 (test a configuration without a provider). By default usage is counted with tiktoken exactly as the
@@ -18,6 +22,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -25,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentsprint.llm import tokens
+from agentsprint.llm.wire import ANTHROPIC, CHAT, RESPONSES, Wire, wire_for
 
 _call_ids = itertools.count(1)
 _reply_ids = itertools.count(1)
@@ -82,6 +88,8 @@ class ScriptedReply(BaseModel):
     """Report this many of the prompt tokens as cached."""
     omit_usage: bool = False
     """Send no usage at all (some providers do)."""
+    garbage: bool = False
+    """Answer 200 with a body that is not JSON (a broken provider or a captive portal)."""
 
     @field_validator("tool_calls", mode="before")
     @classmethod
@@ -102,9 +110,10 @@ class Counting(BaseModel):
     input_factor: float = Field(default=1.0, gt=0)
     """Reported prompt tokens = the count times this (1.15: a tokenizer that counts 15 % more)."""
 
-    def prompt_tokens(self, model: str, body: dict[str, Any]) -> int:
+    def prompt_tokens(self, model: str, body: dict[str, Any], wire: Wire = CHAT) -> int:
         encoding = self.encoding or tokens.encoding_name(model)
-        count = tokens.count_prompt_tokens(body.get("messages", []), body.get("tools"), encoding)
+        messages, tools = wire.messages(body)
+        count = tokens.count_prompt_tokens(messages, tools, encoding)
         return math.ceil(count * self.input_factor)
 
 
@@ -112,7 +121,8 @@ EXACT = Counting()
 
 
 class ScriptedServer:
-    """OpenAI chat completions on 127.0.0.1; model "openai/<name>" with api_base=`base_url` reaches it."""
+    """Chat Completions, Responses and Anthropic Messages on 127.0.0.1; model "openai/<name>" with
+    api_base=`base_url` reaches it through litellm."""
 
     def __init__(
         self,
@@ -255,9 +265,20 @@ def _fit(
     return content, [{**calls[0], "function": {"name": first["name"], "arguments": cut}}], limit, True
 
 
-def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply,
-                    counting: Counting = EXACT) -> dict[str, Any]:
-    """The chat.completion JSON for `reply` to request `body`, with usage counted as `counting` says."""
+@dataclass
+class _Reply:
+    """A scripted reply cut to the request's output cap, with the usage to report."""
+
+    content: str | None
+    calls: list[dict[str, Any]]
+    finish: str
+    prompt: int
+    output: int
+    cached: int
+    usage: bool
+
+
+def _prepare(model: str, body: dict[str, Any], reply: ScriptedReply, counting: Counting, wire: Wire) -> _Reply:
     encoding = counting.encoding or tokens.encoding_name(model)
     calls = [dict(call) for call in reply.tool_calls]
     if reply.malformed_json:
@@ -265,22 +286,129 @@ def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply,
             {**c, "function": {**c["function"], "arguments": c["function"]["arguments"][:-1] + ",}"}}
             for c in calls
         ]
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = wire.requested(body)
     content, calls, used, cut = _fit(reply.content, calls, limit, encoding)
-    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else counting.prompt_tokens(model, body)
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else counting.prompt_tokens(model, body, wire)
     output = reply.completion_tokens if reply.completion_tokens is not None else used
-    message: dict[str, Any] = {"role": "assistant", "content": content}
-    if calls:
-        message["tool_calls"] = calls
     finish = "length" if cut else ("tool_calls" if calls else "stop")
+    return _Reply(content, calls, finish, prompt, output, min(reply.cached_tokens, max(prompt, 0)),
+                  not reply.omit_usage)
+
+
+def completion_body(model: str, body: dict[str, Any], reply: ScriptedReply,
+                    counting: Counting = EXACT) -> dict[str, Any]:
+    """The chat.completion JSON for `reply` to request `body`, with usage counted as `counting` says."""
+    r = _prepare(model, body, reply, counting, CHAT)
+    message: dict[str, Any] = {"role": "assistant", "content": r.content}
+    if r.calls:
+        message["tool_calls"] = r.calls
     payload: dict[str, Any] = {
         "id": f"chatcmpl-scripted-{next(_reply_ids)}", "object": "chat.completion", "created": int(time.time()),
-        "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "model": model, "choices": [{"index": 0, "message": message, "finish_reason": r.finish}],
     }
-    if not reply.omit_usage:
-        payload["usage"] = {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
-                            "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, max(prompt, 0))}}
+    if r.usage:
+        payload["usage"] = {"prompt_tokens": r.prompt, "completion_tokens": r.output,
+                            "total_tokens": r.prompt + r.output,
+                            "prompt_tokens_details": {"cached_tokens": r.cached}}
     return payload
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"_raw": text}
+
+
+def anthropic_body(model: str, body: dict[str, Any], reply: ScriptedReply,
+                   counting: Counting = EXACT) -> dict[str, Any]:
+    """The Anthropic Messages reply for `reply` to request `body` (usage: input excludes cache reads)."""
+    r = _prepare(model, body, reply, counting, ANTHROPIC)
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": r.content}] if r.content else []
+    blocks += [{"type": "tool_use", "id": c["id"], "name": c["function"]["name"],
+                "input": _arguments(c["function"]["arguments"])} for c in r.calls]
+    stop = {"length": "max_tokens", "tool_calls": "tool_use", "stop": "end_turn"}[r.finish]
+    payload: dict[str, Any] = {"id": f"msg_scripted_{next(_reply_ids)}", "type": "message", "role": "assistant",
+                               "model": model, "content": blocks, "stop_reason": stop, "stop_sequence": None}
+    if r.usage:
+        payload["usage"] = {"input_tokens": r.prompt - r.cached, "cache_read_input_tokens": r.cached,
+                            "cache_creation_input_tokens": 0, "output_tokens": r.output}
+    return payload
+
+
+def responses_body(model: str, body: dict[str, Any], reply: ScriptedReply,
+                   counting: Counting = EXACT) -> dict[str, Any]:
+    """The OpenAI Responses reply for `reply` to request `body`."""
+    r = _prepare(model, body, reply, counting, RESPONSES)
+    output: list[dict[str, Any]] = []
+    if r.content:
+        output.append({"type": "message", "id": f"msg_{next(_reply_ids)}", "role": "assistant", "status": "completed",
+                       "content": [{"type": "output_text", "text": r.content, "annotations": []}]})
+    output += [{"type": "function_call", "id": f"fc_{next(_reply_ids)}", "call_id": c["id"],
+                "name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in r.calls]
+    payload: dict[str, Any] = {"id": f"resp_scripted_{next(_reply_ids)}", "object": "response", "model": model,
+                               "status": "incomplete" if r.finish == "length" else "completed", "output": output}
+    if r.usage:
+        payload["usage"] = {"input_tokens": r.prompt, "output_tokens": r.output,
+                            "total_tokens": r.prompt + r.output,
+                            "input_tokens_details": {"cached_tokens": r.cached}}
+    return payload
+
+
+BODIES: dict[str, Callable[[str, dict[str, Any], ScriptedReply, Counting], dict[str, Any]]] = {
+    CHAT.name: completion_body, ANTHROPIC.name: anthropic_body, RESPONSES.name: responses_body}
+
+
+def _chat_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    choice = payload["choices"][0]
+    base = {"id": payload["id"], "object": "chat.completion.chunk", "created": payload["created"],
+            "model": payload["model"]}
+    delta = {key: value for key, value in choice["message"].items() if value is not None}
+    events: list[tuple[str | None, dict[str, Any]]] = [
+        (None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}),
+        (None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})]
+    if "usage" in payload:
+        events.append((None, {**base, "choices": [], "usage": payload["usage"]}))
+    return events
+
+
+def _anthropic_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    usage = payload.get("usage") or {}
+    start = {**payload, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    events: list[tuple[str | None, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": start})]
+    for index, block in enumerate(payload["content"]):
+        events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": payload["stop_reason"]}}
+    if usage:
+        delta["usage"] = {"output_tokens": usage["output_tokens"]}
+    return [*events, ("message_delta", delta), ("message_stop", {"type": "message_stop"})]
+
+
+def _responses_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    created = {key: value for key, value in payload.items() if key != "usage"}
+    events: list[tuple[str | None, dict[str, Any]]] = [
+        ("response.created", {"type": "response.created", "response": {**created, "output": []}})]
+    for item in payload["output"]:
+        for part in item.get("content", []):
+            events.append(("response.output_text.delta", {"type": "response.output_text.delta",
+                                                          "delta": part.get("text", "")}))
+    kind = "response.completed" if payload["status"] == "completed" else "response.incomplete"
+    return [*events, (kind, {"type": kind, "response": payload})]
+
+
+def stream_events(wire: Wire, payload: dict[str, Any]) -> bytes:
+    """The server-sent events of a streamed reply carrying the same content and usage as `payload`."""
+    if wire is ANTHROPIC:
+        events = _anthropic_events(payload)
+    elif wire is RESPONSES:
+        events = _responses_events(payload)
+    else:
+        events = _chat_events(payload)
+    lines = [(f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n" for name, data in events]
+    if wire is CHAT:
+        lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
 
 
 class _OwnedServer(ThreadingHTTPServer):
@@ -322,39 +450,73 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, _error(404, f"no route {self.path}"))
 
+    def _send_stream(self, data: bytes) -> None:
+        """A server-sent-events reply, delimited by closing the connection."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+        wire = wire_for(self.path)
+        if wire is None:
             self._send(404, _error(404, f"no route {self.path}"))
             return
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError as exc:
-            self._send(400, _error(400, f"request body is not JSON: {exc}"))
+            self._send(400, wire.error(400, "invalid_request_error", f"request body is not JSON: {exc}"))
             return
-        self._answer(body)
+        self._answer(wire, body)
 
-    def _answer(self, body: dict[str, Any]) -> None:
+    def _answer(self, wire: Wire, body: dict[str, Any]) -> None:
         started = time.perf_counter()
         model = str(body.get("model", ""))
         reply = self.owner.next_reply(model, body)
         if isinstance(reply, str):
             status = 404 if reply.startswith("no script") else 500
-            self._send(status, _error(status, reply))
+            self._send(status, wire.error(status, ERROR_TYPES.get(status, "server_error"), reply))
             return
         delay = reply.latency + reply.hang
         if delay and not self.owner.wait(delay):
             self.close_connection = True
             return
         if reply.status >= 400:
-            self._send(reply.status, _error(reply.status, f"scripted error {reply.status} for model {model}"))
+            kind = ERROR_TYPES.get(reply.status, "server_error")
+            self._send(reply.status, wire.error(reply.status, kind, f"scripted error {reply.status} for model {model}"))
             return
-        payload = completion_body(model, body, reply, self.owner.counting)
-        if "usage" in payload:
-            self.owner.usage.append({"model": model, **payload["usage"]})
-        self._send(200, payload)
+        self._reply(wire, model, body, reply)
         self.owner.handling_seconds.append(time.perf_counter() - started - delay)
+
+    def _reply(self, wire: Wire, model: str, body: dict[str, Any], reply: ScriptedReply) -> None:
+        if reply.garbage:
+            self._send_raw(b"<html>upstream says hello</html>")
+            return
+        payload = BODIES[wire.name](model, body, reply, self.owner.counting)
+        usage = wire.usage(payload)
+        if usage is not None:
+            extra = {} if wire is CHAT else {"prompt_tokens": usage.input_tokens,
+                                             "completion_tokens": usage.output_tokens}
+            self.owner.usage.append({"model": model, **payload["usage"], **extra})
+        if body.get("stream"):
+            self._send_stream(stream_events(wire, payload))
+        else:
+            self._send(200, payload)
+
+    def _send_raw(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def load_script(path: str, port: int = 0) -> ScriptedServer:

@@ -5,13 +5,13 @@ Nothing here needs DBOS or litellm, so `agentsprint review ...` starts fast.
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Any
 
 from agentsprint import backlog, notify
 from agentsprint.backlog.files import existing_path
 from agentsprint.domain import Item, Status
+from agentsprint.runner.deciders import person, refusal
 from agentsprint.runner.settle import MERGE_BLOCKED, Project, merge_item
 from agentsprint.runner.settle import open_project as open_project  # how the CLI opens a project's parts
 from agentsprint.store import runs
@@ -20,6 +20,18 @@ from agentsprint.workspace import WorkspaceError
 
 class ActionError(Exception):
     """The action does not apply to the item in its current state."""
+
+
+class NotAllowed(ActionError):
+    """The person may not make this decision ([review] approvers); the attempt is recorded."""
+
+
+def _guard(project: Project, item_id: str, action: str, who: str) -> None:
+    """Raise NotAllowed (after recording the refused attempt) when `who` may not make decision `action`."""
+    why = refusal(project.settings, action, who)
+    if why is not None:
+        runs.record_refusal(project.store, item_id, action, f"human:{who}", why)
+        raise NotAllowed(why)
 
 
 def load_item(project: Project, item_id: str) -> Item:
@@ -72,7 +84,8 @@ def approve(project: Project, item_id: str, reviewer: str | None = None) -> Stat
     if state.reason == "shadow":
         raise ActionError(f"{item_id} ran in shadow mode: its work is never merged (re-run it without --shadow)")
     item = load_item(project, item_id)
-    who = reviewer or getpass.getuser()
+    who = person(project.settings, reviewer)
+    _guard(project, item_id, "approve", who)
     if state.reason != MERGE_BLOCKED:
         stats = project.workspace.diff_stats(item_id)
         runs.record_review(project.store, item_id, "approve", None, who, stats.added + stats.removed, None)
@@ -98,7 +111,7 @@ def reject(project: Project, item_id: str, comment: str, reviewer: str | None = 
         raise ActionError("a rejection needs a comment (-m TEXT): it is the finding the next round works on")
     _require(project, item_id, Status.AWAITING_REVIEW)
     stats = project.workspace.diff_stats(item_id)
-    who = reviewer or getpass.getuser()
+    who = person(project.settings, reviewer)
     runs.record_review(project.store, item_id, "reject", comment, who, stats.added + stats.removed, Status.PLANNED,
                        findings=[f"human reviewer: {comment}"])
 
@@ -120,7 +133,10 @@ def retry(project: Project, item_id: str, add_tokens: int = 0, add_usd: float = 
     _require(project, item_id, Status.ESCALATED, Status.FAILED)
     if add_tokens < 0 or add_usd < 0 or (add_rounds is not None and add_rounds < 1):
         raise ActionError("--add-tokens and --add-usd must be >= 0 and --add-rounds >= 1")
-    actor = f"human:{who or getpass.getuser()}"
+    decider = person(project.settings, who)
+    actor = f"human:{decider}"
+    if add_tokens or add_usd or add_rounds:
+        _guard(project, item_id, "top-up", decider)
     if add_tokens or add_usd:
         item = load_item(project, item_id)
         add_budget(project.store, f"item:{item_id}", tokens=add_tokens, usd=add_usd, actor=actor,
@@ -142,7 +158,7 @@ def drop(project: Project, item_id: str, who: str | None = None) -> None:
     """Give up on the item: `status: dropped` committed into its file on the base branch, then the store."""
     _require(project, item_id, Status.ESCALATED, Status.FAILED)
     commit_file_status(project, item_id, Status.DROPPED)
-    runs.resolve_escalation(project.store, item_id, "dropped", [], actor=f"human:{who or getpass.getuser()}")
+    runs.resolve_escalation(project.store, item_id, "dropped", [], actor=f"human:{person(project.settings, who)}")
 
 
 def commit_file_status(project: Project, item_id: str, status: Status) -> None:

@@ -12,14 +12,20 @@ from agentsprint.store import runs
 from agentsprint.store.items import TransitionError
 
 
-def stop_all(settings: Settings, who: str = "human") -> list[str]:
-    """Cancel the workflows of running and queued items and mark them stopped; returns their ids."""
+def stop_all(settings: Settings, who: str | None = None) -> list[str]:
+    """Cancel the workflows of running and queued items and mark them stopped; returns their ids.
+
+    `who` is the person (default: the git identity); the transitions record `human:<who>`.
+    """
+    from agentsprint.runner.deciders import person
+
+    actor = f"human:{person(settings, who)}"
     project = open_project(settings)
     try:
         with durable.client(settings) as client:
             states = runs.all_item_states(project.store).values()
             return [s.item_id for s in states
-                    if s.status in (Status.RUNNING, Status.PLANNED) and _stop(project, client, s.item_id, who)]
+                    if s.status in (Status.RUNNING, Status.PLANNED) and _stop(project, client, s.item_id, actor)]
     finally:
         project.store.close()
 

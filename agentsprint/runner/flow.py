@@ -12,8 +12,9 @@ from pydantic import BaseModel
 
 from agentsprint import dod
 from agentsprint.agents import qa, supervisor
-from agentsprint.agents.coder import BuiltinCoder, CoderOutcome
+from agentsprint.agents.coder import BuiltinCoder, Coder, CoderOutcome
 from agentsprint.agents.errors import Escalate
+from agentsprint.agents.external import CommandCoder, ExternalAgentFailed, ExternalOutcome
 from agentsprint.agents.guards import RoundGuard, fingerprint
 from agentsprint.agents.loop import Limits
 from agentsprint.agents.tools import ToolPolicy, ToolResult
@@ -90,13 +91,22 @@ class ItemRun:
         self.policy = ToolPolicy.from_settings(settings)
         self.limits = Limits.from_settings(settings.run)
         self.io = DurableIO(item, begin, self.policy)
-        self.coder = BuiltinCoder(self.limits, self.policy)
+        self.coder = self.make_coder(settings.model_for("coder").backend)
         self.guard = RoundGuard(threshold=settings.run.loop_repeat_threshold)
         self.scopes = list(begin.scopes)
         self.worktree = str(current().workspace.worktree_path(item.id))
         self.round_cap = options.rounds if options.rounds is not None else item.budget.rounds
         self.protected = list(settings.policy.protected_paths)
         self.partial: dict[str, Any] = {}  # the round in progress, for an escalation package mid-round
+
+    def make_coder(self, backend: str) -> Coder:
+        """The built-in coder, or an external agent run as a durable step."""
+        if backend == "command":
+            return CommandCoder(self.launch_external, list(current().settings.policy.protected_paths))
+        return BuiltinCoder(self.limits, self.policy)
+
+    def launch_external(self, ctx: CallContext, prompt: str, worktree: str) -> ExternalOutcome:
+        return steps.run_external_coder(ctx, prompt, worktree, self.begin.started_at, self.item.budget.time_seconds)
 
     def ctx(self, role: str, round_no: int) -> CallContext:
         return CallContext(role=role, item_id=self.item.id, run_id=self.options.run_id, round=round_no,
@@ -114,7 +124,7 @@ class ItemRun:
             return self.rounds()
         except Escalate as exc:
             return steps.escalate(self.item, self.options.run_id, exc.reason.value, exc.detail, self.partial or None)
-        except ProviderError as exc:
+        except (ProviderError, ExternalAgentFailed) as exc:
             return steps.fail(self.item, self.options.run_id, str(exc))
         except Exception as exc:  # a defect must dead-letter the item, not leave it running forever
             return steps.fail(self.item, self.options.run_id, f"internal error: {type(exc).__name__}: {exc}")

@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentsprint.config import Settings
 
 if TYPE_CHECKING:
     from agentsprint.llm.gateway import Gateway
+    from agentsprint.llm.proxy import MeteringProxy
     from agentsprint.store import Store
     from agentsprint.workspace import Workspace
 
@@ -32,6 +34,17 @@ class Runtime:
     workspace: Workspace
     progress: ProgressSink | None = None
     executor_id: str = "local"
+    _proxy: MeteringProxy | None = None
+    _proxy_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def metering_proxy(self) -> MeteringProxy:
+        """The process's metering proxy for external agents, started on first use."""
+        from agentsprint.llm.proxy import MeteringProxy
+
+        with self._proxy_lock:
+            if self._proxy is None:
+                self._proxy = MeteringProxy(self.gateway).start()
+            return self._proxy
 
     def emit(self, item_id: str, **data: object) -> None:
         """Send a live-progress update (never durable, never fails the run)."""

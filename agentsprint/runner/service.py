@@ -299,7 +299,8 @@ def _run_items(settings: Settings, ids: list[str] | None, *, sprint: str | None,
     beat = _heartbeat(executor_id)
     report: RunReport | None = None
     try:
-        run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode)
+        run_id = runs.start_run(runtime.store, sprint=sprint, mode="shadow" if shadow else mode,
+                                settings_hash=settings.fingerprint())
         report = RunReport(run_id=run_id, skipped=chosen.skipped,
                            warnings=overlap_warnings(runtime.store, run_id, items))
         for warning in report.warnings:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agentsprint import backlog, dod, notify
 from agentsprint.agents.errors import Escalate
+from agentsprint.agents.external import ExternalOutcome, run_external
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
 from agentsprint.backlog.epics import epic_budget
 from agentsprint.backlog.sprints import list_sprints
@@ -25,6 +26,7 @@ from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.policy import redact
 from agentsprint.runner import durable, settle, undo
 from agentsprint.runner.runtime import current
+from agentsprint.sandbox import Sandbox
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
 from agentsprint.store.ledger import settle_orphans
@@ -33,6 +35,8 @@ from agentsprint.store.sprints import sprint_budget, sprints_of
 # Kept per round (events, escalation package, DBOS step output); QA's prompt takes its own smaller cut
 # (agents.qa.DIFF_PROMPT_CAP) and says when the diff was cut.
 DIFF_CAP = 200_000
+EXTERNAL_DEFAULT_TIMEOUT = 3600.0
+"""Seconds an external agent may run when its item has no time budget."""
 
 
 class CallFailure(BaseModel):
@@ -222,6 +226,19 @@ def handoff(ctx: CallContext, call_id: int | None, tool: str | None, valid: bool
 def _brief(args: dict[str, Any]) -> str:
     text = ", ".join(f"{k}={v!r}" for k, v in args.items())
     return text if len(text) < 60 else text[:57] + "..."
+
+
+@durable.step()
+def run_external_coder(ctx: CallContext, prompt: str, worktree: str, started_at: float,
+                       time_limit: float | None) -> ExternalOutcome:
+    """Run the role's external agent once through the metering proxy, within what is left of the item's time."""
+    rt = current()
+    rt.emit(ctx.item_id or "", role=ctx.role, note="external agent running")
+    left = EXTERNAL_DEFAULT_TIMEOUT if time_limit is None else time_limit - (runs.clock(rt.store, ctx.item_id)
+                                                                             - started_at)
+    command = rt.settings.model_for(ctx.role).command or ""
+    return run_external(rt.metering_proxy(), ctx, command, prompt, worktree, left,
+                        Sandbox.from_settings(rt.settings))
 
 
 @durable.step()

@@ -36,7 +36,8 @@ def submit(settings: Settings, ids: list[str] | None = None, *, sprint: str | No
     store = Store(settings.database_url)
     try:
         with durable.client(settings) as client:
-            run_id = runs.start_run(store, sprint=sprint, mode="shadow" if shadow else "normal")
+            run_id = runs.start_run(store, sprint=sprint, mode="shadow" if shadow else "normal",
+                                    settings_hash=settings.fingerprint())
             found = Submission(run_id=run_id)
             options = RunOptions(run_id=run_id, sprint=sprint, shadow=shadow)
             for item in items:

@@ -28,13 +28,14 @@ from agentsprint.store.tables import (
 )
 
 
-def start_run(store: Store, *, sprint: str | None, mode: str) -> str:
-    """Record a new run and return its id."""
+def start_run(store: Store, *, sprint: str | None, mode: str, settings_hash: str | None = None) -> str:
+    """Record a new run and return its id; its `run.start` event carries the effective settings' hash."""
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     with store.session() as session:
         session.add(RunRow(id=run_id, started_at=time.time(), sprint=sprint, mode=mode,
                            host=socket.gethostname(), pid=os.getpid()))
-        append_event(session, "run.start", run_id=run_id, data={"sprint": sprint, "mode": mode})
+        append_event(session, "run.start", run_id=run_id,
+                     data={"sprint": sprint, "mode": mode, "settings_sha256": settings_hash})
     return run_id
 
 
@@ -368,3 +369,10 @@ def record_review(store: Store, item_id: str, decision: str, comment: str | None
             session.add(row)
         append_event(session, "review", item_id=item_id, actor=actor,
                      data={"decision": decision, "comment": comment, "changed_lines": changed_lines})
+
+
+def record_refusal(store: Store, item_id: str, action: str, actor: str, reason: str) -> None:
+    """A human decision that was refused (not an approver): a `decision.refused` event, nothing else changes."""
+    with store.session() as session:
+        append_event(session, "decision.refused", item_id=item_id, actor=actor,
+                     data={"action": action, "reason": reason})

@@ -1,0 +1,159 @@
+"""External coding agents as the coder: a command line run headless in the worktree, metered by the proxy.
+
+`CommandCoder` renders the prompt file and hands the run to a launcher (the runner's durable step);
+`run_external` is that run: a token from the metering proxy, the command in the sandbox with the
+proxy's URLs and the token in its environment, killed (whole process group) at the item's time limit
+or when the proxy stops the agent. What the agent changed is committed by the runner's round check,
+then the same gates, QA and review follow as for the built-in coder.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from agentsprint.agents import prompts
+from agentsprint.agents.coder import CoderOutcome
+from agentsprint.agents.errors import Escalate
+from agentsprint.domain import EscalationReason, Item
+from agentsprint.policy import run_process, scrubbed_env
+from agentsprint.sandbox import Sandbox, wrap
+from agentsprint.store.ledger import model_calls
+
+if TYPE_CHECKING:
+    from agentsprint.agents.io import AgentIO
+    from agentsprint.agents.supervisor import Plan
+    from agentsprint.llm.context import CallContext
+    from agentsprint.llm.proxy import MeteringProxy
+
+OUTPUT_CAP = 20_000
+"""Characters of the agent's own output kept (head and tail) for the round and the escalation package."""
+
+
+class ExternalOutcome(BaseModel):
+    """What one run of an external agent did (serializable: a durable step's output)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    exit_code: int
+    output: str
+    timed_out: bool = False
+    stopped: str | None = None
+    """Why the proxy stopped the agent (it kept calling after its budget refusals)."""
+    seconds: float = 0.0
+    calls: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+
+
+class ExternalAgentFailed(Exception):
+    """The agent could not run or failed (missing executable, non-zero exit): the item is dead-lettered."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ExternalAgentFailed, (self.detail,))
+
+
+Launch = Callable[["CallContext", str, str], ExternalOutcome]
+"""Runs the agent: (ctx, prompt text, worktree) -> outcome."""
+
+
+class CommandCoder:
+    """The coder as an external command (`[models.coder] backend = "command"`)."""
+
+    def __init__(self, launch: Launch, protected_paths: list[str]) -> None:
+        self.launch = launch
+        self.protected_paths = protected_paths
+
+    def prompt(self, ctx: CallContext, item: Item, plan: Plan, findings: list[str]) -> str:
+        """The prompt file's text: the item, the plan and the findings."""
+        return prompts.render("external_coder.j2", item=item, plan=plan, findings=findings, round=ctx.round,
+                              protected_paths=self.protected_paths)
+
+    def work(self, io: AgentIO, ctx: CallContext, item: Item, plan: Plan, findings: list[str],
+             worktree: str) -> CoderOutcome:
+        """Run the agent once; escalate (time, budget) or fail (it did not run) as its outcome says."""
+        outcome = self.launch(ctx, self.prompt(ctx, item, plan, findings), worktree)
+        judge(outcome)
+        tail = outcome.output.strip()[-500:] or "(no output)"
+        return CoderOutcome(summary=f"external agent exited 0 after {outcome.calls} model calls: {tail}",
+                            finished=True, steps=outcome.calls, tokens=outcome.tokens, usd=outcome.usd)
+
+
+def judge(outcome: ExternalOutcome) -> None:
+    """Escalate or fail the item when the run did not end cleanly."""
+    log = f"\n--- agent output ---\n{outcome.output.strip()[-2000:]}"
+    if outcome.stopped:
+        raise Escalate(EscalationReason.BUDGET, outcome.stopped + log)
+    if outcome.timed_out:
+        raise Escalate(EscalationReason.TIME, f"the external agent ran out of the item's time ({outcome.seconds:g}s): "
+                                              f"its process group was killed{log}")
+    if outcome.exit_code == 127:
+        raise ExternalAgentFailed(f"the coder command was not found: {outcome.output.strip()}")
+    if outcome.exit_code != 0:
+        raise ExternalAgentFailed(f"the external agent exited with status {outcome.exit_code}{log}")
+
+
+def command_argv(template: str, prompt_file: Path) -> list[str]:
+    """The command line of `template` with {prompt_file} replaced (no shell: quoting as in a shell)."""
+    return [word.replace("{prompt_file}", str(prompt_file)) for word in shlex.split(template)]
+
+
+def agent_environment(proxy: MeteringProxy, token: str) -> dict[str, str]:
+    """A scrubbed environment pointing both SDK families at the proxy, the token as their key."""
+    root = proxy.base_url.removesuffix("/v1")
+    return {**scrubbed_env(), "OPENAI_BASE_URL": proxy.base_url, "OPENAI_API_BASE": proxy.base_url,
+            "OPENAI_API_KEY": token, "ANTHROPIC_BASE_URL": root, "ANTHROPIC_API_KEY": token,
+            "ANTHROPIC_AUTH_TOKEN": token, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+
+
+def run_external(proxy: MeteringProxy, ctx: CallContext, template: str, prompt: str, worktree: str,
+                 timeout_s: float, sandbox: Sandbox) -> ExternalOutcome:
+    """Run the agent headless in `worktree` to its end, the time limit or a stop by the proxy."""
+    stop = threading.Event()
+    grant = proxy.grant(ctx, on_stop=lambda _why: stop.set())
+    folder = Path(tempfile.mkdtemp(prefix="agentsprint-prompt-"))
+    try:
+        prompt_file = folder / "prompt.md"
+        prompt_file.write_text(prompt, encoding="utf-8")
+        result = _run(command_argv(template, prompt_file), Path(worktree), timeout_s,
+                      agent_environment(proxy, grant.token), _sandbox_for(sandbox, folder), stop)
+    finally:
+        proxy.revoke(grant.token)
+        shutil.rmtree(folder, ignore_errors=True)
+    calls = [c for c in model_calls(proxy.gateway.store, ctx.item_id)
+             if (c["run_id"], c["round"], c["role"]) == (ctx.run_id, ctx.round, ctx.role)]
+    return ExternalOutcome(exit_code=result.exit_code, output=result.output,
+                           timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
+                           seconds=result.seconds, calls=len(calls),
+                           tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
+                           usd=sum(c["usd"] for c in calls))
+
+
+def _sandbox_for(sandbox: Sandbox, prompt_folder: Path) -> Sandbox:
+    """The item's sandbox with the prompt readable and the network shared (the proxy is on loopback)."""
+    return sandbox.model_copy(update={"network": True, "readable": [*sandbox.readable, str(prompt_folder)]})
+
+
+def _run(argv: list[str], cwd: Path, timeout_s: float, env: dict[str, str], sandbox: Sandbox,
+         stop: threading.Event) -> Any:
+    from agentsprint.process import CommandResult
+
+    if not argv:
+        return CommandResult(exit_code=127, output="empty command")
+    program = argv[0]
+    found = shutil.which(program, path=env.get("PATH")) if "/" not in program else str(cwd / program)
+    if not found or not Path(found).exists():
+        return CommandResult(exit_code=127, output=f"{program}: not found on PATH")
+    return run_process(wrap(argv, cwd, sandbox, env.get("PATH", "")), cwd, max(timeout_s, 0.1), OUTPUT_CAP, env,
+                       stop)

@@ -1,0 +1,50 @@
+"""The `backend` and `command` settings of a role, and how the command line is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentsprint.agents.external import command_argv
+from agentsprint.config import ConfigError, load_settings
+from agentsprint.sandbox import needs_commands
+
+
+def settings_with(tmp_path: Path, coder: str):
+    (tmp_path / "agentsprint.toml").write_text(f"[models.coder]\n{coder}\n", encoding="utf-8")
+    return load_settings(tmp_path, environ={})
+
+
+def test_command_backend_is_read(tmp_path: Path) -> None:
+    settings = settings_with(tmp_path, 'backend = "command"\ncommand = "agent --file {prompt_file}"')
+    coder = settings.model_for("coder")
+    assert (coder.backend, coder.command) == ("command", "agent --file {prompt_file}")
+    assert settings.model_for("supervisor").backend == "builtin"
+
+
+@pytest.mark.parametrize("lines, needle", [
+    ('backend = "command"', 'needs command = "... {prompt_file}"'),
+    ('backend = "command"\ncommand = "agent"', 'needs command = "... {prompt_file}"'),
+    ('backend = "codex"', 'backend "codex" is not available yet'),
+    ('backend = "nope"', "backend"),
+])
+def test_bad_backends_name_the_file_and_field(tmp_path: Path, lines: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings_with(tmp_path, lines)
+    message = str(raised.value)
+    assert "agentsprint.toml" in message and "models.coder" in message and needle in message
+
+
+def test_the_prompt_file_goes_where_the_template_says_without_a_shell(tmp_path: Path) -> None:
+    prompt = tmp_path / "my prompt.md"
+    argv = command_argv("agent --model 'a b' --prompt-file={prompt_file} ; rm -rf /", prompt)
+    assert argv == ["agent", "--model", "a b", f"--prompt-file={prompt}", ";", "rm", "-rf", "/"]
+
+
+def test_an_external_coder_needs_the_sandbox_checked_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "agentsprint.toml").write_text('[models.coder]\nbackend = "command"\ncommand = "a {prompt_file}"\n'
+                                               "[policy]\nallowed_commands = []\n", encoding="utf-8")
+    external = load_settings(tmp_path, environ={})
+    builtin = external.model_copy(update={"models": {}})
+    assert needs_commands(external, []) and not needs_commands(builtin, [])

@@ -1,0 +1,72 @@
+"""The scripted server's Anthropic Messages and OpenAI Responses replies, plain and streamed, over real HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from agentsprint.llm import tokens
+from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
+from agentsprint.llm.wire import ANTHROPIC, CHAT, RESPONSES, Usage, Wire, sse_events
+
+BODIES: dict[str, dict[str, Any]] = {
+    "anthropic-messages": {"model": "m", "max_tokens": 50, "system": "Be brief.",
+                           "messages": [{"role": "user", "content": [{"type": "text", "text": "Fix it."}]}]},
+    "openai-responses": {"model": "m", "max_output_tokens": 50, "instructions": "Be brief.",
+                         "input": [{"role": "user", "content": [{"type": "input_text", "text": "Fix it."}]}]},
+    "openai-chat": {"model": "m", "max_tokens": 50,
+                    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Fix it."}]},
+}
+WIRES: dict[str, Wire] = {"anthropic-messages": ANTHROPIC, "openai-responses": RESPONSES, "openai-chat": CHAT}
+
+
+def post(server: ScriptedServer, wire: Wire, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/{wire.route}", json=body, timeout=10)
+
+
+def expected_input(wire: Wire, body: dict[str, Any]) -> int:
+    messages, tools = wire.messages(body)
+    return tokens.count_prompt_tokens(messages, tools, tokens.encoding_name("m"))
+
+
+@pytest.mark.parametrize("protocol", list(BODIES))
+def test_plain_and_streamed_replies_report_the_same_usage(protocol: str, scripted_server: ScriptedServer) -> None:
+    wire, body = WIRES[protocol], BODIES[protocol]
+    scripted_server.add("m", ScriptedReply(content="Done.", cached_tokens=2), repeat=True)
+    plain = wire.usage(post(scripted_server, wire, body).json())
+    streamed: Usage | None = None
+    response = post(scripted_server, wire, {**body, "stream": True})
+    assert response.headers["content-type"] == "text/event-stream"
+    for line in response.text.splitlines():
+        event = sse_events(line.encode())
+        streamed = wire.stream_usage(event, streamed) if event else streamed
+    assert plain is not None and plain == streamed
+    assert plain.input_tokens == expected_input(wire, body) and plain.cached_input_tokens == 2
+    assert plain.output_tokens == tokens.count_text("Done.")
+
+
+def test_anthropic_reply_shape_with_a_tool_call(scripted_server: ScriptedServer) -> None:
+    scripted_server.add("m", ScriptedReply(content="On it.", tool_calls=[tool_call("finish", summary="ok")]))
+    reply = post(scripted_server, ANTHROPIC, BODIES["anthropic-messages"]).json()
+    assert reply["type"] == "message" and reply["stop_reason"] == "tool_use"
+    assert [block["type"] for block in reply["content"]] == ["text", "tool_use"]
+    assert reply["content"][1]["input"] == {"summary": "ok"}
+
+
+def test_responses_reply_is_cut_at_max_output_tokens(scripted_server: ScriptedServer) -> None:
+    scripted_server.add("m", ScriptedReply(content="word " * 500))
+    reply = post(scripted_server, RESPONSES, BODIES["openai-responses"]).json()
+    assert reply["status"] == "incomplete" and reply["usage"]["output_tokens"] == 50
+    assert reply["output"][0]["content"][0]["type"] == "output_text"
+
+
+@pytest.mark.parametrize("protocol", ["anthropic-messages", "openai-responses"])
+def test_errors_come_in_the_protocol_shape(protocol: str, scripted_server: ScriptedServer) -> None:
+    scripted_server.add("m", ScriptedReply(status=429))
+    response = post(scripted_server, WIRES[protocol], BODIES[protocol])
+    error = response.json()
+    assert response.status_code == 429
+    assert error["error"]["type"] == "rate_limit_error"
+    assert ("type" in error) == (protocol == "anthropic-messages"), "Anthropic wraps errors in type=error"
