@@ -488,7 +488,8 @@ def test_call_in_flight_when_the_process_dies_stays_charged(scripted_server: Scr
     settings = settings_for(scripted_server)
     gateway = Gateway(settings, store)
     gateway.ensure_budget("item:AS-1", tokens=5_000, usd=1.0)
-    process = subprocess.Popen([sys.executable, "-c", CRASHING_CALL, store.url, settings.model_dump_json()])
+    config = settings.model_dump_json(by_alias=True)  # `import` is an alias: the name alone does not load back
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_CALL, store.url, config])
     try:
         deadline = time.monotonic() + 60
         while not scripted_server.requests.get("coder-model") and time.monotonic() < deadline:
