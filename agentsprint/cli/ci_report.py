@@ -107,20 +107,10 @@ def collect(settings: Settings, report: RunReport, sprint: str | None) -> CiSumm
 
 
 def sprint_capacity(settings: Settings, sprint: str | None) -> dict[str, Any] | None:
-    """SEAM (sprint files): the capacity in `backlog/sprints/<sprint>.yml`, through the sprint module.
+    """The capacity (tokens, usd, review_hours) in `backlog/sprints/<sprint>.yml`; None without a sprint file."""
+    from agentsprint.backlog.sprints import find_sprint
 
-    Sprint files come with `agentsprint.backlog.sprints` (`find_sprint`); where that module is not
-    installed yet, or the sprint has no file, there is no capacity to show and the outputs leave it out.
-    """
-    import importlib
-
-    if sprint is None:
-        return None
-    try:
-        sprints = importlib.import_module("agentsprint.backlog.sprints")
-    except ImportError:
-        return None
-    found = sprints.find_sprint(settings.backlog_dir, sprint)
+    found = None if sprint is None else find_sprint(settings.backlog_dir, sprint)
     return None if found is None else dict(found.capacity.model_dump())
 
 

@@ -9,6 +9,8 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentsprint.config import Settings
+
 
 class _LazyConsole:
     """A rich Console made on first use: importing rich costs ~25 ms that `--help` and `list` skip."""
@@ -32,7 +34,7 @@ class _LazyConsole:
         return self._console
 
 
-def real_console(candidate: Console) -> Console:
+def real_console(candidate: Console | _LazyConsole) -> Console:
     """`candidate` as a real rich Console (the lazy proxies forward attributes, not the protocols)."""
     return candidate.real() if isinstance(candidate, _LazyConsole) else candidate
 
@@ -65,7 +67,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_or_exit():  # type: ignore[no-untyped-def]
+def settings_or_exit() -> Settings:
     """The project's settings, or exit 2 naming the file and key that are wrong."""
     from agentsprint.config import ConfigError, load_settings
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
 from agentsprint.cli.deciding import AS_HELP, claimed_name
 
+if TYPE_CHECKING:
+    from agentsprint.runner.settle import Project
+
 app = typer.Typer(help="Escalated items and the dead-letter list (failed).", invoke_without_command=True)
 
 
-def _services():  # type: ignore[no-untyped-def]
+def _services() -> Project:
     from agentsprint.runner.actions import open_project
 
     return open_project(settings_or_exit())

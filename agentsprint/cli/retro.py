@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
+
+if TYPE_CHECKING:
+    from agentsprint.config import Settings
 
 app = typer.Typer()
 
@@ -42,8 +46,16 @@ def _retro(sprint: str | None, items: list[str] | None, since: str | None, trend
 
         report = make_trend(settings)
     else:
-        report = service.make_report(settings, sprint=sprint, items=items, since=since)
+        report = service.make_report(settings, _forecasts(settings), sprint=sprint, items=items, since=since)
     _emit(report, chosen, output, trend)
+
+
+def _forecasts(settings: Settings) -> dict[str, float]:
+    """Planning's USD forecast of each backlog item: what the retro's forecast_error measures spend against."""
+    from agentsprint.backlog import load_backlog
+    from agentsprint.planning.inputs import usd_forecasts
+
+    return usd_forecasts(settings, load_backlog(settings.backlog_dir).items)
 
 
 def _emit(report: dict[str, object], fmt: str | None, output: Path | None, trend: bool) -> None:

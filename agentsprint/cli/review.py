@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from agentsprint.cli.context import console, fail, settings_or_exit
 from agentsprint.cli.deciding import AS_HELP, claimed_name
 
+if TYPE_CHECKING:
+    from agentsprint.runner.settle import Project
+
 app = typer.Typer(help="The review inbox: approve (merge) or reject (new round) agents' work.",
                   invoke_without_command=True)
 
 
-def _services():  # type: ignore[no-untyped-def]
+def _services() -> Project:
     from agentsprint.runner.actions import open_project
     from agentsprint.store import StoreError
 

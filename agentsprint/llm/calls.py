@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from agentsprint.config import ModelSettings
 from agentsprint.llm import records
 from agentsprint.llm.errors import ProviderError
-from agentsprint.llm.ledger import Reservation
+from agentsprint.llm.ledger import CallRecord, CallSettlement, Reservation
 from agentsprint.llm.prices import Price
 
 if TYPE_CHECKING:
@@ -53,20 +53,21 @@ class PendingCall:
             return "estimated"
         return "imputed" if self.imputed else "measured"
 
-    def reserved_row(self, granted: int, usd: float) -> dict[str, Any]:
+    def reserved_row(self, granted: int, usd: float) -> CallRecord:
         """The model_calls row as reserved: charged at the estimate and the granted output until settled."""
         ctx = self.ctx
-        return {"item_id": ctx.item_id, "run_id": ctx.run_id, "round": ctx.round, "role": ctx.role,
-                "model": self.model, "requested_max_tokens": self.requested, "input_tokens": self.estimate,
-                "output_tokens": granted, "usd": usd, "request_json": self.request_json,
-                "idempotency_key": self.idempotency_key, "started_at": time.time(),
-                "attributes_json": records.attributes(self.model, granted, self.settings.temperature)}
+        return CallRecord(item_id=ctx.item_id, run_id=ctx.run_id, round=ctx.round, role=ctx.role, model=self.model,
+                          requested_max_tokens=self.requested, granted_max_tokens=granted,
+                          estimated_input_tokens=self.estimate, reserved_tokens=self.estimate + granted,
+                          reserved_usd=usd, input_tokens=self.estimate, output_tokens=granted, usd=usd,
+                          request_json=self.request_json, idempotency_key=self.idempotency_key,
+                          started_at=time.time(),
+                          attributes_json=records.attributes(self.model, granted, self.settings.temperature))
 
-    def refused_row(self, error: str) -> dict[str, Any]:
+    def refused_row(self, error: str) -> CallRecord:
         """The model_calls row of a call refused for budget: nothing reserved, nothing sent."""
-        scopes = json.dumps(sorted(set(self.ctx.scopes)))
-        return {**self.reserved_row(0, 0.0), "output_tokens": 0, "input_tokens": 0, "scopes_json": scopes,
-                "estimated_input_tokens": self.estimate, "error": error, "finished_at": time.time()}
+        return replace(self.reserved_row(0, 0.0), reserved_tokens=0, input_tokens=0,
+                       scopes_json=json.dumps(sorted(set(self.ctx.scopes))), error=error, finished_at=time.time())
 
     def summary(self, **data: Any) -> dict[str, Any]:
         """The audit event's data: who called which model, and the outcome (never the prompt)."""
@@ -75,7 +76,7 @@ class PendingCall:
                 "model": self.model, "retries": self.retries, **data}
 
     def ok_fields(self, reservation: Reservation, result: ProviderResult, usd: float, latency_ms: float,
-                  response_json: str) -> dict[str, Any]:
+                  response_json: str) -> CallSettlement:
         """The settled row of a successful call, with its overshoot (usage beyond the reservation)."""
         over_tokens, over_usd = overshoot(reservation, result, usd)
         extra = {"agentsprint.overshoot_tokens": over_tokens, "agentsprint.overshoot_usd": over_usd,
@@ -86,9 +87,10 @@ class PendingCall:
             self.model, reservation.granted_max_tokens, self.settings.temperature,
             response_model=result.model, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
             finish_reason=result.finish_reason, extra=extra)
-        return {"input_tokens": result.input_tokens, "cached_input_tokens": result.cached_input_tokens,
-                "output_tokens": result.output_tokens, "usd": usd, "latency_ms": latency_ms,
-                "retries": self.retries, "response_json": response_json, "attributes_json": attributes}
+        return CallSettlement(outcome="ok", input_tokens=result.input_tokens,
+                              cached_input_tokens=result.cached_input_tokens, output_tokens=result.output_tokens,
+                              usd=usd, latency_ms=latency_ms, retries=self.retries, response_json=response_json,
+                              attributes_json=attributes)
 
     def ok_event(self, reservation: Reservation, result: ProviderResult, usd: float,
                  latency_ms: float) -> dict[str, Any]:
@@ -100,16 +102,15 @@ class PendingCall:
                             granted_max_tokens=reservation.granted_max_tokens, overshoot_tokens=over_tokens,
                             overshoot_usd=over_usd, finish_reason=result.finish_reason)
 
-    def failure_fields(self, reservation: Reservation, error: ProviderError, charged: bool) -> dict[str, Any]:
+    def failure_fields(self, reservation: Reservation, error: ProviderError, charged: bool) -> CallSettlement:
         """The settled row of a failed call: released, or charged at its reservation when it may be billed."""
         attributes = records.attributes(self.model, reservation.granted_max_tokens, self.settings.temperature,
                                         extra={"error.type": error.kind,
                                                "agentsprint.cost": "estimated" if charged else "none"})
-        return {"outcome": "error", "error": f"{error}{CHARGED_NOTE if charged else ''}",
-                "retries": self.retries,
-                "input_tokens": reservation.estimated_input_tokens if charged else 0,
-                "output_tokens": reservation.granted_max_tokens if charged else 0,
-                "usd": reservation.usd if charged else 0.0, "attributes_json": attributes}
+        return CallSettlement(outcome="error", error=f"{error}{CHARGED_NOTE if charged else ''}",
+                              retries=self.retries, input_tokens=reservation.estimated_input_tokens if charged else 0,
+                              output_tokens=reservation.granted_max_tokens if charged else 0,
+                              usd=reservation.usd if charged else 0.0, attributes_json=attributes)
 
 
 def usage_anomaly(reservation: Reservation, result: ProviderResult) -> str | None:

@@ -26,7 +26,7 @@ from agentsprint.llm import records, tokens
 from agentsprint.llm.calls import PendingCall, overshoot, usage_anomaly
 from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
-from agentsprint.llm.ledger import Ask, BudgetState, Ledger, Reservation, fit
+from agentsprint.llm.ledger import BudgetState, CallRecord, Ledger, Reservation, fit
 from agentsprint.llm.prices import Price, check_prices, price_for
 from agentsprint.llm.ratelimit import RateLimiter, limiter_for
 from agentsprint.redaction import redact, secret_texts
@@ -258,14 +258,14 @@ class Gateway:
         for _ in range(RACE_ATTEMPTS):
             try:
                 reservation = self.ledger.reserve_fitting(call.ctx.scopes,
-                                                          lambda states: self._ask(call, states, minimum))
+                                                          lambda states: self._fitted_call(call, states, minimum))
             except _NoReplyFits as refusal:
                 raise self._refuse(call, refusal.states, refusal.binding, minimum) from None
             if reservation is not None:
                 return reservation
         raise self._refuse(call, store_ledger.budgets(self.store, call.ctx.scopes), None, minimum)
 
-    def _ask(self, call: PendingCall, states: dict[str, BudgetState], minimum: int) -> Ask:
+    def _fitted_call(self, call: PendingCall, states: dict[str, BudgetState], minimum: int) -> CallRecord:
         """The largest reservation that fits `states` (PriceUnknown / _NoReplyFits when none may be made)."""
         if call.price is None and any(state.limit_usd is not None for state in states.values()):
             raise PriceUnknown([f"{call.ctx.role}: {call.model}"])
@@ -274,7 +274,7 @@ class Gateway:
         if granted < minimum:
             raise _NoReplyFits(states, fitted.binding)
         usd = call.price.reserve_usd(call.estimate, granted) if call.price else 0.0
-        return Ask(call.estimate + granted, usd, granted, call.estimate, call.reserved_row(granted, usd))
+        return call.reserved_row(granted, usd)
 
     def _refuse(self, call: PendingCall, states: dict[str, BudgetState], binding: str | None,
                 minimum: int) -> BudgetExhausted:
@@ -324,7 +324,7 @@ class Gateway:
             log.warning("call %s: usage exceeded its reservation by %d tokens, $%.6f", reservation.call_id,
                         over_tokens, over_usd)
         if anomaly is not None:
-            fields["usage_anomaly"] = anomaly
+            fields = dataclasses.replace(fields, usage_anomaly=anomaly)
         try:
             self.ledger.settle(reservation, result.input_tokens + result.output_tokens, usd, fields,
                                call.ok_event(reservation, result, usd, reply.latency_ms))
@@ -356,5 +356,5 @@ class Gateway:
         fields = call.failure_fields(reservation, error, charged)
         event = call.summary(outcome="error", error_kind=error.kind, error=error.message[:500],
                              charged=charged)
-        spent = fields["input_tokens"] + fields["output_tokens"]
-        self.ledger.settle(reservation, spent, fields["usd"], fields, event)
+        spent = (fields.input_tokens or 0) + (fields.output_tokens or 0)
+        self.ledger.settle(reservation, spent, fields.usd or 0.0, fields, event)

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentsprint.llm.prices import Price
 from agentsprint.store import Store
 from agentsprint.store import ledger as store_ledger
-from agentsprint.store.ledger import BudgetState
+from agentsprint.store.ledger import BudgetState, CallRecord, CallSettlement
 
-__all__ = ["Ask", "BudgetState", "Fit", "Ledger", "Reservation", "fit"]
+__all__ = ["BudgetState", "CallRecord", "CallSettlement", "Ledger", "ReplyRoom", "Reservation", "fit"]
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,7 @@ class Reservation:
 
 
 @dataclass(frozen=True)
-class Ask:
-    """What to reserve for one call and the model_calls fields to record with it."""
-
-    tokens: int
-    usd: float
-    granted_max_tokens: int
-    estimated_input_tokens: int
-    call: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Fit:
+class ReplyRoom:
     """The largest reply that fits every scope, and the scope that limits it (None: nothing does)."""
 
     max_tokens: int
@@ -67,7 +57,7 @@ def _usd_room(state: BudgetState, estimate: int, price: Price, requested: int) -
     return room
 
 
-def fit(states: Mapping[str, BudgetState], estimate: int, requested: int, price: Price | None) -> Fit:
+def fit(states: Mapping[str, BudgetState], estimate: int, requested: int, price: Price | None) -> ReplyRoom:
     """Shrink `requested` output tokens until estimate + reply fits every scope's tokens and USD."""
     grant, binding = requested, None
     for state in states.values():
@@ -79,7 +69,7 @@ def fit(states: Mapping[str, BudgetState], estimate: int, requested: int, price:
         for room in rooms:
             if room < grant:
                 grant, binding = room, state.scope
-    return Fit(grant, binding)
+    return ReplyRoom(grant, binding)
 
 
 class Ledger:
@@ -88,74 +78,41 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def reserve(
-        self,
-        scopes: Iterable[str],
-        tokens: int,
-        usd: float,
-        call: dict[str, Any] | None = None,
-        *,
-        granted_max_tokens: int = 0,
-        estimated_input_tokens: int = 0,
-    ) -> Reservation | None:
+    def reserve(self, scopes: Iterable[str], tokens: int, usd: float, *, granted_max_tokens: int = 0,
+                estimated_input_tokens: int = 0) -> Reservation | None:
         """Hold `tokens` and `usd` on every scope at once, or on none (None when any lacks room)."""
-        ask = Ask(tokens, usd, granted_max_tokens, estimated_input_tokens, call or {})
-        return self.reserve_fitting(scopes, lambda _states: ask)
+        call = CallRecord(started_at=time.time(), reserved_tokens=tokens, reserved_usd=usd,
+                          granted_max_tokens=granted_max_tokens, estimated_input_tokens=estimated_input_tokens)
+        return self.reserve_fitting(scopes, lambda _states: call)
 
     def reserve_fitting(
-        self, scopes: Iterable[str], decide: Callable[[dict[str, BudgetState]], Ask]
+        self, scopes: Iterable[str], decide: Callable[[dict[str, BudgetState]], CallRecord]
     ) -> Reservation | None:
-        """Read the scopes and reserve what `decide` asks in one transaction (None: a concurrent call won)."""
+        """Read the scopes and reserve the call `decide` makes in one transaction (None: a concurrent call won)."""
         scope_list = tuple(sorted(set(scopes)))
-        asked: list[Ask] = []
+        made: list[CallRecord] = []
 
-        def store_decide(states: dict[str, BudgetState]) -> tuple[int, float, dict[str, Any]]:
-            ask = decide(states)
-            asked.append(ask)
-            fields = {
-                **ask.call,
-                "scopes_json": json.dumps(list(scope_list)),
-                "granted_max_tokens": ask.granted_max_tokens,
-                "estimated_input_tokens": ask.estimated_input_tokens,
-            }
-            return ask.tokens, ask.usd, fields
+        def charged_to_scopes(states: dict[str, BudgetState]) -> CallRecord:
+            made.append(replace(decide(states), scopes_json=json.dumps(list(scope_list))))
+            return made[-1]
 
-        call_id = store_ledger.reserve_fitting(self.store, scope_list, store_decide)
+        call_id = store_ledger.reserve_fitting(self.store, scope_list, charged_to_scopes)
         if call_id is None:
             return None
-        ask = asked[-1]
-        return Reservation(
-            call_id, scope_list, ask.tokens, ask.usd, ask.granted_max_tokens, ask.estimated_input_tokens
-        )
+        call = made[-1]
+        return Reservation(call_id, scope_list, call.reserved_tokens, call.reserved_usd, call.granted_max_tokens,
+                           call.estimated_input_tokens)
 
-    def settle(
-        self,
-        reservation: Reservation,
-        actual_tokens: int,
-        actual_usd: float,
-        fields: dict[str, Any] | None = None,
-        event: dict[str, Any] | None = None,
-    ) -> bool:
+    def settle(self, reservation: Reservation, actual_tokens: int, actual_usd: float, settlement: CallSettlement,
+               event: dict[str, Any] | None = None) -> bool:
         """Replace the reservation by the actual spend on its scopes; False if it was already settled."""
-        data = {
-            "reserved_tokens": reservation.tokens,
-            "spent_tokens": actual_tokens,
-            "usd": actual_usd,
-            **(event or {}),
-            "call_id": reservation.call_id,
-        }
-        return store_ledger.settle(
-            self.store,
-            reservation.call_id,
-            actual_tokens,
-            actual_usd,
-            {"outcome": "ok", **(fields or {})},
-            data,
-        )
+        data = {"reserved_tokens": reservation.tokens, "spent_tokens": actual_tokens, "usd": actual_usd,
+                **(event or {}), "call_id": reservation.call_id}
+        return store_ledger.settle(self.store, reservation.call_id, actual_tokens, actual_usd, settlement, data)
 
-    def refuse(self, fields: dict[str, Any], event: dict[str, Any]) -> int:
+    def refuse(self, call: CallRecord, event: dict[str, Any]) -> int:
         """Record a call refused before any request (nothing reserved, nothing spent)."""
-        return store_ledger.record_call(self.store, {**fields, "outcome": "refused"}, event)
+        return store_ledger.record_call(self.store, replace(call, outcome="refused"), event)
 
     def record_anomaly(self, event: dict[str, Any]) -> None:
         """Record implausible provider usage as a `model.usage_anomaly` audit event."""

@@ -141,7 +141,7 @@ class ScriptedServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._address = (host, port)
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _OwnedServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
         """Every request body received, per model name."""
@@ -180,9 +180,8 @@ class ScriptedServer:
     def start(self) -> ScriptedServer:
         """Bind and serve in a daemon thread."""
         self._stopping.clear()
-        self._httpd = ThreadingHTTPServer(self._address, _Handler)
+        self._httpd = _OwnedServer(self._address, _Handler, self)
         self._httpd.daemon_threads = True
-        self._httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -412,14 +411,23 @@ def stream_events(wire: Wire, payload: dict[str, Any]) -> bytes:
     return "".join(lines).encode()
 
 
+class _OwnedServer(ThreadingHTTPServer):
+    """The HTTP server, knowing the ScriptedServer whose scripts its handlers answer from."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], owner: ScriptedServer) -> None:
+        super().__init__(address, handler)
+        self.owner = owner
+
+
 class _Handler(BaseHTTPRequestHandler):
+    server: _OwnedServer
     protocol_version = "HTTP/1.1"
     server_version = "agentsprint-scripted/1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed ACK
 
     @property
     def owner(self) -> ScriptedServer:
-        return self.server.owner  # type: ignore[attr-defined,no-any-return]
+        return self.server.owner
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the demo read `requests` and `errors` instead."""

@@ -129,6 +129,12 @@ def with_labels(history: Sequence[DoneRecord], items: Mapping[str, Item]) -> lis
     return [replace(r, labels=tuple(items[r.item_id].labels)) if r.item_id in items else r for r in history]
 
 
+def usd_p50s(forecasts: Mapping[str, Forecast]) -> dict[str, float]:
+    """{item id: p50 USD} of the forecasts made from done items: one from the item's own budget forecasts nothing."""
+    return {item_id: usd for item_id, forecast in forecasts.items()
+            if forecast.from_history and (usd := forecast.p50("usd")) is not None}
+
+
 def budget_risks(item: Item, forecast: Forecast) -> list[str]:
     """The budget kinds below the forecast's p50 ("likely to escalate on budget"); none without history."""
     if not forecast.from_history:

@@ -11,7 +11,7 @@ from agentsprint.backlog.epics import list_epics
 from agentsprint.backlog.sprints import list_sprints
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Sprint, SprintState, Status
-from agentsprint.planning.forecast import Forecast, forecast_all, with_labels
+from agentsprint.planning.forecast import Forecast, forecast_all, usd_p50s, with_labels
 from agentsprint.planning.planner import PlanInput
 from agentsprint.store.done_items import done_history, live_statuses, scope_spend
 
@@ -24,6 +24,11 @@ NOT_PLANNABLE = {Status.RUNNING: "running", Status.AWAITING_REVIEW: "awaiting re
 def item_forecasts(settings: Settings, items: Mapping[str, Item]) -> dict[str, Forecast]:
     """Every item's forecast from the project's history of done items."""
     return forecast_all(items.values(), with_labels(done_history(settings.database_url), items))
+
+
+def usd_forecasts(settings: Settings, items: Mapping[str, Item]) -> dict[str, float]:
+    """The p50 USD of every item whose forecast comes from done items (the retro's forecast_error)."""
+    return usd_p50s(item_forecasts(settings, items))
 
 
 def plan_input(settings: Settings, items: Mapping[str, Item], sprint: Sprint) -> PlanInput:

@@ -48,17 +48,15 @@ def check_items(settings: Settings, history: History, ids: frozenset[str]) -> No
         raise RetroError(f"{', '.join(unknown)}: no such item (not in {settings.backlog_dir} nor the database)")
 
 
-def make_report(settings: Settings, **options: Any) -> dict[str, Any]:
-    """The retro of the project's history for the scope `options` name."""
-    from agentsprint.retro.forecasts import item_forecasts
+def make_report(settings: Settings, forecasts: dict[str, float] | None = None, **options: Any) -> dict[str, Any]:
+    """The retro of the project's history for the scope `options` name; `forecasts`: USD per item, from planning."""
     from agentsprint.retro.report import build
     from agentsprint.store.history import load_history
 
     since = options.get("since")
     history = load_history(settings.database_url, since=parse_since(since) if since else None)
     scope = make_scope(settings, history, **options)
-    ids = sorted(scope.item_ids) if scope.item_ids is not None else [i.item_id for i in history.items]
-    return build(history, scope, settings.review.lines_per_hour, forecasts=item_forecasts(settings.root, ids))
+    return build(history, scope, settings.review.lines_per_hour, forecasts=forecasts)
 
 
 def format_for(fmt: str | None, output: str | None) -> str | None:

@@ -6,11 +6,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentsprint import backlog
 from agentsprint.config import STATE_DIR, templates_dir
 from agentsprint.domain import Budget, Item, ItemType, Priority, parse_gate
 from agentsprint.gitrepo import git_bytes
+
+if TYPE_CHECKING:
+    from agentsprint.runner.runtime import ProgressSink
 
 CONFIG = """# agentsprint demo: every role talks to the scripted model server agentsprint started on 127.0.0.1.
 [models.supervisor]
@@ -51,9 +55,9 @@ BODY = "{what}\n\n## Acceptance criteria\n{criteria}\n"
 
 
 def _item(item_id: str, title: str, type_: ItemType, value: int, what: str, criteria: list[str],
-          dod: list[object], depends_on: list[str] | None = None, **budget: object) -> Item:
+          dod: list[object], budget: Budget, depends_on: list[str] | None = None) -> Item:
     return Item(id=item_id, title=title, type=type_, priority=Priority.HIGH, value=value, depends_on=depends_on or [],
-                scope=["shop/**"], budget=Budget(**budget), dod=[parse_gate(g) for g in dod],  # type: ignore[arg-type]
+                scope=["shop/**"], budget=budget, dod=[parse_gate(g) for g in dod],
                 body=BODY.format(what=what, criteria="\n".join(f"- {c}" for c in criteria)))
 
 
@@ -65,19 +69,19 @@ def demo_items() -> list[Item]:
               "paginate() skips the first page: page 1 returns items 10-19.",
               ["page 1 starts with the first item", "tests/test_pagination.py passes"],
               [{"tests": "python -m unittest -q tests.test_pagination"}, "secrets"],
-              tokens=60000, usd=0.5, time="5m", rounds=3),
+              Budget(tokens=60000, usd=0.5, time="5m", rounds=3)),
         _item("AS-2", "Add a discount helper", ItemType.FEATURE, 5,
               "Orders need a percentage discount on a price.",
               ["apply_discount(100, 15) == 85.0", "percent outside 0..100 raises ValueError"],
-              [tests, "secrets"], depends_on=["AS-1"], tokens=60000, usd=0.5, time="5m", rounds=3),
+              [tests, "secrets"], Budget(tokens=60000, usd=0.5, time="5m", rounds=3), depends_on=["AS-1"]),
         _item("AS-3", "Tidy up the sales report", ItemType.REFACTOR, 2,
               "sales_report builds its total by hand; make it shorter without changing its output.",
-              ["sales_report output unchanged"], [tests], tokens=2500, usd=0.05, time="5m", rounds=2),
+              ["sales_report output unchanged"], [tests], Budget(tokens=2500, usd=0.05, time="5m", rounds=2)),
         _item("AS-4", "Export order lines as CSV", ItemType.FEATURE, 3,
               "Finance wants the order lines as CSV.",
               ["header row name,price,quantity,total", "one row per order line"],
-              [tests, "secrets", {"review": "human"}], depends_on=["AS-1"], tokens=60000, usd=0.5, time="5m",
-              rounds=3),
+              [tests, "secrets", {"review": "human"}], Budget(tokens=60000, usd=0.5, time="5m", rounds=3),
+              depends_on=["AS-1"]),
     ]
 
 
@@ -133,7 +137,7 @@ def default_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="agentsprint-demo-"))
 
 
-def run_demo(target: Path, progress: object | None = None, parallel: int = 2) -> DemoResult:
+def run_demo(target: Path, progress: ProgressSink | None = None, parallel: int = 2) -> DemoResult:
     """Create the sample, serve the scripted models, run the sprint; the server stops afterwards."""
     from agentsprint.config import load_settings
     from agentsprint.llm.scripted import ScriptedServer
@@ -143,6 +147,5 @@ def run_demo(target: Path, progress: object | None = None, parallel: int = 2) ->
     with ScriptedServer(responders=dict(RESPONDERS)) as server:
         create_sample(target, server.base_url, sandbox=demo_sandbox())
         settings = load_settings(target, environ={})
-        report = run_items(settings, [i.id for i in demo_items()], parallel=parallel,
-                           progress=progress)  # type: ignore[arg-type]
+        report = run_items(settings, [i.id for i in demo_items()], parallel=parallel, progress=progress)
     return DemoResult(target, dict(report.results), EXPECTED, report.seconds, settings.policy.sandbox)

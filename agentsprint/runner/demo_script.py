@@ -7,7 +7,7 @@ same scripts drive the crash/resume tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentsprint.llm.scripted import ScriptedReply, tool_call
@@ -127,9 +127,9 @@ def _reply(step: Reply) -> ScriptedReply:
 class ScriptBook:
     """Stateless responders for the supervisor, coder and QA models, keyed on item, round and step."""
 
-    def __init__(self, plans: dict[str, Reply], coder: dict[tuple[str, int], list[Reply]],
-                 verdicts: dict[tuple[str, int], Reply] | None = None,
-                 supervisor_steps: dict[tuple[str, int], list[Reply]] | None = None) -> None:
+    def __init__(self, plans: Mapping[str, Reply], coder: Mapping[tuple[str, int], Sequence[Reply]],
+                 verdicts: Mapping[tuple[str, int], Reply] | None = None,
+                 supervisor_steps: Mapping[tuple[str, int], Sequence[Reply]] | None = None) -> None:
         self.plans, self.coder_steps = plans, coder
         self.verdicts = verdicts or {}
         self.supervisor_steps = supervisor_steps or {}

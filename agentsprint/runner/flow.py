@@ -24,7 +24,7 @@ from agentsprint.llm.gateway import CallContext, Reply
 from agentsprint.money import plural
 from agentsprint.runner import durable, steps
 from agentsprint.runner.runtime import current
-from agentsprint.store.runs import Begin
+from agentsprint.store.runs import ItemStart
 
 MERGE_WAIT_SECONDS = 1.0
 MERGE_WAIT_POLLS = 600  # at most ten minutes behind higher-precedence items, then merge anyway
@@ -50,7 +50,7 @@ class TimeExceeded(Escalate):
 class DurableIO:
     """AgentIO whose every model call and tool execution is a recorded step."""
 
-    def __init__(self, item: Item, begin: Begin, policy: ToolPolicy) -> None:
+    def __init__(self, item: Item, begin: ItemStart, policy: ToolPolicy) -> None:
         self.item = item
         self.started_at = begin.started_at
         self.time_limit = item.budget.time_seconds
@@ -85,7 +85,7 @@ class DurableIO:
 class ItemRun:
     """The rounds of one attempt at one item."""
 
-    def __init__(self, item: Item, begin: Begin, options: RunOptions) -> None:
+    def __init__(self, item: Item, begin: ItemStart, options: RunOptions) -> None:
         settings = current().settings
         self.item, self.begin, self.options = item, begin, options
         self.policy = ToolPolicy.from_settings(settings)

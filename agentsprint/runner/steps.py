@@ -112,7 +112,7 @@ def load_item(item_id: str) -> Item:
 
 
 @durable.step()
-def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None, shadow: bool = False) -> runs.Begin:
+def begin(item: Item, run_id: str, workflow_id: str, sprint: str | None, shadow: bool = False) -> runs.ItemStart:
     """Mark the item running, open its budgets (item, every sprint holding it, its epic) and its worktree.
 
     A shadow attempt is charged to scopes of its own (`shadow:<run id>:item:<ID>`, ...) with the same

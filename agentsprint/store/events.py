@@ -33,7 +33,7 @@ def event_hash(prev_hash: str, at: float, kind: str, item_id: str | None, run_id
 def _lock_chain(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(727002)"))  # type: ignore[call-overload]
+        session.connection().execute(text("SELECT pg_advisory_xact_lock(727002)"))
     # SQLite: every transaction is BEGIN IMMEDIATE (see engine.py), which already serializes writers.
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
@@ -51,12 +51,60 @@ _RAISE_LIMITS = text(
     "UPDATE budgets SET limit_tokens = limit_tokens + :lt, limit_usd = limit_usd + :lu, updated_at = :now "
     "WHERE scope = :s"
 )
-CALL_COLUMNS = frozenset(ModelCallRow.model_fields) - {"id"}
-_CALL_DEFAULTS = {
-    name: info.default
-    for name, info in ModelCallRow.model_fields.items()
-    if name != "id" and not info.is_required()
-}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRecord:
+    """A `model_calls` row as it is inserted (reserved or refused): every column but the id, the table's defaults."""
+
+    started_at: float
+    item_id: str | None = None
+    run_id: str | None = None
+    round: int = 0
+    role: str = ""
+    model: str = ""
+    scopes_json: str = "[]"
+    requested_max_tokens: int = 0
+    granted_max_tokens: int = 0
+    estimated_input_tokens: int = 0
+    reserved_tokens: int = 0
+    reserved_usd: float = 0.0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    usd: float = 0.0
+    latency_ms: float | None = None
+    retries: int = 0
+    idempotency_key: str | None = None
+    outcome: str = "reserved"
+    error: str | None = None
+    finished_at: float | None = None
+    request_json: str = "{}"
+    response_json: str = "{}"
+    attributes_json: str = "{}"
+    usage_anomaly: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallSettlement:
+    """What settling a call writes to its `model_calls` row; a column left None keeps its value."""
+
+    outcome: str
+    error: str | None = None
+    input_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    output_tokens: int | None = None
+    usd: float | None = None
+    latency_ms: float | None = None
+    retries: int | None = None
+    response_json: str | None = None
+    attributes_json: str | None = None
+    usage_anomaly: str | None = None
+    finished_at: float | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """{column: value} of what this settlement sets."""
+        return {name: value for name, value in vars(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -152,11 +200,8 @@ def _reserve_scope(conn: Connection, scope: str, tokens: int, usd: float, now: f
         raise _ScopeFull(scope)
 
 
-def _insert_call(conn: Connection, fields: dict[str, Any]) -> int:
-    unknown = set(fields) - CALL_COLUMNS
-    if unknown:
-        raise ValueError(f"not model_calls columns: {sorted(unknown)}")
-    values = {**_CALL_DEFAULTS, **fields}
+def _insert_call(conn: Connection, record: CallRecord) -> int:
+    values = vars(record)
     names = sorted(values)
     statement = text(
         f"INSERT INTO model_calls ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
@@ -168,9 +213,9 @@ def _insert_call(conn: Connection, fields: dict[str, Any]) -> int:
 def reserve_fitting(
     store: Store,
     scopes: Iterable[str],
-    decide: Callable[[dict[str, BudgetState]], tuple[int, float, dict[str, Any]]],
+    decide: Callable[[dict[str, BudgetState]], CallRecord],
 ) -> int | None:
-    """Read the scopes, then reserve what `decide` asks (tokens, usd, call row) in the same transaction.
+    """Read the scopes, then reserve the call `decide` makes (its reserved tokens and USD) in the same transaction.
 
     Returns the call's id, or None when a conditional update found no room (a concurrent reservation
     won; PostgreSQL only, since SQLite's BEGIN IMMEDIATE already serializes the read and the update).
@@ -181,19 +226,10 @@ def reserve_fitting(
     try:
         with store.session() as session:
             conn = session.connection()
-            tokens, usd, call = decide(_read(conn, scope_list))
+            call = decide(_read(conn, scope_list))
             for scope in scope_list:
-                _reserve_scope(conn, scope, tokens, usd, now)
-            return _insert_call(
-                conn,
-                {
-                    **call,
-                    "reserved_tokens": tokens,
-                    "reserved_usd": usd,
-                    "outcome": "reserved",
-                    "started_at": call.get("started_at", now),
-                },
-            )
+                _reserve_scope(conn, scope, call.reserved_tokens, call.reserved_usd, now)
+            return _insert_call(conn, replace(call, outcome="reserved"))
     except _ScopeFull:
         return None
 
@@ -203,7 +239,7 @@ def settle(
     call_id: int,
     spent_tokens: int,
     spent_usd: float,
-    fields: dict[str, Any],
+    settlement: CallSettlement,
     event: dict[str, Any],
 ) -> bool:
     """Move a call's reservation to spend and record its outcome and audit event; False if already settled.
@@ -213,11 +249,11 @@ def settle(
     (the provider answered it), and DuplicateSettlement tells the caller to use the first reply.
     """
     try:
-        return _settle(store, call_id, spent_tokens, spent_usd, fields, event)
+        return _settle(store, call_id, spent_tokens, spent_usd, settlement, event)
     except IntegrityError:
-        if fields.get("outcome") != "ok":
+        if settlement.outcome != "ok":
             raise
-    _settle(store, call_id, spent_tokens, spent_usd, {**fields, "outcome": "duplicate", "error": DUPLICATE_NOTE},
+    _settle(store, call_id, spent_tokens, spent_usd, replace(settlement, outcome="duplicate", error=DUPLICATE_NOTE),
             {**event, "outcome": "duplicate"})
     raise DuplicateSettlement(call_id)
 
@@ -229,15 +265,12 @@ class DuplicateSettlement(Exception):
     """The call was settled `duplicate`: another call under its idempotency key is the `ok` one."""
 
 
-def _settle(store: Store, call_id: int, spent_tokens: int, spent_usd: float, fields: dict[str, Any],
+def _settle(store: Store, call_id: int, spent_tokens: int, spent_usd: float, settlement: CallSettlement,
             event: dict[str, Any]) -> bool:
     now = time.time()
     with store.session() as session:
         conn = session.connection()
-        values = {**fields, "finished_at": fields.get("finished_at", now)}
-        unknown = set(values) - CALL_COLUMNS
-        if unknown:
-            raise ValueError(f"not model_calls columns: {sorted(unknown)}")
+        values = {"finished_at": now, **settlement.columns()}
         assignments = ", ".join(f"{name} = :{name}" for name in sorted(values))
         row = conn.execute(
             text(
@@ -275,14 +308,14 @@ def settle_orphans(store: Store, item_id: str) -> int:
         event = {"item_id": item_id, "run_id": run_id, "role": role, "model": model, "outcome": "interrupted",
                  "call_id": call_id, "spent_tokens": tokens, "usd": usd, "charged": True}
         settled += _settle(store, int(call_id or 0), int(tokens), float(usd),
-                           {"outcome": "interrupted", "error": ORPHAN_NOTE}, event)
+                           CallSettlement(outcome="interrupted", error=ORPHAN_NOTE), event)
     return settled
 
 
-def record_call(store: Store, fields: dict[str, Any], event: dict[str, Any]) -> int:
+def record_call(store: Store, record: CallRecord, event: dict[str, Any]) -> int:
     """Record a call that reserved nothing (refused before any request) with its audit event."""
     with store.session() as session:
-        call_id = _insert_call(session.connection(), fields)
+        call_id = _insert_call(session.connection(), record)
         _append(session, {**event, "call_id": call_id})
     return call_id
 

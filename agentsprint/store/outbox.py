@@ -67,7 +67,7 @@ def claim(store: Store, delivery_id: str, owner: str, lease: float = LEASE_SECON
         held = row.claimed_by is not None
         if held and (row.claimed_at or 0) > now - lease and is_alive(row.claimed_by or ""):
             return False
-        result = session.exec(update(WebhookRow).where(  # type: ignore[call-overload]
+        result = session.connection().execute(update(WebhookRow).where(
             col(WebhookRow.delivery_id) == delivery_id, col(WebhookRow.delivered_at).is_(None),
             col(WebhookRow.failed_at).is_(None),
             (col(WebhookRow.claimed_by).is_(None) if row.claimed_by is None
@@ -88,11 +88,11 @@ def pending(store: Store) -> list[WebhookRow]:
 def settle(store: Store, delivery_id: str, error: str | None, attempts: int) -> None:
     """Record the end of a claimed delivery: delivered (`error` None) or given up."""
     now = time.time()
-    values: dict[str, object] = {"attempts": WebhookRow.attempts + attempts}  # type: ignore[operator]
+    values: dict[str, object] = {"attempts": col(WebhookRow.attempts) + attempts}
     if error is None:
         values["delivered_at"] = now
     else:
         values.update(failed_at=now, last_error=error[:500])
     with store.session() as session:
-        session.exec(update(WebhookRow).where(  # type: ignore[call-overload]
+        session.connection().execute(update(WebhookRow).where(
             col(WebhookRow.delivery_id) == delivery_id).values(**values))

@@ -87,8 +87,8 @@ def claim_attempt(store: Store, item_id: str, item: Item, run_id: str, sprint: s
 
 
 @dataclass
-class Begin:
-    """What an item's workflow starts from."""
+class ItemStart:
+    """What an item's workflow starts from: its status and round, or that another execution has it (skip)."""
 
     status: Status
     round: int
@@ -98,8 +98,12 @@ class Begin:
     scopes: list[str] = field(default_factory=list)  # budget scopes every call of this attempt is charged to
 
 
+Begin = ItemStart
+"""The name `begin` step outputs recorded before the rename were pickled under (a workflow resumed after an upgrade)."""
+
+
 def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: str = "runner",
-               shadow: bool = False) -> Begin:
+               shadow: bool = False) -> ItemStart:
     """Mark the item running for this workflow (idempotent for a replay of the same workflow).
 
     A shadow attempt leaves the findings and round cap of a retry for the next real attempt.
@@ -107,10 +111,10 @@ def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: s
     with store.session() as session:
         row = session.get(ItemStateRow, item.id)
         if row is not None and row.workflow_id not in (None, workflow_id):
-            return Begin(status=Status(row.status), round=row.round, skip=True)
+            return ItemStart(status=Status(row.status), round=row.round, skip=True)
         current = Status(row.status) if row else item.status
         if current in (Status.DONE, Status.DROPPED, Status.AWAITING_REVIEW):
-            return Begin(status=current, round=row.round if row else 0, skip=True)
+            return ItemStart(status=current, round=row.round if row else 0, skip=True)
         findings = json.loads(row.pending_findings or "[]") if row else []
         transition(session, item.id, Status.RUNNING, actor=actor, run_id=run_id, item=item,
                    branch=f"agentsprint/{item.id}")
@@ -120,7 +124,7 @@ def begin_item(store: Store, item: Item, run_id: str, workflow_id: str, actor: s
         if not shadow:
             row.pending_findings, row.rounds_override = None, None
         session.add(row)
-        return Begin(status=Status.RUNNING, round=row.round, findings=findings,
+        return ItemStart(status=Status.RUNNING, round=row.round, findings=findings,
                      started_at=time.time() - row.paused_seconds)  # on the item's clock (see clock())
 
 

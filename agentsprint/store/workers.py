@@ -22,8 +22,8 @@ def register(store: Store, executor_id: str) -> None:
 
 def heartbeat(store: Store, executor_id: str) -> None:
     with store.session() as session:
-        session.exec(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)  # type: ignore[call-overload]
-                     .values(heartbeat_at=time.time()))
+        session.connection().execute(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)
+                                     .values(heartbeat_at=time.time()))
 
 
 def retire(store: Store, executor_id: str, handover: bool = True) -> None:
@@ -32,8 +32,8 @@ def retire(store: Store, executor_id: str, handover: bool = True) -> None:
     if handover:
         values["heartbeat_at"] = 0.0
     with store.session() as session:
-        session.exec(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)  # type: ignore[call-overload]
-                     .values(**values))
+        session.connection().execute(update(WorkerRow).where(col(WorkerRow.executor_id) == executor_id)
+                                     .values(**values))
 
 
 def stale_workers(store: Store, me: str, stale_after: float) -> list[str]:
@@ -48,7 +48,7 @@ def stale_workers(store: Store, me: str, stale_after: float) -> list[str]:
 def mark_recovered(store: Store, executor_id: str, me: str) -> bool:
     """Record that `me` recovered `executor_id`; False when another worker already did."""
     with store.session() as session:
-        result = session.exec(update(WorkerRow).where(  # type: ignore[call-overload]
+        result = session.connection().execute(update(WorkerRow).where(
             col(WorkerRow.executor_id) == executor_id, col(WorkerRow.recovered_by).is_(None))
             .values(recovered_by=me))
         return bool(result.rowcount == 1)

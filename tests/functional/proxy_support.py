@@ -12,12 +12,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from conftest import settings_for
+
 from agentsprint.agents.external import agent_environment
 from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.proxy import Grant, MeteringProxy
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.store import Store
-from tests.conftest import settings_for
 
 FAKE_AGENT = Path(__file__).resolve().parents[1] / "fakes" / "fake_agent_cli.py"
 PROTOCOLS = ("openai-chat", "openai-responses", "anthropic-messages")

@@ -12,6 +12,8 @@ from agentsprint.domain import Budget, Item, ItemType, Priority, parse_gate
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.runner.demo import CONFIG, create_sample
 from agentsprint.runner.demo_script import ScriptBook
+from agentsprint.store import Store, runs
+from agentsprint.store.items import ItemState
 
 TEST_CONFIG = CONFIG.replace("demo-", "t-").replace('num_retries = 1', 'num_retries = 2').replace(
     'call_timeout = "30s"', 'call_timeout = "3s"')
@@ -46,3 +48,10 @@ def query(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     path = settings.database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def state_of(store: Store, item_id: str) -> ItemState:
+    """The item's live state (the test fails when the database has none)."""
+    state = runs.item_state(store, item_id)
+    assert state is not None, f"{item_id}: no state recorded"
+    return state

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import git
 from sqlmodel import col, select
 
 from agentsprint.agents import qa, supervisor
@@ -28,7 +29,6 @@ from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.store import Store
 from agentsprint.store.agents import handoffs
 from agentsprint.store.tables import EventRow
-from tests.conftest import git
 
 ROLES = ("supervisor", "coder", "qa", "security")
 CALC = "def add(a, b):\n    return a - b\n"

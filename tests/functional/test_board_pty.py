@@ -25,7 +25,7 @@ import pytest
 from runner_support import item, make_project
 
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
-from agentsprint.runner.demo_script import ScriptBook
+from agentsprint.runner.demo_script import Reply, ScriptBook
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
 IDS = [f"WIDGET-{n}" for n in range(1, 23)]
@@ -39,9 +39,10 @@ FOLDED = re.compile(r"^\+ (\d+) finished: ")
 
 def _book() -> ScriptBook:
     slow = ScriptedReply(tool_calls=[tool_call("list_files", path="shop")], latency=1.5)
-    coder = {(item_id, 1): [slow, slow, tool_call("write_file", path=f"shop/{item_id.lower().replace('-', '_')}.py",
-                                                  content=f"NAME = {item_id!r}\n"),
-                            tool_call("finish", summary="added")] for item_id in SLOW}
+    coder: dict[tuple[str, int], list[Reply]] = {
+        (item_id, 1): [slow, slow, tool_call("write_file", path=f"shop/{item_id.lower().replace('-', '_')}.py",
+                                             content=f"NAME = {item_id!r}\n"),
+                       tool_call("finish", summary="added")] for item_id in SLOW}
     plans = {item_id: tool_call("submit_plan", steps=[], acceptance=[], escalate="a person must decide this")
              for item_id in IDS if item_id not in SLOW}
     return ScriptBook(plans, coder)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import settings_for
 
 from agentsprint.config import RunSettings
 from agentsprint.llm import tokens
@@ -22,7 +23,6 @@ from agentsprint.llm.gateway import CallContext, Gateway
 from agentsprint.llm.scripted import Counting, ScriptedReply, ScriptedServer
 from agentsprint.store import Store
 from agentsprint.store.ledger import model_calls
-from tests.conftest import settings_for
 
 WORDS = ("def", "return", "self", "import", "budget", "token", "naïve", "{", "}", "fix", "the", "\n", "日本語")
 CALLS = 300

@@ -13,9 +13,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from runner_support import item, make_project, query
+from runner_support import git, item, make_project, query
 
 from agentsprint.llm.scripted import ScriptedServer, tool_call
+from agentsprint.money import usd_text
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
@@ -98,7 +99,7 @@ def test_junit_has_one_passing_testcase_per_item(good_run) -> None:
     _, out = good_run
     suite = ET.parse(out / "junit.xml").getroot()
     assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "2", "0")
-    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    cases = {str(case.get("name")): case for case in suite.iter("testcase")}
     assert sorted(cases) == ["AS-1", "AS-3"] and not list(suite.iter("failure"))
     assert "AS-1 Item AS-1: awaiting_review" in (cases["AS-1"].findtext("system-out") or "")
 
@@ -148,6 +149,36 @@ def test_step_summary_names_what_was_not_done(bad_run) -> None:
     text = (out / "summary.md").read_text()
     assert "**1 of 1 item(s) not done** (AS-2 escalated)" in text
     assert "| AS-2 Item AS-2 | escalated |" in text and "escalated: rounds" in text
+
+
+@pytest.fixture(scope="module")
+def sprint_run(tmp_path_factory: pytest.TempPathFactory):
+    """`run --sprint S1 --ci --json --junit` of a fresh project whose committed sprint file holds AS-3."""
+    root, out = tmp_path_factory.mktemp("sprint") / "p", tmp_path_factory.mktemp("sprint-out")
+    with ScriptedServer() as server:
+        project = make_project(root, server, ITEMS, book()).root
+        for args in (["sprint", "new", "S1", "--tokens", "400000", "--usd", "2", "--review-hours", "6"],
+                     ["sprint", "plan", "S1", "--add", "AS-3"]):
+            assert cli(project, *args).returncode == 0
+        git(project, "add", "backlog/sprints/S1.yml")
+        git(project, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "Plan S1")
+        done = cli(project, "run", "--sprint", "S1", "--ci", "--json", "--junit", str(out / "junit.xml"),
+                   GITHUB_STEP_SUMMARY=str(out / "summary.md"))
+    return done, out
+
+
+def test_a_sprint_run_reports_its_spend_against_the_sprint_capacity(sprint_run) -> None:
+    done, out = sprint_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["results"] == {"AS-3": "done"}
+    assert report["capacity"] == {"tokens": 400000, "usd": 2.0, "review_hours": 6.0}
+    spent = report["items"][0]["spent"]
+    assert spent["tokens"] > 0 and spent["usd"] > 0
+    capacity = f"{spent['tokens']:,} of 400,000 tokens, {usd_text(spent['usd'])} of $2.00, 6 review hours."
+    assert f"**Sprint capacity**: {capacity}" in (out / "summary.md").read_text()
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert [(case.get("name"), list(case.iter("failure"))) for case in suite.iter("testcase")] == [("AS-3", [])]
 
 
 @pytest.mark.parametrize("args", [["--item", "AS-99"], ["--sprint", "nope"], ["--item", "AS-1", "--sprint", "x"]])

@@ -9,13 +9,13 @@ from agentsprint.domain import ItemType
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.runner import actions
 from agentsprint.runner.conflicts import overlap_groups, overlapping_pairs, scopes_overlap, static_prefix
-from agentsprint.runner.demo_script import PLANS, ScriptBook
+from agentsprint.runner.demo_script import PLANS, Reply, ScriptBook
 from agentsprint.runner.service import run_items
 
 START = "    start = page * per_page"
 
 
-def _edit(new: str, latency: float = 0.0) -> list[object]:
+def _edit(new: str, latency: float = 0.0) -> list[Reply]:
     """Edit the start line; `latency` slows the reply so this item would finish last without precedence."""
     edit = tool_call("edit_file", path="shop/pagination.py", old=START, new=new)
     return [ScriptedReply(tool_calls=[edit], latency=latency), tool_call("finish", summary="edited")]

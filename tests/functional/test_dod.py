@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from conftest import git
@@ -248,7 +249,7 @@ class TestGateCheckout:
         item = make_item({"tests": PYTEST})
         assert ws.changed_files("AS-1") == [] and ws.diff("AS-1") == ""  # invisible to every other gate
 
-        def tests_gate(mode: str) -> dod.GateResult:
+        def tests_gate(mode: Literal["clean", "worktree"]) -> dod.GateResult:
             settings = Settings(run=RunSettings(gate_checkout=mode))
             results = dod.run_item_gates(item, ws, ws.changed_files("AS-1"), ws.diff("AS-1"), settings)
             return {r.name: r for r in results}["tests"]

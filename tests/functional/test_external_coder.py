@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from proxy_support import fake_agent_command
@@ -27,7 +28,7 @@ def server():
         yield srv
 
 
-def external(tmp_path: Path, server: ScriptedServer, *options: str, **budget: object):
+def external(tmp_path: Path, server: ScriptedServer, *options: str, **budget: Any):
     """A project whose coder is the fake agent CLI run with `options`; item AS-1 with `budget`.
 
     The agent's own log goes to a folder outside the worktree (inside bubblewrap: the sandbox's private

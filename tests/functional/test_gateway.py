@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import postgres_url
+from conftest import postgres_url, settings_for
 from sqlmodel import col, select
 
 from agentsprint.config import ConfigError
@@ -29,7 +29,6 @@ from agentsprint.store import Store
 from agentsprint.store import ledger as store_ledger
 from agentsprint.store.ledger import model_calls
 from agentsprint.store.tables import EventRow
-from tests.conftest import settings_for
 
 FINISH = {"type": "function", "function": {"name": "finish", "description": "Finish the task.",
                                            "parameters": {"type": "object",
@@ -489,7 +488,8 @@ def test_call_in_flight_when_the_process_dies_stays_charged(scripted_server: Scr
     settings = settings_for(scripted_server)
     gateway = Gateway(settings, store)
     gateway.ensure_budget("item:AS-1", tokens=5_000, usd=1.0)
-    process = subprocess.Popen([sys.executable, "-c", CRASHING_CALL, store.url, settings.model_dump_json()])
+    config = settings.model_dump_json(by_alias=True)  # `import` is an alias: the name alone does not load back
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_CALL, store.url, config])
     try:
         deadline = time.monotonic() + 60
         while not scripted_server.requests.get("coder-model") and time.monotonic() < deadline:
@@ -538,7 +538,7 @@ def test_missing_usage_is_charged_at_the_reservation(scripted_server: ScriptedSe
     ({"prompt_tokens": 400_000}, "far above the estimate"),
 ])
 def test_implausible_usage_is_charged_at_least_the_reservation_and_recorded(
-        scripted_server: ScriptedServer, store: Store, caplog: pytest.LogCaptureFixture, fault: dict[str, int],
+        scripted_server: ScriptedServer, store: Store, caplog: pytest.LogCaptureFixture, fault: dict[str, Any],
         expected: str) -> None:
     scripted_server.add("coder-model", ScriptedReply(content="fine", **fault))
     gateway = make_gateway(scripted_server, store)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def items_by_source(root: Path) -> dict[str, dict[str, object]]:
+def items_by_source(root: Path) -> dict[str, dict[str, Any]]:
     listed = json.loads(cli(root, "list", "--json").stdout)
     return {str(record["source"]): record for record in listed}
 
@@ -101,7 +102,7 @@ def test_import_config_maps_labels_and_sets_defaults_and_template(project: Path)
                       'template = "bug"\n')
     (project / "backlog" / "epics").mkdir()
     (project / "backlog" / "epics" / "billing.yml").write_text("title: Billing\nbudget: {tokens: 1000, usd: 1}\n")
-    issues = [{**ISSUES[0], "labels": [{"name": "p1"}, {"name": "defect"}]},
+    issues: list[dict[str, Any]] = [{**ISSUES[0], "labels": [{"name": "p1"}, {"name": "defect"}]},
               {**ISSUES[1], "labels": [{"name": "bug"}]}]
 
     assert cli(project, "import", "github", "-", stdin=json.dumps(issues)).returncode == 0

@@ -12,14 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from runner_support import git, item, make_project, query
+from runner_support import git, item, make_project, query, state_of
 
 from agentsprint.domain import ItemType, Status
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.runner import actions
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 from agentsprint.runner.service import run_items
-from agentsprint.store import runs
 from agentsprint.store.items import transition
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
@@ -74,7 +73,7 @@ def test_shadow_spend_has_its_own_scope_and_the_real_run_starts_at_round_one(tmp
     real = run_items(settings, ["AS-1"])
 
     assert real.results == {"AS-1": "done"}
-    assert runs.item_state(actions.open_project(settings).store, "AS-1").round == 1, \
+    assert state_of(actions.open_project(settings).store, "AS-1").round == 1, \
         "the real run starts at round 1, not after the shadow's rounds"
 
 
@@ -231,7 +230,7 @@ def test_a_merge_refused_for_an_uncommitted_file_waits_and_the_next_run_merges_w
 
     assert report.results == {"AS-1": "awaiting_review"}, report.notes
     assert "uncommitted" in report.notes["AS-1"] and "shop/pagination.py" in report.notes["AS-1"]
-    state = runs.item_state(actions.open_project(settings).store, "AS-1")
+    state = state_of(actions.open_project(settings).store, "AS-1")
     assert state.reason == "merge_blocked"
     assert "# my local experiment" in user_file.read_text(), "the user's change is untouched"
     paid = requests_made(server)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import settings_for
 from runner_support import TEST_CONFIG, git, item, make_project
 
 from agentsprint.llm.errors import ProviderError
@@ -15,7 +16,6 @@ from agentsprint.llm.gateway import CallContext, Gateway
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 from agentsprint.store import Store
-from tests.conftest import settings_for
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
 ASK = [{"role": "user", "content": "Fix the bug."}]

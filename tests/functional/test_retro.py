@@ -119,9 +119,24 @@ def test_json_figures_of_the_sprint(sprint):
     assert report["review_wait"]["max"] > 0 and report["review_load"]["capacity_hours"] == 6
     assert report["value_delivered"] == 6 and report["wasted_spend"]["usd"] > 0
     assert report["handoffs_total"] > 0 and report["handoff_validity"] == 1.0
-    assert report["forecast_error"] is None, "no forecasts yet: null, never 0"
     assert [p["count"] for p in report["review_queue"]] == [1, 2, 1, 0, 1, 0]
     assert report["budget_overruns"] == []
+
+
+def test_forecast_error_measures_done_items_against_planning_forecasts(sprint):
+    """AS-1 and AS-3 are the done bugs: each is forecast from the other (as `show` prints), AS-3 ran two rounds."""
+    root, _ = sprint
+    report = json.loads(exported(root, "json", "--sprint", "S1"))
+    spent = {r["id"]: float(r["usd"]) for r in csv.DictReader(io.StringIO(exported(root, "csv", "--sprint", "S1")))}
+    forecast = {i: json.loads(ok(cli(root, "show", i, "--json")))["forecast"] for i in ("AS-1", "AS-3")}
+    assert all(f["basis"] == "type" and f["sample"] == 1 for f in forecast.values())
+    assert forecast["AS-1"]["usd"]["p50"] == pytest.approx(spent["AS-3"], abs=1e-6)
+    expected = {i: (spent[i] - forecast[i]["usd"]["p50"]) / forecast[i]["usd"]["p50"] for i in ("AS-1", "AS-3")}
+    assert report["forecast_error"] == pytest.approx(expected, rel=1e-3), "AS-2 is a feature: no done one forecasts it"
+    assert expected["AS-3"] > 0.1 > expected["AS-1"], "the second round made AS-3 dearer than AS-1"
+    median = f"{expected['AS-3']:+.0%}"
+    assert f"forecasts are low: done items spent a median {median} over their forecast" in report["findings"]
+    assert f"median {median} over their forecast" in ok(cli(root, "retro", "--sprint", "S1"))
 
 
 def test_every_format_shows_the_same_figures(sprint):
@@ -233,7 +248,9 @@ def chart_boxes(page: Path, work: Path) -> list[tuple[str, int, int, int, int]]:
     probe = work / "probe.html"
     probe.write_text(page.read_text().replace("</body>", RECTS + "</body>"))
     chromium(probe, work / "dom.html", "--dump-dom")
-    found = json.loads(re.search(r"<pre id=\"rects\">(.*?)</pre>", (work / "dom.html").read_text()).group(1))
+    rects = re.search(r"<pre id=\"rects\">(.*?)</pre>", (work / "dom.html").read_text())
+    assert rects is not None, "the probe script reported no boxes"
+    found = json.loads(rects.group(1))
     return [(name, round(x), round(y), round(w), round(h)) for name, x, y, w, h in found]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import postgres_url  # at import: tests/security/conftest.py later takes the name
-from runner_support import TEST_CONFIG, git, item, make_project, query
+from runner_support import TEST_CONFIG, git, item, make_project, query, state_of
 
 from agentsprint.domain import ItemType
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
@@ -203,7 +203,7 @@ def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, s
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
 
     actions.reject(actions.open_project(settings), "AS-1", "Document that pages start at 1", reviewer="lead")
-    assert runs.item_state(actions.open_project(settings).store, "AS-1").status.value == "planned"
+    assert state_of(actions.open_project(settings).store, "AS-1").status.value == "planned"
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
 
     supervisor_round_2 = json.dumps(server.requests["t-supervisor"][-1]["messages"])
@@ -251,7 +251,7 @@ def test_shadow_run_measures_but_leaves_the_item_and_the_base_untouched(tmp_path
     assert shadow.results == {"AS-1": "done"} and "shadow" in shadow.notes["AS-1"]
     assert git(settings.root, "rev-parse", "main") == base_before, "a shadow run never merges"
     assert "status: todo" in next((settings.root / "backlog").glob("AS-1-*.md")).read_text()
-    assert runs.item_state(actions.open_project(settings).store, "AS-1").status.value == "todo"
+    assert state_of(actions.open_project(settings).store, "AS-1").status.value == "todo"
     assert f"agentsprint-shadow/AS-1/{shadow.run_id}" in git(settings.root, "branch", "--list", "agentsprint-shadow/*")
     spent = query(settings, "SELECT count(*) FROM model_calls WHERE item_id = 'AS-1' AND outcome = 'ok'")[0][0]
     assert spent >= 6, "the shadow run's spend is recorded"

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import settings_for
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -21,8 +22,7 @@ from agentsprint.llm.gateway import CallContext, Gateway, Reply
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.store import Store
 from agentsprint.store.engine import ONE_OK_CALL_INDEX
-from agentsprint.store.ledger import model_calls, record_call
-from tests.conftest import settings_for
+from agentsprint.store.ledger import CallRecord, model_calls, record_call
 
 ASK = [{"role": "user", "content": "Fix the bug."}]
 CODER = CallContext(role="coder", item_id="AS-1", run_id="r1", round=1, scopes=["item:AS-1"])
@@ -67,7 +67,7 @@ def test_two_executions_of_one_step_settle_one_ok_and_keep_both_spends(scripted_
 
 
 def row(store: Store, outcome: str, usd: float = 0.0) -> None:
-    record_call(store, {"idempotency_key": "k:1", "outcome": outcome, "usd": usd, "started_at": 0.0}, {})
+    record_call(store, CallRecord(idempotency_key="k:1", outcome=outcome, usd=usd, started_at=0.0), {})
 
 
 def test_the_database_refuses_a_second_ok_row_under_one_key(store: Store) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from durability_support import AGENTSPRINT, cli_env, kill_group, new_project, serve_book, sprint_book, start
 from runner_support import git, query
+from textual.widgets import Input, Static
 from tui_support import break_a_file, frozen_clock, review_project
 
 from agentsprint.backlog import load_backlog
@@ -30,6 +31,8 @@ from agentsprint.runner.service import run_items
 from agentsprint.store import Store
 from agentsprint.store.runs import rounds_of
 from agentsprint.tui.app import AgentSprintApp, make_app
+from agentsprint.tui.screens.review import ReviewScreen
+from agentsprint.tui.widgets.diffview import DiffView
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def screen_text(app: AgentSprintApp, selector: str) -> str:
     from rich.console import Console
 
     console = Console(width=200, record=True, file=io.StringIO(), color_system=None)
-    console.print(app.screen.query_one(selector).content)
+    console.print(app.screen.query_one(selector, Static).content)
     return console.export_text().rstrip("\n")
 
 
@@ -98,10 +101,10 @@ async def test_filter_narrows_as_you_type_and_escape_clears_it(shared):
         await settle(app)
         await pilot.press("slash", *"status:esc")
         escalated = [row[0] for row in table_rows(app, "#items")]
-        app.screen.query_one("#filter").value = ""
+        app.screen.query_one("#filter", Input).value = ""
         await pilot.press(*"as-3")
         by_text = [row[0] for row in table_rows(app, "#items")]
-        app.screen.query_one("#filter").value = "broken"
+        app.screen.query_one("#filter", Input).value = "broken"
         await pilot.pause()
         broken = [row[0] for row in table_rows(app, "#items")]
         await pilot.press("enter", "escape")
@@ -134,16 +137,16 @@ async def test_new_item_is_validated_like_add_and_written_only_when_valid(tmp_pa
         await pilot.press("n")
         await pilot.pause()
         form = app.screen
-        form.query_one("#title").value = "Export orders as CSV"
-        form.query_one("#usd").value = "-1"
+        form.query_one("#title", Input).value = "Export orders as CSV"
+        form.query_one("#usd", Input).value = "-1"
         await pilot.press("enter")
         await settle(app)
         refused = screen_text(app, "#message")
         marked = form.query_one("#usd").has_class("error")
         files_after_refusal = sorted(p.name for p in settings.backlog_dir.glob("*.md"))
-        form.query_one("#usd").value = "0.75"
-        form.query_one("#labels").value = "csv, export"
-        form.query_one("#dod").value = "secrets; review: human"
+        form.query_one("#usd", Input).value = "0.75"
+        form.query_one("#labels", Input).value = "csv, export"
+        form.query_one("#dod", Input).value = "secrets; review: human"
         await pilot.press("enter")
         await settle(app)
         listed = [row[0] for row in table_rows(app, "#items")]
@@ -231,16 +234,18 @@ async def test_review_shows_the_diff_unified_or_split_with_gates_and_qa_reasons(
         await _open_review(app, pilot)
         facts = screen_text(app, "#facts")
         unified = screen_text(app, "#diff")
-        narrow_split = app.screen.query_one("#diff").split
+        narrow_split = app.screen.query_one("#diff", DiffView).split
         await pilot.press("v")
-        split = app.screen.query_one("#diff").split
+        split = app.screen.query_one("#diff", DiffView).split
         side = screen_text(app, "#diff")
         await pilot.press("j", "j", "k", "right_square_bracket")
-        files = [f.path for f in app.screen.files]
+        review = app.screen
+        assert isinstance(review, ReviewScreen)
+        files = [f.path for f in review.files]
     wide = make_app(shared, start="inbox")
     async with wide.run_test(size=(160, 40)) as pilot:
         await _open_review(wide, pilot)
-        wide_split = wide.screen.query_one("#diff").split
+        wide_split = wide.screen.query_one("#diff", DiffView).split
     assert "passed gate secrets" in facts and "QA: the diff meets every acceptance criterion" in facts
     assert "+    start = (page - 1) * per_page" in unified
     assert narrow_split is False and split is True and files == ["shop/pagination.py"]
@@ -312,8 +317,8 @@ async def test_escalation_package_retry_adds_budget_and_queues_the_item(project,
         package = screen_text(app, "#body")
         await pilot.press("R")
         await pilot.pause()
-        app.screen.query_one("#add_tokens").value = "5000"
-        app.screen.query_one("#add_rounds").value = "2"
+        app.screen.query_one("#add_tokens", Input).value = "5000"
+        app.screen.query_one("#add_rounds", Input).value = "2"
         await pilot.press("enter")
         await settle(app)
     assert "rounds: 1 rejection" in package and "percent is not range-checked" in package

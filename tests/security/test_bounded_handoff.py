@@ -10,7 +10,7 @@ from pathlib import Path
 from runner_support import item, make_project, query
 
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
-from agentsprint.runner.demo_script import PLANS, ScriptBook
+from agentsprint.runner.demo_script import PLANS, Reply, ScriptBook
 from agentsprint.runner.service import run_items
 
 DEPTH = 3000
@@ -58,7 +58,7 @@ def test_deeply_nested_arguments_past_the_malformed_cap_escalate(tmp_path: Path)
 def test_lone_surrogates_in_a_reply_are_a_malformed_handoff_not_a_failure(tmp_path: Path) -> None:
     """JSON's "\\ud800" escape decodes to a string that is not Unicode: it broke the tool, the journal
     and the database insert, and the item failed with an internal error."""
-    steps = [ScriptedReply(content="thinking \ud800 aloud"),
+    steps: list[Reply] = [ScriptedReply(content="thinking \ud800 aloud"),
              tool_call("read_file", path="shop/x\ud800.py"),
              tool_call("write_file", path="shop/s.py", content="x = '\udfff'\n"),
              tool_call("finish", summary="done")]

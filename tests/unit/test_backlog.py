@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from agentsprint.backlog import (
     BacklogError,
@@ -22,7 +23,6 @@ from agentsprint.backlog.cache import RACY_NS
 from agentsprint.backlog.service import create_item, load_template
 from agentsprint.config import templates_dir
 from agentsprint.domain import GateKind, Item, ItemType, Priority, Status
-from tests.conftest import git
 
 DESIGN_EXAMPLE = """---
 id: AS-12

@@ -108,6 +108,7 @@ def _check_options(words: list[str], rest: list[str], options: dict[str, bool]) 
 def test_the_workflow_parses_and_runs_on_a_schedule() -> None:
     data = workflow()
     triggers = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert triggers is not None
     assert triggers["schedule"][0]["cron"].count(" ") == 4
     assert data["permissions"]["contents"] == "write", "it pushes branches"
 

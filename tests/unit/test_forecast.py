@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agentsprint.domain import Budget, DoneRecord, Item, ItemType
@@ -12,12 +14,13 @@ from agentsprint.planning.forecast import (
     percentile,
     suggested_budget,
     type_table,
+    usd_p50s,
     with_labels,
 )
 
 
 def _item(item_id: str = "AS-99", type_: ItemType = ItemType.BUG, labels: list[str] | None = None,
-          **budget: object) -> Item:
+          **budget: Any) -> Item:
     return Item(id=item_id, title="x", type=type_, labels=labels or [], budget=Budget(**budget))
 
 
@@ -50,7 +53,8 @@ def test_enough_history_of_the_same_type_gives_p50_and_p90():
     history = [_done(n, tokens=100 * n, usd=0.1 * n) for n in range(1, 11)] + [_done(50, "feature", tokens=10**9)]
     forecast = forecast_item(_item(), history)
     assert (forecast.basis, forecast.sample, forecast.thin) == ("type", 10, False)
-    assert forecast.figures["tokens"].p50 == 550 and forecast.figures["tokens"].p90 == pytest.approx(910)
+    tokens = forecast.figures["tokens"]
+    assert tokens is not None and tokens.p50 == 550 and tokens.p90 == pytest.approx(910)
     assert forecast.p50("changed_lines") == 55
 
 
@@ -82,3 +86,9 @@ def test_the_suggested_budget_is_p90_times_1_2():
     rows = type_table(history, ["bug", "chore"])
     assert rows[0]["sample"] == 3 and rows[0]["suggested_budget"]["tokens"] == 1200
     assert rows[1]["sample"] == 0 and rows[1]["suggested_budget"] is None
+
+
+def test_only_forecasts_from_history_give_the_retro_a_usd_figure():
+    history = [_done(1, usd=0.5), _done(2, usd=1.5)]
+    forecasts = forecast_all([_item("AS-9", usd=2.0), _item("AS-1"), _item("AS-8", ItemType.FEATURE, usd=3.0)], history)
+    assert usd_p50s(forecasts) == {"AS-9": 1.0, "AS-1": 1.5}, "AS-8's forecast is its own budget: no forecast"

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeGuard
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_each_boundary_library_is_imported_only_in_its_place() -> None:
     assert wrong == []
 
 
-def _starts_git(node: ast.AST) -> bool:
+def _starts_git(node: ast.AST) -> TypeGuard[ast.Call]:
     """A call like subprocess.run(["git", ...]) / Popen / check_output: git started by hand."""
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and node.func.attr in {"run", "Popen", "call", "check_call", "check_output"}

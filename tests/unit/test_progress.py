@@ -35,7 +35,7 @@ def test_live_board_accepts_the_cli_console_proxy_once_made_real():
     proxy = _LazyConsole(stderr=True)
     console = real_console(proxy)
     assert isinstance(console, RichConsole), "rich Live needs the real Console, not the attribute-forwarding proxy"
-    console.force_terminal = True
+    console._force_terminal = True
     with Board(console=console, live=True) as board:  # the TTY path: enters and leaves rich Live
         board.update("AS-1", {"status": "running", "round": 1})
     assert board.rows["AS-1"].status == "running"

@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agentsprint.store import Store
 from agentsprint.store.history import History, _read_store, load_history, read_history
-from agentsprint.store.ledger import record_anomaly, reserve_fitting, settle, settle_orphans
+from agentsprint.store.ledger import (
+    CallRecord,
+    CallSettlement,
+    record_anomaly,
+    reserve_fitting,
+    settle,
+    settle_orphans,
+)
 
 
 def _call(store: Store, scopes: list[str], tokens: int, usd: float, estimate: int, at: float) -> int:
-    call = {"item_id": "AS-1", "role": "coder", "model": "m", "estimated_input_tokens": estimate, "started_at": at,
-            "granted_max_tokens": tokens - estimate, "scopes_json": json.dumps(scopes)}
-    call_id = reserve_fitting(store, scopes, lambda _states: (tokens, usd, call))
+    call = CallRecord(item_id="AS-1", role="coder", model="m", estimated_input_tokens=estimate, started_at=at,
+                      granted_max_tokens=tokens - estimate, scopes_json=json.dumps(scopes), reserved_tokens=tokens,
+                      reserved_usd=usd)
+    call_id = reserve_fitting(store, scopes, lambda _states: call)
     assert call_id is not None
     return call_id
 
 
-def _settle(store: Store, call_id: int, **fields: object) -> None:
-    spent = int(fields.get("input_tokens", 0)) + int(fields.get("output_tokens", 0))  # type: ignore[call-overload]
-    settle(store, call_id, spent, float(fields.get("usd", 0.0)), fields, {"item_id": "AS-1"})  # type: ignore[arg-type]
+def _settle(store: Store, call_id: int, **fields: Any) -> None:
+    settlement = CallSettlement(**fields)
+    spent = (settlement.input_tokens or 0) + (settlement.output_tokens or 0)
+    settle(store, call_id, spent, settlement.usd or 0.0, settlement, {"item_id": "AS-1"})
 
 
 def recorded(tmp_path: Path) -> str:

@@ -93,3 +93,27 @@ def test_deleted_event_breaks_the_chain_at_the_next_one(store: Store) -> None:
         conn.execute(text("DELETE FROM events WHERE id = 2"))
     with store.session() as session:
         assert verify_chain(session)[1] == 3
+
+
+def test_the_typed_call_records_name_the_model_calls_columns_with_their_defaults():
+    from dataclasses import MISSING, fields
+
+    from agentsprint.store.ledger import CallRecord, CallSettlement
+    from agentsprint.store.tables import ModelCallRow
+
+    columns = {name: info for name, info in ModelCallRow.model_fields.items() if name != "id"}
+    record = {f.name: f.default for f in fields(CallRecord)}
+    assert record.keys() == columns.keys(), "a row is inserted whole: every column, no other name"
+    assert {n: d for n, d in record.items() if d is not MISSING} == \
+        {n: info.default for n, info in columns.items() if not info.is_required()}
+    assert {f.name for f in fields(CallSettlement)} <= columns.keys()
+
+
+def test_a_begin_step_output_pickled_before_the_rename_still_loads():
+    import pickle
+
+    from agentsprint.store.runs import ItemStart
+
+    recorded = pickle.dumps(ItemStart(status=Status.RUNNING, round=2), protocol=0)
+    old = recorded.replace(b"\nItemStart\n", b"\nBegin\n")  # the class's name when DBOS recorded the step
+    assert old != recorded and pickle.loads(old) == ItemStart(status=Status.RUNNING, round=2)

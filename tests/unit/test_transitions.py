@@ -21,7 +21,8 @@ def test_a_final_step_finishing_after_a_stop_keeps_its_outcome(store):
         transition(session, "AS-1", Status.RUNNING)
         transition(session, "AS-1", Status.STOPPED, actor="human")
         transition(session, "AS-1", Status.AWAITING_REVIEW)
-        assert get_state(session, "AS-1").status is Status.AWAITING_REVIEW
+        state = get_state(session, "AS-1")
+        assert state is not None and state.status is Status.AWAITING_REVIEW
 
 
 def test_done_is_final_and_same_status_is_a_no_op(store):
@@ -30,7 +31,8 @@ def test_done_is_final_and_same_status_is_a_no_op(store):
         transition(session, "AS-1", Status.DONE)
         before = get_state(session, "AS-1")
         transition(session, "AS-1", Status.DONE)
-        assert get_state(session, "AS-1").updated_at == before.updated_at
+        after = get_state(session, "AS-1")
+        assert before is not None and after is not None and after.updated_at == before.updated_at
         with pytest.raises(TransitionError, match="cannot go from done to running"):
             transition(session, "AS-1", Status.RUNNING)
 
@@ -57,6 +59,7 @@ def test_time_spent_stopped_is_not_on_the_items_clock(store):
         stopped.at -= 100  # it was stopped 100 s ago
         session.add(stopped)
     runs.resume_item(store, "AS-1", "r2")
-    assert runs.item_state(store, "AS-1").status is Status.RUNNING
+    state = runs.item_state(store, "AS-1")
+    assert state is not None and state.status is Status.RUNNING
     lag = _time.time() - runs.clock(store, "AS-1")
     assert 99 < lag < 110, "the 100 s spent stopped do not count"
