@@ -59,12 +59,16 @@ def check_file(path: Path, model: type[Model], keys: tuple[str, ...], extra: Ext
     return None, sorted(Problem(path, frontmatter.line_of(lines, key), message) for key, message in found)
 
 
+SHOWN_PROBLEMS = 5
+"""A file loaded for use (not validated) names at most this many problems: errors stay short."""
+
+
 def load_file(path: Path, model: type[Model], keys: tuple[str, ...], extra: Extra | None = None,
               defaults: dict[str, Any] | None = None) -> Model:
     """`check_file`'s model; BacklogError listing the problems otherwise."""
     value, problems = check_file(path, model, keys, extra, defaults)
     if value is None:
-        raise BacklogError("", problems)
+        raise BacklogError("", problems, shown=SHOWN_PROBLEMS)
     return value
 
 

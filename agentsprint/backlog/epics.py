@@ -51,7 +51,9 @@ def epic_problems(backlog_dir: Path) -> list[Problem]:
 
 
 def epic_budget(backlog_dir: Path, name: str) -> tuple[int | None, float | None]:
-    """(tokens, usd) limits of an epic; (None, None) when it has no file or no budget."""
+    """(tokens, usd) limits of an epic; (None, None) when it has no file (or a FIFO, a folder...) or no budget."""
+    if not epic_path(backlog_dir, name).is_file():
+        return None, None  # never opened: a FIFO would block the reservation (`validate` reports it)
     epic = find_epic(backlog_dir, name)
     return (None, None) if epic is None else (epic.budget.tokens, epic.budget.usd)
 

@@ -45,7 +45,11 @@ class Problem:
 class BacklogError(Exception):
     """A backlog file or an item about to be written is invalid (a user error, not a bug)."""
 
-    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+    def __init__(self, message: str, problems: Iterable[Problem] = (), shown: int | None = None) -> None:
+        """`shown` caps the problems the message lists (all stay in `problems`)."""
         self.problems = list(problems)
         lines = [message] if message else []
-        super().__init__("\n".join([*lines, *(str(p) for p in self.problems)]))
+        listed = self.problems[:shown] if shown is not None else self.problems
+        hidden = len(self.problems) - len(listed)
+        more = [f"... and {hidden} more (`agentsprint validate` lists them all)"] if hidden else []
+        super().__init__("\n".join([*lines, *(str(p) for p in listed), *more]))

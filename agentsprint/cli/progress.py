@@ -86,10 +86,15 @@ class Board:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _live: Live | None = None
     _status_width: int = STATUS_WIDTH
+    _run_items: tuple[str, ...] = ()
     _log_filter: _AboveBoard | None = None
 
     def update(self, item_id: str, data: dict[str, object]) -> None:
-        if not item_id:
+        if not item_id:  # the run's own events: the ids it will show, before any item starts
+            run_items = data.get("run_items")
+            if isinstance(run_items, list):
+                with self._lock:
+                    self._run_items = tuple(str(i) for i in run_items)
             return
         with self._lock:
             row = self.rows.setdefault(item_id, Row())
@@ -110,8 +115,8 @@ class Board:
 
         with self._lock:
             rows = {item_id: Row(**vars(row)) for item_id, row in self.rows.items()}
-            status_width = self._status_width
-        layout = choose_layout(rows, self.console.size.width, status_width)
+            status_width, run_items = self._status_width, self._run_items
+        layout = choose_layout(rows, self.console.size.width, status_width, run_items)
         shown, folded = _fit(rows, self.console.size.height - CHROME_LINES)
         lines = [Text("agentsprint run", style="bold"), _header(layout)]
         lines += [_line(layout, item_id, rows[item_id]) for item_id in shown]
@@ -145,9 +150,12 @@ class Board:
             self._live = None
 
 
-def choose_layout(rows: dict[str, Row], width: int, status_width: int = STATUS_WIDTH) -> Layout:
-    """The richest layout that fits `width`: columns drop (last tool, the bar, usd, role, round), ids never shrink."""
-    item = max([ITEM_WIDTH, *(len(item_id) for item_id in rows)])
+def choose_layout(rows: dict[str, Row], width: int, status_width: int = STATUS_WIDTH,
+                  run_items: tuple[str, ...] = ()) -> Layout:
+    """The richest layout that fits `width`: columns drop (last tool, the bar, usd, role, round), ids never shrink.
+
+    The id column fits every id of the run (`run_items`), not only those started yet: it never moves."""
+    item = max([ITEM_WIDTH, *(len(item_id) for item_id in (*rows, *run_items))])
     figures = _figures_width(rows)
     candidates = [
         (ROUND_WIDTH, ROLE_WIDTH, figures + 11, True, USD_WIDTH, MIN_TOOL_WIDTH),

@@ -59,6 +59,7 @@ class Scheduler:
 
     def run(self) -> RunReport:
         self.waiting = [i.id for i in self.items]
+        current().emit("", run_items=list(self.waiting))  # a live view sizes its columns once, for every item
         while self.waiting or self.handles:
             if self.interrupt.is_set():
                 self.stop_here()

@@ -75,3 +75,21 @@ def test_board_at_80_columns_keeps_every_column_readable_and_folds_finished_item
     assert [line.split()[0] for line in lines[2:5]] == ["AS-10", "AS-11", "AS-12"], "running items first"
     assert lines[-1].startswith("+ ") and "done" in lines[-1], "finished items folded into one line"
     assert "$0.0088" in lines[2] and "0.0087914" not in "".join(lines)
+
+
+def test_the_id_column_fits_every_item_of_the_run_before_the_later_ones_start():
+    """22 items, WIDGET-1 to WIDGET-22: the header does not move when WIDGET-10 starts after the first frames."""
+    console = Console(record=True, width=120, force_terminal=False)
+    board = Board(console=console, live=False)
+    board.update("", {"run_items": [f"WIDGET-{n}" for n in range(1, 23)]})
+    board.update("WIDGET-1", {"status": "queued"})
+    before = _header(board, console)
+    board.update("WIDGET-10", {"status": "queued"})
+    assert _header(board, console) == before
+    assert board.rows.keys() == {"WIDGET-1", "WIDGET-10"}, "the run's ids size the column; they are not rows"
+
+
+def _header(board: Board, console: Console) -> str:
+    console.print(board.render())
+    lines = console.export_text(clear=True).splitlines()
+    return next(line for line in lines if line.startswith("item"))
