@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -163,4 +163,29 @@ def close_command(
     if target is not None and (target.state.value == "closed" or target.name == name):
         fail(f"cannot carry over into sprint {carry_over}: it is {'this sprint' if target.name == name else 'closed'}")
     record = close_sprint(settings, sprint, target)
-    typer.echo(json.dumps(record, indent=2) if as_json else "\n".join(close_lines(record)))
+    record["retro"] = _retro_headline(settings, name)
+    lines = close_lines(record) + _headline_lines(name, record["retro"])
+    typer.echo(json.dumps(record, indent=2) if as_json else "\n".join(lines))
+
+
+def _retro_headline(settings: Settings, name: str) -> dict[str, Any] | None:
+    """The retro's headline figures of the sprint (those `retro --trend` compares); None if it has none."""
+    from agentsprint.retro.errors import RetroError
+    from agentsprint.retro.service import make_report
+    from agentsprint.retro.trend import headline
+
+    try:
+        return headline(make_report(settings, sprint=name))
+    except RetroError:
+        return None
+
+
+def _headline_lines(name: str, figures: dict[str, Any] | None) -> list[str]:
+    """`retro: cost per done item $0.42, first-pass rate 50%, ...` and where the whole retro is."""
+    from agentsprint.retro.trend_render import trend_table
+
+    if figures is None:
+        return []
+    table = trend_table({"trend": [{"sprint": name, **figures}]})
+    shown = ", ".join(f"{label} {value}" for label, value in zip(table.header[1:], table.rows[0][1:], strict=True))
+    return [f"retro: {shown} (the whole retro: agentsprint retro --sprint {name})"]

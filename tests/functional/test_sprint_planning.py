@@ -47,6 +47,14 @@ def test_plan_commit_and_run_a_sprint_in_ci(project):
     assert closed.returncode == 0, closed.stderr
     summary = json.loads(closed.stdout)
     assert (summary["items_done"], summary["unfinished"]) == (1, {"AS-2": "escalated"})
+    retro = json.loads(cli(project, "retro", "--sprint", "S1", "--format", "json").stdout)
+    assert summary["retro"] == {"cost_per_done_item_usd": retro["cost_per_done_item"]["usd"],
+                                "first_pass_rate": retro["first_pass_rate"],
+                                "handoff_validity": retro["handoff_validity"],
+                                "review_wait_p90": retro["review_wait"]["p90"],
+                                "wasted_usd": retro["wasted_spend"]["usd"]}, "the closing summary: the retro's headline"
+    assert summary["retro"]["cost_per_done_item_usd"] > 0
+    assert summary["retro"]["wasted_usd"] == 0, "AS-2 was carried over: S1 now holds only AS-1, which is done"
     assert "items: [AS-1]" in (project / "backlog/sprints/S1.yml").read_text()
     assert "state: closed" in (project / "backlog/sprints/S1.yml").read_text()
     assert "items: [AS-2]" in (project / "backlog/sprints/S2.yml").read_text()
@@ -60,6 +68,9 @@ def test_a_sprint_of_items_that_pass_exits_0(project):
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["results"] == {"AS-1": "done"}
+    closed = cli(project, "sprint", "close", "S1")
+    assert closed.returncode == 0, closed.stderr
+    assert "retro: cost per done item $" in closed.stdout and "first-pass rate 100" in closed.stdout, closed.stdout
 
 
 def test_a_sprint_file_naming_an_unknown_item_or_a_negative_capacity_is_refused_at_its_line(project):
