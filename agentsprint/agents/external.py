@@ -24,7 +24,7 @@ from agentsprint.agents.coder import CoderOutcome
 from agentsprint.agents.errors import Escalate
 from agentsprint.domain import EscalationReason, Item
 from agentsprint.policy import run_process, scrubbed_env
-from agentsprint.sandbox import Sandbox, wrap
+from agentsprint.sandbox import Sandbox, command_dirs, wrap
 from agentsprint.store.ledger import model_calls
 
 if TYPE_CHECKING:
@@ -155,5 +155,12 @@ def _run(argv: list[str], cwd: Path, timeout_s: float, env: dict[str, str], sand
     found = shutil.which(program, path=env.get("PATH")) if "/" not in program else str(cwd / program)
     if not found or not Path(found).exists():
         return CommandResult(exit_code=127, output=f"{program}: not found on PATH")
-    return run_process(wrap(argv, cwd, sandbox, env.get("PATH", "")), cwd, max(timeout_s, 0.1), OUTPUT_CAP, env,
+    named = sandbox.model_copy(update={"readable": [*sandbox.readable, *named_file_dirs(argv[1:], cwd)]})
+    return run_process(wrap(argv, cwd, named, env.get("PATH", "")), cwd, max(timeout_s, 0.1), OUTPUT_CAP, env,
                        stop)
+
+
+def named_file_dirs(args: list[str], cwd: Path) -> list[str]:
+    """Folders of files the command line names by absolute path (`python /tmp/x/agent.py`) that the
+    sandbox's private /tmp would hide: the user's own command stays runnable wherever its files are."""
+    return [folder for arg in args if arg.startswith("/") and Path(arg).is_file() for folder in command_dirs(arg, cwd)]

@@ -48,3 +48,16 @@ def test_an_external_coder_needs_the_sandbox_checked_before_the_run(tmp_path: Pa
     external = load_settings(tmp_path, environ={})
     builtin = external.model_copy(update={"models": {}})
     assert needs_commands(external, []) and not needs_commands(builtin, [])
+
+
+def test_a_file_the_command_names_under_a_private_folder_stays_readable(tmp_path):
+    """`python /tmp/.../agent.py {prompt_file}`: the sandbox's private /tmp must not hide the script
+    (CI clones the repository under /tmp: the fake agent's script was invisible and every run failed)."""
+    from agentsprint.agents.external import named_file_dirs
+
+    script = tmp_path / "agent.py" if str(tmp_path).startswith("/tmp/") else Path("/tmp") / tmp_path.name / "agent.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("print('hi')\n", encoding="utf-8")
+
+    assert named_file_dirs([str(script), "--flag", "/no/such/file"], tmp_path) == [str(script.parent)]
+    assert named_file_dirs(["relative.py", "/etc/hostname"], tmp_path) == [], "only what a private folder hides"
