@@ -59,7 +59,7 @@ def run_log() -> list[AuditEvent]:
 
 def exported(content: bool = False) -> list[ReadableSpan]:
     exporter = InMemorySpanExporter()
-    assert send(traces(run_log(), content=content), exporter)
+    assert send(traces(run_log(), content=True) if content else traces(run_log()), exporter)
     return list(exporter.get_finished_spans())
 
 
