@@ -196,6 +196,13 @@ class NotifySettings(_Section):
     """Environment variable holding the HMAC secret."""
 
 
+class TelemetrySettings(_Section):
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP base URL traces go to (`/v1/traces` is added); else OTEL_EXPORTER_OTLP_ENDPOINT; else none."""
+    content: bool = False
+    """Put tool-call arguments and results on the spans (redacted); off by default."""
+
+
 class TuiSettings(_Section):
     keys: dict[str, str] = Field(default_factory=dict)
     """Key remapping of the TUI: binding id = key(s), e.g. `inbox = "i"` or `approve = "ctrl+a,A"`."""
@@ -219,6 +226,7 @@ class Settings(_Section):
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
     """The [import] table (`import` is a Python keyword, hence the alias)."""
     tui: TuiSettings = Field(default_factory=TuiSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     """Project root (the folder holding agentsprint.toml / the git work tree)."""

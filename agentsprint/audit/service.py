@@ -66,6 +66,16 @@ def export_project(settings: Settings, output: Path, since: float | None, item_i
         return write_jsonl(iter_events(store, since=since, item_id=item_id), output)
 
 
+def export_otlp_json(settings: Settings, output: Path, since: float | None, item_id: str | None) -> int:
+    """Write the item runs' spans (from `since`, of `item_id`) to `output` as OTLP JSON; how many spans."""
+    from agentsprint.audit import otlp_json
+    from agentsprint.audit.spans import traces
+
+    with open_store(settings) as store:
+        spans = traces(iter_events(store, since=since, item_id=item_id), content=settings.telemetry.content)
+    return otlp_json.write(spans, output)
+
+
 def timeline(settings: Settings, item_id: str) -> list[str]:
     """The item's timeline lines, oldest first."""
     from agentsprint.audit.timeline import line

@@ -74,17 +74,20 @@ def export_command(
     output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="The JSON lines file to write."),
     since: str = typer.Option(None, "--since", metavar="DATE", help="Only events from this date (UTC) on."),
     item_id: str = typer.Option(None, "--item", metavar="ID", help="Only this item's events."),
-    fmt: str = typer.Option("jsonl", "--format", metavar="FORMAT", help="jsonl (the only format so far)."),
+    fmt: str = typer.Option("jsonl", "--format", metavar="FORMAT",
+                             help="jsonl (events with their hashes) or otlp-json (the item runs' trace spans)."),
 ) -> None:
-    """Write the events as JSON lines, one event a line with its hash and the previous event's hash."""
-    from agentsprint.audit.service import export_project
+    """Write the events as JSON lines (each with its hash and the previous one), or the runs' spans as OTLP JSON."""
+    from agentsprint.audit.service import export_otlp_json, export_project
 
-    if fmt != "jsonl":
-        fail(f"--format {fmt!r}: not supported (use jsonl)")
+    writers = {"jsonl": (export_project, "events"), "otlp-json": (export_otlp_json, "spans")}
+    if fmt not in writers:
+        fail(f"--format {fmt!r}: not supported (use jsonl or otlp-json)")
     if not output.parent.is_dir():
         fail(f"{output}: no such directory {output.parent}")
-    count = export_project(settings_or_exit(), output, _since(since), item_id.upper() if item_id else None)
-    console.print(f"{count} events written to {output}")
+    write, what = writers[fmt]
+    count = write(settings_or_exit(), output, _since(since), item_id.upper() if item_id else None)
+    console.print(f"{count} {what} written to {output}")
 
 
 @app.command("show")

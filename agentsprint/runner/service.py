@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from agentsprint import notify
+from agentsprint.audit.otel import export_item_run
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
 from agentsprint.runner import durable
@@ -164,6 +165,7 @@ def mark_failed(item_id: str, run_id: str, detail: str) -> None:
     runs.escalate_item(store, item_id, run_id, "failed", detail, {"item_id": item_id, "error": detail},
                        to=Status.FAILED)
     notify.item_settled(current().settings, store, item_id, run_id)
+    export_item_run(current().settings, store, item_id, run_id)
 
 
 def start_item(item: Item, options: RunOptions) -> tuple[durable.Handle | None, str]:

@@ -18,6 +18,7 @@ from agentsprint import backlog, dod, notify
 from agentsprint.agents.errors import Escalate
 from agentsprint.agents.external import ExternalOutcome, run_external
 from agentsprint.agents.tools import ToolPolicy, ToolResult, execute
+from agentsprint.audit.otel import export_item_run
 from agentsprint.backlog.epics import epic_budget
 from agentsprint.backlog.sprints import list_sprints
 from agentsprint.domain import Item, SprintState, Status
@@ -314,6 +315,7 @@ def _done(item_id: str, status: Status, run_id: str) -> str:
     undo.discard(undo_dir(), durable.workflow_id() or "")
     rt.emit(item_id, status=status.value)
     notify.item_settled(rt.settings, rt.store, item_id, run_id)
+    export_item_run(rt.settings, rt.store, item_id, run_id)
     return status.value
 
 
@@ -349,4 +351,5 @@ def escalate_now(item: Item, run_id: str, reason: str, detail: str, to: Status =
     undo.discard(undo_dir(), durable.workflow_id() or "")
     current().emit(item.id, status=status.value, reason=reason)
     notify.item_settled(current().settings, current().store, item.id, run_id)
+    export_item_run(current().settings, current().store, item.id, run_id)
     return status.value

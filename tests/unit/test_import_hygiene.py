@@ -22,6 +22,7 @@ BOUNDARIES = {
     "litellm": lambda rel: rel.startswith("llm/"),
     "git": lambda rel: False,  # GitPython passes agentsprint's whole environment to git: gitcmd.py instead
     "dbos": lambda rel: rel == "runner/durable.py",  # the DBOS adapter: an upgrade of DBOS is one file
+    "opentelemetry": lambda rel: rel == "audit/otel.py",  # the optional `otel` extra: loaded only when configured
 }
 
 
@@ -88,7 +89,7 @@ def test_cli_modules_import_only_typer_and_the_stdlib_at_top_level(path: Path) -
 
 
 HEAVY = ["litellm", "textual", "dbos", "sqlmodel", "sqlalchemy", "rich", "yaml", "tiktoken", "git", "jinja2",
-         "matplotlib", "numpy"]
+         "matplotlib", "numpy", "opentelemetry"]
 
 
 def modules_after(code: str) -> list[str]:
@@ -114,6 +115,30 @@ def test_help_loads_no_heavy_library() -> None:
     code = ("from agentsprint.cli.main import main\nsys.argv = ['agentsprint', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass")
     assert loaded_after(code) == []
+
+
+SETTLE_AN_ITEM = """
+import os, tempfile
+for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    os.environ.pop(name, None)
+import agentsprint.runner.service, agentsprint.runner.steps
+from agentsprint.audit.otel import export_item_run
+from agentsprint.config import Settings
+from agentsprint.store.core import Store
+from agentsprint.store.events import append_event
+store = Store("sqlite:///" + tempfile.mkdtemp() + "/db.sqlite")
+with store.session() as session:
+    append_event(session, "model.call", item_id="AS-1", run_id="run-1", actor="agent:coder",
+                 data={"role": "coder", "round": 1, "model": "openai/m", "outcome": "ok", "input_tokens": 5})
+export_item_run(Settings.model_validate({"telemetry": {"otlp_endpoint": ENDPOINT}}), store, "AS-1", "run-1")
+"""
+
+
+@pytest.mark.parametrize(("endpoint", "loads"), [(None, False), ("http://127.0.0.1:9", True)])
+def test_opentelemetry_is_imported_only_when_telemetry_is_configured(endpoint: str | None, loads: bool) -> None:
+    """A run without [telemetry] or OTEL_EXPORTER_OTLP_ENDPOINT never loads OpenTelemetry (and one with it does)."""
+    loaded = modules_after(SETTLE_AN_ITEM.replace("ENDPOINT", repr(endpoint)))
+    assert any(name.split(".")[0] == "opentelemetry" for name in loaded) is loads
 
 
 CORE = ["agentsprint.domain", "agentsprint.store", "agentsprint.backlog", "agentsprint.agents", "agentsprint.llm"]
