@@ -22,7 +22,7 @@ COLUMNS = ("todo", "running", "QA", "awaiting review", "done", "escalated")
 COLUMN_OF = {"todo": "todo", "planned": "todo", "stopped": "todo", "running": "running",
              "awaiting_review": "awaiting review", "done": "done", "dropped": "done", "escalated": "escalated",
              "failed": "escalated"}
-KINDS = ("tokens", "usd", "review_hours")
+REVIEWERS = frozenset({"qa", "security"})
 EXPORTS = ("md", "html")
 
 
@@ -88,11 +88,16 @@ def board(settings: Settings) -> Board:
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for item_id in sprint.items:
         status = statuses.get(item_id, "todo")
-        column = "QA" if status == "running" and roles.get(item_id) == "qa" else COLUMN_OF.get(status, "todo")
         item = backlog.items.get(item_id)
-        columns[column].append(Card(item_id, item.title if item else "(no valid item file)", status))
+        title = item.title if item else "(no valid item file)"
+        columns[column_of(status, roles.get(item_id, ""))].append(Card(item_id, title, status))
     plan = _plan(settings, backlog, sprint)
     return Board(sprint.name, sprint.state.value, sprint.goal, columns, plan.gauges(), plan.warnings)
+
+
+def column_of(status: str, role: str) -> str:
+    """The board column of a live status; a running item whose last tool call was a reviewer's is in QA."""
+    return "QA" if status == "running" and role in REVIEWERS else COLUMN_OF.get(status, "todo")
 
 
 def _live(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:

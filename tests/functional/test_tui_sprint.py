@@ -8,6 +8,7 @@ one `agentsprint retro --sprint` makes, exported to a file by key.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from agentsprint.config import Settings
 from agentsprint.domain import Capacity, Sprint, SprintState
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.tui.app import AgentSprintApp, make_app
-from agentsprint.tui.sprint_data import current_sprint
+from agentsprint.tui.sprint_data import column_of, current_sprint
 
 CAPACITY = Capacity(tokens=1_000_000, usd=10.0, review_hours=2.0)
 
@@ -149,3 +150,59 @@ async def test_R_starts_the_sprint_and_a_detached_run_of_its_items(bare):
                  os.getpid()) == [(1,)], log.read_text()
     assert "AS-3" in log.read_text(), "the run took the sprint's item"
     assert "AS-4" not in log.read_text(), "the run was `run --sprint S1`: it left the item outside alone"
+
+
+@pytest.mark.parametrize(("status", "role", "column"), [
+    ("running", "coder", "running"), ("running", "qa", "QA"), ("running", "security", "QA"),
+    ("awaiting_review", "qa", "awaiting review"), ("planned", "", "todo"), ("stopped", "", "todo"),
+    ("failed", "", "escalated"), ("escalated", "", "escalated"), ("dropped", "", "done"), ("done", "", "done")])
+def test_a_running_item_is_in_QA_while_a_reviewer_works_on_it(status, role, column):
+    assert column_of(status, role) == column
+
+
+# --- retro ---------------------------------------------------------------------------------------------
+
+
+async def test_the_retro_shows_the_sprints_findings_first_then_its_figures(shared):
+    app = make_app(shared)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app)
+        await pilot.press("t")
+        await settle(app)
+        shown = retro_text(app)
+    assert shown.startswith("Retro: sprint S1\nFindings\n"), shown[:200]
+    assert "1 of 1 escalation was rounds" in shown
+    assert shown.index("Findings") < shown.index("Outcome") < shown.index("Token ROI")
+    assert "items planned" in shown and "awaiting review" in shown
+
+
+async def test_x_and_X_export_the_retro_as_markdown_and_html(shared):
+    folder = shared.state_dir / "retro"
+    app = make_app(shared, start="retro")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app)
+        await pilot.press("x")
+        await settle(app)
+        await pilot.press("X")
+        await settle(app)
+    markdown, page = (folder / "S1.md").read_text(encoding="utf-8"), (folder / "S1.html").read_text(encoding="utf-8")
+    assert markdown.startswith("# ") and "S1" in markdown.splitlines()[0], markdown[:200]
+    assert "1 of 1 escalation was rounds" in markdown and "1 of 1 escalation was rounds" in page
+    assert "<html" in page.lower() and "<html" not in markdown.lower()
+
+
+async def test_without_a_sprint_the_retro_says_how_to_make_one(bare):
+    app = make_app(bare, start="retro")
+    async with app.run_test(size=(120, 40)):
+        await settle(app)
+        said = text_of(app, "#message")
+    assert said.startswith("no active or planned sprint"), said
+
+
+def retro_text(app: AgentSprintApp) -> str:
+    """The retro as plain text (Rich renderables rendered 120 columns wide)."""
+    from rich.console import Console
+
+    console = Console(width=120, record=True, file=io.StringIO(), color_system=None)
+    console.print(app.screen.query_one("#retro", Static).content)
+    return console.export_text()
