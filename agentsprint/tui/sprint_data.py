@@ -84,7 +84,7 @@ def board(settings: Settings) -> Board:
     """The current sprint's board: cards by live status (running split by the role of its last call)."""
     backlog = _backlog(settings)
     sprint = current_sprint(settings, backlog.items)
-    statuses, roles = _live(settings)
+    statuses, roles = _live(settings, sprint.items)
     columns: dict[str, list[Card]] = {name: [] for name in COLUMNS}
     for item_id in sprint.items:
         status = statuses.get(item_id, "todo")
@@ -100,20 +100,19 @@ def column_of(status: str, role: str) -> str:
     return "QA" if status == "running" and role in REVIEWERS else COLUMN_OF.get(status, "todo")
 
 
-def _live(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
-    """Live status of every item the store knows, and the role of each running item's last tool call."""
+def _live(settings: Settings, ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Live status of every item the store knows, and the role of the last tool call of each running one of `ids`."""
     from agentsprint.store.done_items import live_statuses
-    from agentsprint.store.sqlite_direct import sqlite_path
 
     statuses = live_statuses(settings.database_url)
-    path = sqlite_path(settings.database_url)
-    if not any(s == "running" for s in statuses.values()) or (path is not None and not path.is_file()):
+    running = [i for i in ids if statuses.get(i) == "running"]
+    if not running:
         return statuses, {}
-    from agentsprint.store.monitor import running_items
+    from agentsprint.store.monitor import last_roles
     from agentsprint.tui.data import services
 
     with services(settings) as svc:
-        return statuses, {i.item_id: i.role for i in running_items(svc.store)}
+        return statuses, last_roles(svc.store, running)
 
 
 def replan(settings: Settings, **change: Any) -> str:

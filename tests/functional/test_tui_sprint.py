@@ -206,3 +206,18 @@ def retro_text(app: AgentSprintApp) -> str:
     console = Console(width=120, record=True, file=io.StringIO(), color_system=None)
     console.print(app.screen.query_one("#retro", Static).content)
     return console.export_text()
+
+
+def test_the_board_reads_the_role_of_each_items_last_tool_call_from_the_store(shared):
+    from agentsprint.store import Store
+    from agentsprint.store.monitor import last_roles
+
+    store = Store(shared.database_url)
+    try:
+        roles = last_roles(store, ["AS-1", "AS-3"])
+    finally:
+        store.close()
+    recorded = query(shared, "SELECT actor FROM events WHERE item_id = 'AS-1' AND kind = 'tool.call' "
+                             "ORDER BY id DESC LIMIT 1")
+    assert roles == {"AS-1": recorded[0][0].removeprefix("agent:"), "AS-3": ""}, roles
+    assert roles["AS-1"], "AS-1 ran: its last tool call has a role"
