@@ -89,6 +89,7 @@ async def test_the_board_puts_each_item_in_its_column_with_gauges_of_the_plan(sh
     assert columns["col-todo"] == ("todo 0", "") and columns["col-done"] == ("done 0", "")
     assert "120k / 1M 12%" in gauges, gauges  # two items forecast from their budgets: 2 x 60k tokens
     assert "$1.00 / $10.00 10%" in gauges, gauges
+    assert "warning: review load unknown for AS-1" in gauges, "the planner's warnings are shown under the gauges"
 
 
 def test_the_current_sprint_is_the_active_one_else_the_newest_planned(project):

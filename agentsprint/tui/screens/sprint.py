@@ -15,6 +15,8 @@ from agentsprint.tui import data, sprint_data
 from agentsprint.tui.screens.base import BaseScreen, Message
 
 BAR_WIDTH = 12
+REFRESH_SECONDS = 5.0
+"""The board reads the store again this often: a sprint's run moves items from column to column."""
 LABELS = {"tokens": "tokens", "usd": "USD", "review_hours": "review h"}
 
 
@@ -40,6 +42,7 @@ class BoardScreen(BaseScreen):
         self.sub_title = "Sprint board"
         self.query_one(Message).say("")
         self.load()
+        self.set_interval(REFRESH_SECONDS, self.load)
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -52,8 +55,9 @@ class BoardScreen(BaseScreen):
         goal = f" - {board.goal}" if board.goal else ""
         self.query_one("#sprint-head", Static).update(Text(f"sprint {board.name} ({board.state}){goal}",
                                                            style="bold"))
-        self.query_one("#gauges", Static).update(Text("\n").join(
-            gauge(kind, g["planned"] or 0.0, g["capacity"]) for kind, g in board.gauges.items()))
+        lines = [gauge(kind, g["planned"] or 0.0, g["capacity"]) for kind, g in board.gauges.items()]
+        lines += [Text(f"warning: {w}", style="yellow") for w in board.warnings]
+        self.query_one("#gauges", Static).update(Text("\n").join(lines))
         for name, cards in board.columns.items():
             column = self.query_one(f"#{_column_id(name)}", Static)
             column.border_title, column.border_subtitle = name, str(len(cards))
