@@ -61,7 +61,18 @@ def current_sprint(settings: Settings, known: Any = None) -> Sprint:
         if found:
             newest = max(found, key=lambda s: (s.start or date.min, s.name))
             return load_sprint(settings.backlog_dir, newest.name, known)
+    _broken_files(settings, known)
     raise NoSprint("no active or planned sprint (create one with: agentsprint sprint new NAME --tokens N --usd X)")
+
+
+def _broken_files(settings: Settings, known: Any) -> None:
+    """BacklogError naming file:line when a sprint file is invalid (it may be the sprint meant to be current)."""
+    from agentsprint.backlog.errors import BacklogError
+    from agentsprint.backlog.sprints import sprint_problems
+
+    problems = sprint_problems(settings.backlog_dir, _backlog(settings).items if known is None else known)
+    if problems:
+        raise BacklogError("; ".join(p.shown_from(settings.root) for p in problems[:3]))
 
 
 def _backlog(settings: Settings) -> Backlog:

@@ -222,3 +222,35 @@ def test_the_board_reads_the_role_of_each_items_last_tool_call_from_the_store(sh
                              "ORDER BY id DESC LIMIT 1")
     assert roles == {"AS-1": recorded[0][0].removeprefix("agent:"), "AS-3": ""}, roles
     assert roles["AS-1"], "AS-1 ran: its last tool call has a role"
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, server: ScriptedServer) -> Settings:
+    """A project whose AS-1 never ran (no database yet), in the planned sprint S1."""
+    from durability_support import new_project
+    from runner_support import item
+
+    return with_sprint(new_project(tmp_path / "p", server.base_url, [item("AS-1", dod=["secrets"])]), ["AS-1"])
+
+
+async def test_before_the_first_run_the_board_and_retro_show_without_a_database(fresh):
+    app = make_app(fresh, start="board")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app)
+        todo, said = text_of(app, "#col-todo"), text_of(app, "#message")
+        await pilot.press("t")
+        await settle(app)
+        retro, retro_said = retro_text(app), text_of(app, "#message")
+    assert (todo, said) == ("AS-1 Item AS-1", "")
+    assert retro.startswith("Retro: sprint S1\nFindings\n") and retro_said == "", (retro[:300], retro_said)
+
+
+async def test_a_broken_sprint_file_is_a_message_naming_its_line(bare):
+    path = bare.backlog_dir / "sprints" / "S1.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("name: S1\nstate: planned\ncapacity:\n  tokens: -5\n", encoding="utf-8")
+    app = make_app(bare, start="board")
+    async with app.run_test(size=(120, 40)):
+        await settle(app)
+        said = text_of(app, "#message")
+    assert said.startswith("backlog/sprints/S1.yml:4:"), said
