@@ -53,6 +53,12 @@ def running_items(store: Store) -> list[RunningItem]:
             for row, tool, rnd in found]
 
 
+def last_roles(store: Store, item_ids: list[str]) -> dict[str, str]:
+    """The role of each item's last tool call ('' for an item with none)."""
+    with store.session() as session:
+        return {item_id: _last(session, item_id, "tool.call").get("role", "") for item_id in item_ids}
+
+
 def open_runs(store: Store) -> list[OpenRun]:
     """Runs recorded as started and not finished, oldest first."""
     with store.session() as session:

@@ -14,19 +14,23 @@ from agentsprint.tui import data
 from agentsprint.tui.screens.backlog import BacklogScreen
 from agentsprint.tui.screens.inbox import InboxScreen
 from agentsprint.tui.screens.monitor import MonitorScreen
+from agentsprint.tui.screens.sprint import BoardScreen, RetroScreen
 
 
 class AgentSprintApp(App[None]):
-    """Backlog, run monitor and inbox as modes; review and escalation screens open from the inbox."""
+    """Backlog, sprint board, monitor, inbox and retro as modes; review and escalation screens open from the inbox."""
 
     CSS_PATH = "app.tcss"
     TITLE = "agentsprint"
     ENABLE_COMMAND_PALETTE = True
-    MODES = {"backlog": BacklogScreen, "monitor": MonitorScreen, "inbox": InboxScreen}
+    MODES = {"backlog": BacklogScreen, "monitor": MonitorScreen, "inbox": InboxScreen, "board": BoardScreen,
+             "retro": RetroScreen}
     BINDINGS = [
         Binding("b", "switch_mode('backlog')", "Backlog", id="backlog", show=False),
         Binding("m", "switch_mode('monitor')", "Monitor", id="monitor", show=False),
         Binding("r", "switch_mode('inbox')", "Inbox", id="inbox", show=False),
+        Binding("s", "switch_mode('board')", "Sprint board", id="board", show=False),
+        Binding("t", "switch_mode('retro')", "Retro", id="retro", show=False),
         Binding("question_mark", "toggle_help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]

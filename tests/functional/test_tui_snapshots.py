@@ -15,7 +15,9 @@ import pytest
 from textual.pilot import Pilot
 from tui_support import break_a_file, frozen_clock, review_project
 
+from agentsprint.backlog.sprints import write_sprint
 from agentsprint.config import Settings
+from agentsprint.domain import Capacity, Sprint
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.tui.app import make_app
 
@@ -29,6 +31,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         env.setenv("GIT_CONFIG_NOSYSTEM", "1")
         settings = review_project(tmp_path_factory.mktemp("snap") / "p", server)
         break_a_file(settings)
+        write_sprint(settings.backlog_dir, Sprint(name="S1", goal="pagination and pricing", items=["AS-1", "AS-2"],
+                                                  capacity=Capacity(tokens=1_000_000, usd=10.0, review_hours=2.0)))
         yield settings
 
 
@@ -98,6 +102,15 @@ class TestMonitorAndKeys:
     def test_help(self, snap_compare, shared, size):
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after("down", "enter",
                                                                                         "question_mark"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestSprint:
+    def test_board(self, snap_compare, shared, size):
+        assert snap_compare(app(shared, "board"), terminal_size=size, run_before=after())
+
+    def test_retro(self, snap_compare, shared, size):
+        assert snap_compare(app(shared, "retro"), terminal_size=size, run_before=after())
 
 
 def test_no_color_inbox(snap_compare, shared, monkeypatch):

@@ -8,6 +8,7 @@ from agentsprint.tui.screens.backlog import BacklogScreen, ItemScreen, NewItemSc
 from agentsprint.tui.screens.inbox import EscalationScreen, InboxScreen, RetryScreen
 from agentsprint.tui.screens.monitor import ConfirmScreen, MonitorScreen
 from agentsprint.tui.screens.review import RejectScreen, ReviewScreen
+from agentsprint.tui.screens.sprint import BoardScreen, RetroScreen
 
 ALL_SCREENS: list[Any] = [ConfirmScreen, BacklogScreen, ItemScreen, NewItemScreen, MonitorScreen, InboxScreen,
-                          ReviewScreen, RejectScreen, EscalationScreen, RetryScreen]
+                          ReviewScreen, RejectScreen, EscalationScreen, RetryScreen, BoardScreen, RetroScreen]

@@ -37,6 +37,7 @@ class BacklogScreen(BaseScreen):
         Binding("enter", "open", "Detail", id="open"),
         Binding("n", "new", "New item", id="new"),
         Binding("e", "edit", "Edit", id="edit"),
+        Binding("a", "add_to_sprint", "Add to sprint", id="add_to_sprint"),
     ]
 
     def __init__(self) -> None:
@@ -143,6 +144,18 @@ class BacklogScreen(BaseScreen):
         row = self.selected_row()
         if row is not None:
             self.edit(row)
+
+    def action_add_to_sprint(self) -> None:
+        """Add the selected item to the current sprint, as `sprint plan NAME --add ID`."""
+        from agentsprint.tui import sprint_data
+
+        row = self.selected_row()
+        if row is not None and not row.problem:
+            self.in_thread(lambda: sprint_data.replan(self.settings, add=[row.id]), self._added, group="action")
+
+    def _added(self, text: str) -> None:
+        self.notify(text)
+        self.load()
 
     def edit(self, row: data.BacklogRow) -> None:
         """$EDITOR on a copy of the item's file (the app suspended); saved only when the result is valid."""

@@ -22,7 +22,8 @@ class AppClock(Protocol):
 
 def error_text(exc: BaseException) -> str:
     """One line for the user: the project's own errors speak for themselves, others say their kind."""
-    own = {"ActionError", "NotAllowed", "StoreError", "BacklogError", "ConfigError", "WorkspaceError", "RunLocked"}
+    own = {"ActionError", "NotAllowed", "StoreError", "BacklogError", "ConfigError", "WorkspaceError", "RunLocked",
+           "NoSprint", "PlanError", "RetroError"}
     name = type(exc).__name__
     text = " ".join(str(exc).split())
     return text if name in own else f"{name}: {text}"
