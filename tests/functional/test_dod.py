@@ -307,10 +307,20 @@ def test_summarize_puts_failures_first_and_stays_short() -> None:
                        details=["exit code 2"]),
     ]
     summary = dod.summarize(results)
-    assert summary.startswith("FAILED tests (command, exit code 1, 1.2s)")
+    assert summary.startswith("FAILED tests (command, exit code 1)\n")
     assert summary.index("FAILED lint") < summary.index("PASSED protected")
     assert "1 failed" in summary and len(summary) <= dod.SUMMARY_CHARS + 200
     assert dod.summarize(results[:1]).startswith("all deterministic gates passed")
+
+
+def test_summarize_is_the_same_however_long_the_gates_took() -> None:
+    """A prompt must not change with machine load: QA's token count depended on a gate's 0.0s/0.1s."""
+    def gates(seconds: float) -> list[dod.GateResult]:
+        return [dod.GateResult(name="secrets", kind="secrets", passed=True, output="ok", seconds=seconds),
+                dod.GateResult(name="tests", kind="command", passed=False, output="1 failed",
+                               details=["exit code 1"], seconds=seconds * 3)]
+    assert dod.summarize(gates(0.04)) == dod.summarize(gates(12.3))
+    assert dod.summarize(gates(0.04)[:1]) == dod.summarize(gates(0.16)[:1])
 
 
 def test_added_lines_reads_hunks_exactly() -> None:
