@@ -38,6 +38,8 @@ def _check_duration(value: str) -> str:
 
 
 Backend = Literal["builtin", "claude-code", "codex", "aider", "gemini-cli", "opencode", "command"]
+READY_BACKENDS = ("builtin", "command")
+"""The backends that can run (agents/backends/registry.py has an adapter for each but "builtin")."""
 
 
 class ModelSettings(_Section):
@@ -66,7 +68,7 @@ class ModelSettings(_Section):
 
     @model_validator(mode="after")
     def _backend_ready(self) -> ModelSettings:
-        if self.backend not in ("builtin", "command"):
+        if self.backend not in READY_BACKENDS:
             raise ValueError(f'backend "{self.backend}" is not available yet: use backend = "command" with its '
                              'command line (docs/agents-external.md)')
         if self.backend == "command" and (not self.command or "{prompt_file}" not in self.command):

@@ -62,6 +62,8 @@ class Sandbox(BaseModel):
     network: bool = False
     readable: list[str] = []
     """Folders kept readable when a private /tmp would hide them (the project root)."""
+    writable: list[str] = []
+    """Folders bound writable besides the working folder (an external agent's private home)."""
     hidden: list[str] = []
     """Absolute paths made invisible (empty folder, empty file): state folder, database, credentials."""
 
@@ -189,6 +191,8 @@ def bwrap_args(cwd: Path, sandbox: Sandbox, optional: Sequence[str] = (_NO_NESTE
         args += ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
     for folder in [*sandbox.readable, *(str(path) for path in git_dirs(cwd))]:
         args += ["--ro-bind-try", folder, folder]
+    for folder in sandbox.writable:
+        args += ["--bind", folder, folder]
     hidden_dirs = [path for path in sandbox.hidden if Path(path).is_dir() and not Path(path).is_symlink()]
     for folder in hidden_dirs:
         args += ["--tmpfs", folder]

@@ -33,6 +33,8 @@ class CoderOutcome(BaseModel):
     tokens: int
     usd: float
     malformed: int = 0
+    transcript: str = ""
+    """An external agent's own record of the round (redacted, capped); empty for the built-in coder."""
 
 
 class Coder(Protocol):

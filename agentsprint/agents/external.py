@@ -1,6 +1,6 @@
 """External coding agents as the coder: a command line run headless in the worktree, metered by the proxy.
 
-`CommandCoder` renders the prompt file and hands the run to a launcher (the runner's durable step);
+`ExternalCoder` renders the prompt file and hands the run to a launcher (the runner's durable step);
 `run_external` is that run: a token from the metering proxy, the command in the sandbox with the
 proxy's URLs and the token in its environment, killed (whole process group) at the item's time limit
 or when the proxy stops the agent. What the agent changed is committed by the runner's round check,
@@ -9,7 +9,6 @@ then the same gates, QA and review follow as for the built-in coder.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import tempfile
 import threading
@@ -19,17 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agentsprint.agents import prompts
+from agentsprint import policy
+from agentsprint.agents import backends, prompts
+from agentsprint.agents.backends import LaunchRequest
 from agentsprint.agents.coder import CoderOutcome
 from agentsprint.agents.errors import Escalate
 from agentsprint.domain import EscalationReason, Item
 from agentsprint.policy import run_process, scrubbed_env
+from agentsprint.redaction import redact
 from agentsprint.sandbox import Sandbox, command_dirs, wrap
-from agentsprint.store.ledger import model_calls
+from agentsprint.store.ledger import budgets, model_calls
 
 if TYPE_CHECKING:
     from agentsprint.agents.io import AgentIO
     from agentsprint.agents.supervisor import Plan
+    from agentsprint.config import ModelSettings
     from agentsprint.llm.context import CallContext
     from agentsprint.llm.proxy import MeteringProxy
 
@@ -51,6 +54,8 @@ class ExternalOutcome(BaseModel):
     calls: int = 0
     tokens: int = 0
     usd: float = 0.0
+    transcript: str = ""
+    """The agent's own record of the round (its session log, else its output), redacted and capped."""
 
 
 class ExternalAgentFailed(Exception):
@@ -68,8 +73,8 @@ Launch = Callable[["CallContext", str, str], ExternalOutcome]
 """Runs the agent: (ctx, prompt text, worktree) -> outcome."""
 
 
-class CommandCoder:
-    """The coder as an external command (`[models.coder] backend = "command"`)."""
+class ExternalCoder:
+    """The coder as an external agent (`[models.coder] backend = "claude-code"`, "codex", ..., "command")."""
 
     def __init__(self, launch: Launch, protected_paths: list[str]) -> None:
         self.launch = launch
@@ -87,7 +92,8 @@ class CommandCoder:
         judge(outcome)
         tail = outcome.output.strip()[-500:] or "(no output)"
         return CoderOutcome(summary=f"external agent exited 0 after {outcome.calls} model calls: {tail}",
-                            finished=True, steps=outcome.calls, tokens=outcome.tokens, usd=outcome.usd)
+                            finished=True, steps=outcome.calls, tokens=outcome.tokens, usd=outcome.usd,
+                            transcript=outcome.transcript)
 
 
 def judge(outcome: ExternalOutcome) -> None:
@@ -104,30 +110,48 @@ def judge(outcome: ExternalOutcome) -> None:
         raise ExternalAgentFailed(f"the external agent exited with status {outcome.exit_code}{log}")
 
 
-def command_argv(template: str, prompt_file: Path) -> list[str]:
-    """The command line of `template` with {prompt_file} replaced (no shell: quoting as in a shell)."""
-    return [word.replace("{prompt_file}", str(prompt_file)) for word in shlex.split(template)]
-
-
-def agent_environment(proxy: MeteringProxy, token: str) -> dict[str, str]:
-    """A scrubbed environment pointing both SDK families at the proxy, the token as their key."""
+def agent_environment(proxy: MeteringProxy, token: str, home: Path | None = None) -> dict[str, str]:
+    """A scrubbed environment pointing both SDK families at the proxy, the token as their key, and (with
+    `home`) the agent's private home as $HOME and its XDG folders."""
     root = proxy.base_url.removesuffix("/v1")
-    return {**scrubbed_env(), "OPENAI_BASE_URL": proxy.base_url, "OPENAI_API_BASE": proxy.base_url,
-            "OPENAI_API_KEY": token, "ANTHROPIC_BASE_URL": root, "ANTHROPIC_API_KEY": token,
-            "ANTHROPIC_AUTH_TOKEN": token, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+    env = {**scrubbed_env(), "OPENAI_BASE_URL": proxy.base_url, "OPENAI_API_BASE": proxy.base_url,
+           "OPENAI_API_KEY": token, "ANTHROPIC_BASE_URL": root, "ANTHROPIC_API_KEY": token,
+           "ANTHROPIC_AUTH_TOKEN": token, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+    if home is not None:
+        env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
+                   XDG_STATE_HOME=str(home / ".local/state"), XDG_CACHE_HOME=str(home / ".cache"))
+    return env
 
 
-def run_external(proxy: MeteringProxy, ctx: CallContext, template: str, prompt: str, worktree: str,
+def usd_left(proxy: MeteringProxy, ctx: CallContext) -> float | None:
+    """The least USD left on the call's scopes (None: none has a USD cap)."""
+    left = [state.left_usd for state in budgets(proxy.gateway.store, ctx.scopes).values()
+            if state.left_usd is not None]
+    return max(0.0, min(left)) if left else None
+
+
+def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, prompt: str, worktree: str,
                  timeout_s: float, sandbox: Sandbox) -> ExternalOutcome:
-    """Run the agent headless in `worktree` to its end, the time limit or a stop by the proxy."""
+    """Run the role's agent headless in `worktree` to its end, the time limit or a stop by the proxy."""
+    backend = backends.get(role.backend)
     stop = threading.Event()
     grant = proxy.grant(ctx, on_stop=lambda _why: stop.set())
-    folder = Path(tempfile.mkdtemp(prefix="agentsprint-prompt-"))
+    folder = Path(tempfile.mkdtemp(prefix="agentsprint-agent-"))
     try:
-        prompt_file = folder / "prompt.md"
+        prompt_file, home = folder / "prompt.md", folder / "home"
         prompt_file.write_text(prompt, encoding="utf-8")
-        result = _run(command_argv(template, prompt_file), Path(worktree), timeout_s,
-                      agent_environment(proxy, grant.token), _sandbox_for(sandbox, folder), stop)
+        home.mkdir()
+        request = LaunchRequest(executable=role.command or backend.executable, prompt_file=prompt_file,
+                                prompt=prompt, home=home, proxy_root=proxy.base_url.removesuffix("/v1"),
+                                token=grant.token, model=role.model, usd_left=usd_left(proxy, ctx))
+        launch = backend.launch(request)
+        for relative, text in launch.files.items():
+            target = home / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        env = {**agent_environment(proxy, grant.token, home), **launch.env}
+        result = _run(launch.argv, Path(worktree), timeout_s, env, _sandbox_for(sandbox, folder, home), stop)
+        transcript = redact(policy.cap_text(backend.transcript(home, result.output), OUTPUT_CAP))
     finally:
         proxy.revoke(grant.token)
         shutil.rmtree(folder, ignore_errors=True)
@@ -137,12 +161,14 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, template: str, prompt: 
                            timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
                            seconds=result.seconds, calls=len(calls),
                            tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
-                           usd=sum(c["usd"] for c in calls))
+                           usd=sum(c["usd"] for c in calls), transcript=transcript)
 
 
-def _sandbox_for(sandbox: Sandbox, prompt_folder: Path) -> Sandbox:
-    """The item's sandbox with the prompt readable and the network shared (the proxy is on loopback)."""
-    return sandbox.model_copy(update={"network": True, "readable": [*sandbox.readable, str(prompt_folder)]})
+def _sandbox_for(sandbox: Sandbox, prompt_folder: Path, home: Path) -> Sandbox:
+    """The item's sandbox with the prompt readable, the agent's home writable and the network shared
+    (the proxy is on loopback)."""
+    return sandbox.model_copy(update={"network": True, "readable": [*sandbox.readable, str(prompt_folder)],
+                                      "writable": [*sandbox.writable, str(home)]})
 
 
 def _run(argv: list[str], cwd: Path, timeout_s: float, env: dict[str, str], sandbox: Sandbox,

@@ -14,7 +14,7 @@ from agentsprint import dod
 from agentsprint.agents import qa, supervisor
 from agentsprint.agents.coder import BuiltinCoder, Coder, CoderOutcome
 from agentsprint.agents.errors import Escalate
-from agentsprint.agents.external import CommandCoder, ExternalAgentFailed, ExternalOutcome
+from agentsprint.agents.external import ExternalAgentFailed, ExternalCoder, ExternalOutcome
 from agentsprint.agents.guards import RoundGuard, fingerprint
 from agentsprint.agents.loop import Limits
 from agentsprint.agents.tools import ToolPolicy, ToolResult
@@ -101,12 +101,16 @@ class ItemRun:
 
     def make_coder(self, backend: str) -> Coder:
         """The built-in coder, or an external agent run as a durable step."""
-        if backend == "command":
-            return CommandCoder(self.launch_external, list(current().settings.policy.protected_paths))
+        if backend != "builtin":
+            return ExternalCoder(self.launch_external, list(current().settings.policy.protected_paths))
         return BuiltinCoder(self.limits, self.policy)
 
     def launch_external(self, ctx: CallContext, prompt: str, worktree: str) -> ExternalOutcome:
-        return steps.run_external_coder(ctx, prompt, worktree, self.begin.started_at, self.item.budget.time_seconds)
+        outcome = steps.run_external_coder(ctx, prompt, worktree, self.begin.started_at,
+                                           self.item.budget.time_seconds)
+        if outcome.transcript:  # kept in the escalation package when the run ends the round
+            self.partial["agent_transcript"] = outcome.transcript
+        return outcome
 
     def ctx(self, role: str, round_no: int) -> CallContext:
         return CallContext(role=role, item_id=self.item.id, run_id=self.options.run_id, round=round_no,
@@ -190,6 +194,7 @@ class ItemRun:
             "round": round_no,
             "plan": plan.model_dump(),
             "coder_summary": outcome.summary,
+            **({"agent_transcript": outcome.transcript} if outcome.transcript else {}),
             "sha": check.sha,
             "diff": check.diff,
             "diff_hash": check.diff_hash,

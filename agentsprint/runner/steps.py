@@ -237,8 +237,7 @@ def run_external_coder(ctx: CallContext, prompt: str, worktree: str, started_at:
     rt.emit(ctx.item_id or "", role=ctx.role, note="external agent running")
     left = EXTERNAL_DEFAULT_TIMEOUT if time_limit is None else time_limit - (runs.clock(rt.store, ctx.item_id)
                                                                              - started_at)
-    command = rt.settings.model_for(ctx.role).command or ""
-    return run_external(rt.metering_proxy(), ctx, command, prompt, worktree, left,
+    return run_external(rt.metering_proxy(), ctx, rt.settings.model_for(ctx.role), prompt, worktree, left,
                         Sandbox.from_settings(rt.settings))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentsprint.agents.external import command_argv
+from agentsprint.agents.backends.command import command_argv
 from agentsprint.config import ConfigError, load_settings
 from agentsprint.sandbox import needs_commands
 
