@@ -23,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "functional"))
 
 _PG_URL = os.environ.get("AGENTSPRINT_TEST_PG_URL", "")
 _PG_REQUIRED = bool(os.environ.get("AGENTSPRINT_TEST_PG_REQUIRED"))  # read before _isolated_env clears it
+_AGENTS_BIN = Path(os.environ.get("AGENTSPRINT_TEST_AGENTS_BIN")
+                   or Path(__file__).resolve().parent.parent / ".ci" / "agents" / "bin")
+_AGENTS_REQUIRED = bool(os.environ.get("AGENTSPRINT_TEST_AGENTS_REQUIRED"))
 
 
 def postgres_url() -> str:
@@ -34,6 +37,19 @@ def postgres_url() -> str:
                         "the PostgreSQL test server did not start")
         pytest.skip("AGENTSPRINT_TEST_PG_URL is not set")
     return _PG_URL
+
+
+def agent_cli(name: str) -> Path:
+    """The real agent CLI `name` (claude, codex, aider, gemini, opencode) that .ci/install-agents.sh
+    installed. Without it the test is skipped, or fails when AGENTSPRINT_TEST_AGENTS_REQUIRED is set
+    (CI sets it: an agent that did not install must not pass as a skip)."""
+    executable = _AGENTS_BIN / name
+    if not executable.exists():
+        message = f"agent CLI {name} is not installed at {executable} (run .ci/install-agents.sh)"
+        if _AGENTS_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return executable
 
 
 @pytest.fixture(autouse=True)
