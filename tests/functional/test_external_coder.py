@@ -124,3 +124,21 @@ def test_an_agent_cannot_write_outside_its_worktree_and_its_work_is_kept(tmp_pat
     assert "owned" not in outside.read_text(), "the main checkout is untouched"
     branch = git(settings.root, "show", "agentsprint/AS-1:shop/pagination.py")
     assert "(page - 1) * per_page" in branch, "the agent's work in its worktree is committed on the item branch"
+
+
+def test_the_agent_keeps_its_state_in_a_private_home_and_its_transcript_is_kept_redacted(tmp_path, server):
+    secret = "ghp_" + "a1B2" * 9
+    settings = external(tmp_path, server, "--calls", "1", *FIX, "--home-file", ".agent/session.json", "null",
+                        "--say", f"debug: using {secret}")
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
+
+    [(data,)] = query(settings, "SELECT data_json FROM events WHERE kind = 'round'")
+    transcript = json.loads(data)["agent_transcript"]
+    [home_line] = [line for line in transcript.splitlines() if line.startswith("fake agent: wrote ")]
+    home = Path(home_line.removeprefix("fake agent: wrote ")).parent.parent
+    assert home.name == "home" and home.parent.name.startswith("agentsprint-agent-"), home
+    assert home != Path.home() and not home.exists(), "the private home is removed after the round"
+    assert "debug: using [REDACTED]" in transcript and secret not in data
+    assert secret not in "".join(str(row) for row in query(settings, "SELECT data_json FROM events"))
+    assert json.loads(data)["changed_files"] == ["shop/pagination.py"], "none of the agent's state is in the diff"
