@@ -24,8 +24,8 @@ from agentsprint.agents.backends import LaunchRequest
 from agentsprint.agents.coder import CoderOutcome
 from agentsprint.agents.errors import Escalate
 from agentsprint.domain import EscalationReason, Item
-from agentsprint.policy import run_process, scrubbed_env
-from agentsprint.redaction import redact
+from agentsprint.process import run_process
+from agentsprint.redaction import redact, scrubbed_env
 from agentsprint.sandbox import Sandbox, command_dirs, wrap
 from agentsprint.store.ledger import budgets, model_calls
 

@@ -11,11 +11,12 @@ from typing import Any
 from agentsprint import backlog, notify
 from agentsprint.backlog.files import existing_path
 from agentsprint.domain import Item, Status
+from agentsprint.gitrepo import WorkspaceError
 from agentsprint.runner.deciders import person, refusal
 from agentsprint.runner.settle import MERGE_BLOCKED, Project, merge_item
 from agentsprint.runner.settle import open_project as open_project  # how the CLI opens a project's parts
 from agentsprint.store import runs
-from agentsprint.workspace import WorkspaceError
+from agentsprint.store.items import ItemState
 
 
 class ActionError(Exception):
@@ -41,7 +42,7 @@ def load_item(project: Project, item_id: str) -> Item:
     return loaded.items[item_id]
 
 
-def _require(project: Project, item_id: str, *allowed: Status) -> runs.ItemState:
+def _require(project: Project, item_id: str, *allowed: Status) -> ItemState:
     state = runs.item_state(project.store, item_id)
     if state is None or state.status not in allowed:
         now = state.status.value if state else "todo"

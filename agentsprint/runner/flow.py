@@ -19,8 +19,9 @@ from agentsprint.agents.guards import RoundGuard, fingerprint
 from agentsprint.agents.loop import Limits
 from agentsprint.agents.tools import ToolPolicy, ToolResult
 from agentsprint.domain import Item, Status
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import ProviderError
-from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.llm.gateway import Reply
 from agentsprint.money import plural
 from agentsprint.runner import durable, steps
 from agentsprint.runner.runtime import current

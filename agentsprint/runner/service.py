@@ -231,7 +231,7 @@ def overlap_warnings(store: Store, run_id: str, items: list[Item]) -> list[str]:
 def check_base_branch(settings: Settings, workspace: Workspace) -> None:
     """A base branch that does not exist is a configuration error, not a failure of every item."""
     from agentsprint.config import ConfigError
-    from agentsprint.workspace import WorkspaceError
+    from agentsprint.gitrepo import WorkspaceError
 
     try:
         workspace.base_head()

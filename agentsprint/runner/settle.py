@@ -14,10 +14,11 @@ from agentsprint import backlog
 from agentsprint.backlog.files import existing_path
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
+from agentsprint.gitrepo import MergeResult
 from agentsprint.policy import redact
 from agentsprint.runner.conflicts import merge_lock, regate
 from agentsprint.store import Store, runs
-from agentsprint.workspace import MergeBlocked, MergeResult, Workspace
+from agentsprint.workspace import MergeBlocked, Workspace
 
 MERGE_BLOCKED = "merge_blocked"  # the reason of an approved item whose merge waits for a clean tree
 

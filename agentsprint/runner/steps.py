@@ -22,8 +22,9 @@ from agentsprint.audit.otel import export_item_run
 from agentsprint.backlog.epics import epic_budget
 from agentsprint.backlog.sprints import list_sprints
 from agentsprint.domain import Item, SprintState, Status
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError, ProviderErrorKind
-from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.llm.gateway import Reply
 from agentsprint.policy import redact
 from agentsprint.runner import durable, settle, undo
 from agentsprint.runner.runtime import current

@@ -202,7 +202,7 @@ def spend_of_round(store: Store, item_id: str, round_no: int) -> dict[str, Any]:
     """Tokens and dollars of one round of an item (settled, and reserved for calls in flight)."""
     with store.session() as session:
         row = session.exec(
-            select(func.count(), func.sum(ModelCallRow.input_tokens),  # type: ignore[call-overload]
+            select(func.count(), func.sum(ModelCallRow.input_tokens),
                    func.sum(ModelCallRow.output_tokens), func.sum(ModelCallRow.usd))
             .where(ModelCallRow.item_id == item_id, ModelCallRow.round == round_no)
         ).one()

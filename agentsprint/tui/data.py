@@ -50,7 +50,7 @@ class BacklogRow:
         if name == "label":
             return any(text in label.lower() for label in self.labels)
         if name:
-            return getattr(self, name).lower().startswith(text)
+            return str(getattr(self, name)).lower().startswith(text)
         return text in self.haystack
 
 
@@ -205,7 +205,7 @@ def _reviews(svc: Any) -> list[InboxEntry]:
 
 
 def _preview(preview: Callable[[Any, str], str], svc: Any, item_id: str) -> str:
-    from agentsprint.workspace import WorkspaceError
+    from agentsprint.gitrepo import WorkspaceError
 
     try:
         return str(preview(svc.workspace, item_id))
