@@ -74,6 +74,8 @@ def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_bu
     package = actions.escalation_detail(actions.open_project(settings), "AS-1")
     assert package["reason"] == "budget" and "kept calling after 3 budget refusals" in package["detail"]
     assert "[stopped: process group killed]" in package["detail"], "the agent was killed, not left to run"
+    [stopped_round] = package["package"]["rounds"]
+    assert stopped_round["partial"] and "[stopped: process group killed]" in stopped_round["agent_transcript"]
     outcomes = [outcome for outcome, _, _ in coder_calls(settings)]
     assert outcomes.count("refused") == 4 and outcomes[-1] == "refused"
     spent = query(settings, "SELECT spent_tokens, reserved_tokens FROM budgets WHERE scope = 'item:AS-1'")
