@@ -135,7 +135,7 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
     """Run the role's agent headless in `worktree` to its end, the time limit or a stop by the proxy."""
     backend = backends.get(role.backend)
     stop = threading.Event()
-    grant = proxy.grant(ctx, on_stop=lambda _why: stop.set())
+    grant = proxy.grant(ctx, imputed=role.subscription, on_stop=lambda _why: stop.set())
     folder = Path(tempfile.mkdtemp(prefix="agentsprint-agent-"))
     try:
         prompt_file, home = folder / "prompt.md", folder / "home"

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com/v1", "openai": "https://api.openai.com/v1"}
 ANTHROPIC_VERSION = "2023-06-01"
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta")
+SUBSCRIPTION_BETA = "oauth-2025-04-20"
+"""The Anthropic beta that accepts a subscription login's OAuth token as a bearer token."""
 
 
 @dataclass
@@ -202,7 +204,10 @@ class MeteringProxy:
         key = call.api_key or ""
         if wire is ANTHROPIC:
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
-            return {**headers, "x-api-key": key}
+            if not call.settings.subscription:
+                return {**headers, "x-api-key": key}
+            beta = ",".join(filter(None, [headers.get("anthropic-beta"), SUBSCRIPTION_BETA]))
+            return {**headers, "anthropic-beta": beta, "Authorization": f"Bearer {key}"}
         return {**headers, "Authorization": f"Bearer {key}"}
 
     def _forward(self, relay: Relay, wire: Wire, call: PendingCall, reservation: Reservation,

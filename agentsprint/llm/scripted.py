@@ -43,6 +43,9 @@ ERROR_TYPES = {
 }
 
 
+AUTH_HEADERS = ("Authorization", "x-api-key", "anthropic-beta")
+
+
 def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
     """One OpenAI-format tool call of `name` with JSON `arguments`."""
     return {
@@ -151,6 +154,8 @@ class ScriptedServer:
         """Server-side time per answered request, excluding scripted latency and hangs."""
         self.usage: list[dict[str, Any]] = []
         """The usage reported with each answered request (model name included), for tests to total."""
+        self.auth: list[dict[str, str]] = []
+        """The credentials each request carried (Authorization, x-api-key, anthropic-beta), in order."""
         for model, replies in (scripts or {}).items():
             self.add(model, *replies)
 
@@ -466,6 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        self.owner.auth.append({name: self.headers[name] for name in AUTH_HEADERS if self.headers.get(name)})
         wire = wire_for(self.path)
         if wire is None:
             self._send(404, _error(404, f"no route {self.path}"))

@@ -28,14 +28,14 @@ def server():
         yield srv
 
 
-def external(tmp_path: Path, server: ScriptedServer, *options: str, **budget: Any):
+def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str = "", **budget: Any):
     """A project whose coder is the fake agent CLI run with `options`; item AS-1 with `budget`.
 
     The agent's own log goes to a folder outside the worktree (inside bubblewrap: the sandbox's private
     /tmp), so the round's diff holds only its edits."""
     command = fake_agent_command("--log-dir", str(tmp_path), *options).replace("{prompt_file}", "{{prompt_file}}")
     config = TEST_CONFIG.replace('model = "openai/t-coder"',
-                                 f"model = \"openai/t-coder\"\nbackend = \"command\"\ncommand = '''{command}'''", 1)
+                                 f"model = \"openai/t-coder\"\nbackend = \"command\"\ncommand = '''{command}'''\n{extra}", 1)
     assert config != TEST_CONFIG
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {})
     gates = [{"tests": "python -m unittest -q tests.test_pagination"}]
@@ -144,3 +144,21 @@ def test_the_agent_keeps_its_state_in_a_private_home_and_its_transcript_is_kept_
     assert "debug: using [REDACTED]" in transcript and secret not in data
     assert secret not in "".join(str(row) for row in query(settings, "SELECT data_json FROM events"))
     assert json.loads(data)["changed_files"] == ["shop/pagination.py"], "none of the agent's state is in the diff"
+
+
+def test_a_subscription_login_is_sent_as_a_bearer_token_and_its_cost_is_imputed(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("AGENT_LOGIN_TOKEN", "oat-login-of-the-user")
+    settings = external(tmp_path, server, "--protocol", "anthropic-messages", "--calls", "2", *FIX,
+                        extra='subscription = true\napi_key_env = "AGENT_LOGIN_TOKEN"\n')
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
+
+    rows = query(settings, "SELECT usd, attributes_json FROM model_calls WHERE role = 'coder'")
+    assert len(rows) == 2 and all(usd > 0 for usd, _ in rows), "USD is still imputed at list price"
+    assert {json.loads(attributes)["agentsprint.cost"] for _, attributes in rows} == {"imputed"}
+    upstream = [auth for auth in server.auth if "oauth-2025-04-20" in auth.get("anthropic-beta", "")]
+    assert len(upstream) == 2, server.auth
+    assert {auth.get("Authorization") for auth in upstream} == {"Bearer oat-login-of-the-user"}
+    assert not any("x-api-key" in auth for auth in upstream), "a login token is not an API key"
+    others = query(settings, "SELECT attributes_json FROM model_calls WHERE role != 'coder'")
+    assert {json.loads(a)["agentsprint.cost"] for (a,) in others} == {"measured"}, "only the coder's login"
