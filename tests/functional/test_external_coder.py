@@ -34,8 +34,8 @@ def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str =
     The agent's own log goes to a folder outside the worktree (inside bubblewrap: the sandbox's private
     /tmp), so the round's diff holds only its edits."""
     command = fake_agent_command("--log-dir", str(tmp_path), *options).replace("{prompt_file}", "{{prompt_file}}")
-    config = TEST_CONFIG.replace('model = "openai/t-coder"',
-                                 f"model = \"openai/t-coder\"\nbackend = \"command\"\ncommand = '''{command}'''\n{extra}", 1)
+    coder = f"model = \"openai/t-coder\"\nbackend = \"command\"\ncommand = '''{command}'''\n{extra}"
+    config = TEST_CONFIG.replace('model = "openai/t-coder"', coder, 1)
     assert config != TEST_CONFIG
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {})
     gates = [{"tests": "python -m unittest -q tests.test_pagination"}]
