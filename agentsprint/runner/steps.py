@@ -32,6 +32,7 @@ from agentsprint.sandbox import Sandbox
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
 from agentsprint.store.ledger import settle_orphans
+from agentsprint.store.records import RoundRecord
 from agentsprint.store.sprints import sprint_budget, sprints_of
 
 # Kept per round (events, escalation package, DBOS step output); QA's prompt takes its own smaller cut
@@ -267,8 +268,8 @@ def release_gate_checkout(item_id: str) -> None:
 
 
 @durable.step()
-def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
-    runs.record_round(current().store, item_id, run_id, data)
+def record_round(item_id: str, run_id: str, record: RoundRecord) -> None:
+    runs.record_round(current().store, item_id, run_id, record)
 
 
 @durable.step()

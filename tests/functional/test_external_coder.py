@@ -71,7 +71,7 @@ def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_bu
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
     assert package["reason"] == "budget" and "kept calling after 3 budget refusals" in package["detail"]
     assert "[stopped: process group killed]" in package["detail"], "the agent was killed, not left to run"
     [stopped_round] = package["package"]["rounds"]
@@ -111,7 +111,7 @@ def test_a_hanging_agent_is_killed_at_the_time_budget(tmp_path, server):
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
     assert package["reason"] == "time" and "process group was killed" in package["detail"]
 
 
