@@ -103,6 +103,8 @@ def test_growing_context_through_the_real_gemini_cli_stops_at_the_item_budget(tm
 
     package = actions.escalation_detail(actions.open_project(settings), "AS-1")
     assert package["reason"] == "budget" and "metering proxy refused a call" in package["detail"]
+    [stopped] = package["package"]["rounds"]
+    assert stopped["partial"] and '"name":"read_file"' in stopped["agent_transcript"], "Gemini CLI's session log"
     calls = coder_calls(settings)
     assert [c[0] for c in calls] == ["ok", "refused"] and "budget item:AS-1 exhausted" in calls[-1][7]
     assert len(server.requests["t-coder"]) == 1, "the refused call never reached the upstream"
