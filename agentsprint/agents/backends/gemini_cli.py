@@ -25,6 +25,8 @@ web tools (they would reach the network outside the proxy)."""
 
 
 class GeminiCliBackend(AgentBackend):
+    """Gemini CLI in yolo mode, its state and settings in the private home, its key the proxy token."""
+
     name = "gemini-cli"
     executable = "gemini"
     protocol = "gemini"
