@@ -81,6 +81,10 @@ def probe_request(protocol: str, model: str) -> tuple[str, dict[str, Any]]:
     messages = [{"role": "user", "content": PROBE_TEXT}]
     if protocol == "anthropic-messages":
         return "v1/messages", {"model": model, "max_tokens": PROBE_MAX_TOKENS, "messages": messages}
+    if protocol == "gemini":
+        return f"v1beta/models/{model}:generateContent", {
+            "contents": [{"role": "user", "parts": [{"text": PROBE_TEXT}]}],
+            "generationConfig": {"maxOutputTokens": PROBE_MAX_TOKENS}}
     if protocol == "openai-responses":
         return "v1/responses", {"model": model, "max_output_tokens": PROBE_MAX_TOKENS, "input": PROBE_TEXT}
     return "v1/chat/completions", {"model": model, "max_tokens": PROBE_MAX_TOKENS, "messages": messages}
@@ -101,7 +105,7 @@ def _probe_proxy(settings: Settings, role: str, store: Any, result: BackendCheck
         url = f"{proxy.base_url.removesuffix('/v1')}/{path}"
         try:
             reply = httpx.post(url, json=body, headers={"Authorization": f"Bearer {grant.token}",
-                                                        "x-api-key": grant.token,
+                                                        "x-api-key": grant.token, "x-goog-api-key": grant.token,
                                                         "anthropic-version": "2023-06-01"},
                                timeout=settings.run.call_timeout_seconds)
         except httpx.HTTPError as exc:

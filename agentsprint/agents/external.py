@@ -50,6 +50,8 @@ class ExternalOutcome(BaseModel):
     timed_out: bool = False
     stopped: str | None = None
     """Why the proxy stopped the agent (it kept calling after its budget refusals)."""
+    refused: str | None = None
+    """The proxy's last budget refusal in this run (an agent that then exits non-zero escalates for budget)."""
     seconds: float = 0.0
     calls: int = 0
     tokens: int = 0
@@ -104,6 +106,9 @@ def judge(outcome: ExternalOutcome) -> None:
     if outcome.timed_out:
         raise Escalate(EscalationReason.TIME, f"the external agent ran out of the item's time ({outcome.seconds:g}s): "
                                               f"its process group was killed{log}")
+    if outcome.exit_code != 0 and outcome.refused:
+        raise Escalate(EscalationReason.BUDGET, f"the external agent exited with status {outcome.exit_code} after "
+                                                f"the metering proxy refused a call: {outcome.refused}{log}")
     if outcome.exit_code == 127:
         raise ExternalAgentFailed(f"the coder command was not found: {outcome.output.strip()}")
     if outcome.exit_code != 0:
@@ -159,6 +164,7 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
              if (c["run_id"], c["round"], c["role"]) == (ctx.run_id, ctx.round, ctx.role)]
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
                            timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
+                           refused=grant.refused,
                            seconds=result.seconds, calls=len(calls),
                            tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
                            usd=sum(c["usd"] for c in calls), transcript=transcript)
