@@ -12,6 +12,7 @@ from agentsprint.agents import backends
 from agentsprint.config import Settings
 from agentsprint.process import run_process
 from agentsprint.redaction import scrubbed_env
+from agentsprint.store.ledger import CallRecord
 
 VERSION_TIMEOUT_S = 30.0
 PROBE_TEXT = "Reply with the single word: ok"
@@ -115,10 +116,10 @@ def _probe_proxy(settings: Settings, role: str, store: Any, result: BackendCheck
         result.diagnosis = f"the call through the metering proxy failed: HTTP {reply.status_code} {reply.text[:300]}"
         return
     result.proxy_ok = True
-    result.proxy_tokens = sum(int(c["input_tokens"]) + int(c["output_tokens"]) for c in _calls(store))
+    result.proxy_tokens = sum(c.input_tokens + c.output_tokens for c in _calls(store))
 
 
-def _calls(store: Any) -> list[dict[str, Any]]:
+def _calls(store: Any) -> list[CallRecord]:
     from agentsprint.store.ledger import model_calls
 
-    return [c for c in model_calls(store, None) if c["outcome"] == "ok"]
+    return [c for c in model_calls(store, None) if c.outcome == "ok"]

@@ -161,13 +161,13 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
         proxy.revoke(grant.token)
         shutil.rmtree(folder, ignore_errors=True)
     calls = [c for c in model_calls(proxy.gateway.store, ctx.item_id)
-             if (c["run_id"], c["round"], c["role"]) == (ctx.run_id, ctx.round, ctx.role)]
+             if (c.run_id, c.round, c.role) == (ctx.run_id, ctx.round, ctx.role)]
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
                            timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
                            refused=grant.refused,
                            seconds=result.seconds, calls=len(calls),
-                           tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
-                           usd=sum(c["usd"] for c in calls), transcript=transcript)
+                           tokens=sum(c.input_tokens + c.output_tokens for c in calls),
+                           usd=sum(c.usd for c in calls), transcript=transcript)
 
 
 def _sandbox_for(sandbox: Sandbox, prompt_folder: Path, home: Path) -> Sandbox:

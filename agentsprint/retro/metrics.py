@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentsprint.money import usd_value
-from agentsprint.store.history import CallRecord, History, ItemRecord
+from agentsprint.store.history import History, ItemRecord, SpentCall
 
 SCHEMA_VERSION = 1
 ROLES = ("supervisor", "coder", "qa")
@@ -55,7 +55,7 @@ def median(values: Iterable[float]) -> float | None:
     return statistics.median(found) if found else None
 
 
-def real_calls(history: History) -> list[CallRecord]:
+def real_calls(history: History) -> list[SpentCall]:
     """Calls charged to real scopes (shadow runs are reported apart)."""
     return [c for c in history.calls if not c.shadow]
 
@@ -102,22 +102,22 @@ def escalations_by_reason(history: History) -> dict[str, int]:
 # --- token ROI ---------------------------------------------------------------------------------------
 
 
-def spend(calls: Iterable[CallRecord]) -> dict[str, Any]:
+def spend(calls: Iterable[SpentCall]) -> dict[str, Any]:
     """Tokens (input + output) and USD of `calls`."""
     found = list(calls)
     return {"tokens": sum(c.tokens for c in found), "usd": usd_value(sum(c.usd for c in found)),
             "calls": sum(c.calls for c in found)}
 
 
-def split_by(calls: list[CallRecord], key: str, always: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+def split_by(calls: list[SpentCall], key: str, always: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     """Spend of `calls` grouped by a call attribute (`role`, `model`), with `always` present."""
-    groups: dict[str, list[CallRecord]] = {name: [] for name in always}
+    groups: dict[str, list[SpentCall]] = {name: [] for name in always}
     for call in calls:
         groups.setdefault(getattr(call, key), []).append(call)
     return {name: spend(group) for name, group in groups.items()}
 
 
-def token_split(calls: list[CallRecord]) -> dict[str, int]:
+def token_split(calls: list[SpentCall]) -> dict[str, int]:
     """Input, cached input (part of input) and output tokens."""
     return {"input": sum(c.input_tokens for c in calls), "cached_input": sum(c.cached_input_tokens for c in calls),
             "output": sum(c.output_tokens for c in calls)}
@@ -142,7 +142,7 @@ def supervisor_worker_ratio(by_role: dict[str, dict[str, Any]]) -> dict[str, flo
             "usd": ratio(supervisor["usd"], sum(w["usd"] for w in workers))}
 
 
-def cost_kind_split(calls: list[CallRecord]) -> dict[str, float]:
+def cost_kind_split(calls: list[SpentCall]) -> dict[str, float]:
     """USD by how it is known: measured, imputed, estimated."""
     totals = {kind: 0.0 for kind in COST_KINDS}
     for call in calls:

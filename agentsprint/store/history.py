@@ -41,7 +41,7 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
-class CallRecord:
+class SpentCall:
     """Model calls of one item, role, model, cost kind and stretch of time, summed as charged.
 
     A call is charged its provider usage, or its reservation when there is none (`estimated`). Calls
@@ -107,7 +107,7 @@ class HandoffRecord:
 
 
 @dataclass(frozen=True)
-class RoundRecord:
+class RoundVerdict:
     """One QA round of an item: its verdict and the lines its diff changed."""
 
     item_id: str
@@ -135,12 +135,12 @@ class History:
     """Everything recorded about items, oldest first in each list."""
 
     items: list[ItemRecord] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)
+    calls: list[SpentCall] = field(default_factory=list)
     transitions: list[TransitionRecord] = field(default_factory=list)
     reviews: list[ReviewRecord] = field(default_factory=list)
     escalations: list[EscalationRecord] = field(default_factory=list)
     handoffs: list[HandoffRecord] = field(default_factory=list)
-    rounds: list[RoundRecord] = field(default_factory=list)
+    rounds: list[RoundVerdict] = field(default_factory=list)
     policy_blocks: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -190,13 +190,13 @@ def _item(row: Any) -> ItemRecord:
                       json.loads(row[7] or "{}"), row[8], row[9])
 
 
-def _call(row: Any) -> CallRecord:
-    return CallRecord(row[0], row[1], row[2], int(row[5] or 0), int(row[6] or 0), max(int(row[7] or 0), 0),
+def _call(row: Any) -> SpentCall:
+    return SpentCall(row[0], row[1], row[2], int(row[5] or 0), int(row[6] or 0), max(int(row[7] or 0), 0),
                       float(row[8] or 0.0), row[3], bool(row[4]), int(row[9]), int(row[10] or 0), int(row[11] or 0),
                       int(row[12] or 0), float(row[13]))
 
 
-def _calls(query: Query, since: float | None) -> list[CallRecord]:
+def _calls(query: Query, since: float | None) -> list[SpentCall]:
     spans = query(_SPAN, {})
     if not spans or spans[0][0] is None:
         return []
@@ -208,10 +208,10 @@ def _calls(query: Query, since: float | None) -> list[CallRecord]:
     return [_call(r) for r in query(_CALLS.format(kind=kind), params)]
 
 
-def _round(row: Any) -> RoundRecord:
+def _round(row: Any) -> RoundVerdict:
     data = json.loads(row[1])
     lines = int(data.get("added") or 0) + int(data.get("removed") or 0)
-    return RoundRecord(row[0], int(data.get("round") or 0), str(data.get("verdict") or ""), lines, float(row[2]))
+    return RoundVerdict(row[0], int(data.get("round") or 0), str(data.get("verdict") or ""), lines, float(row[2]))
 
 
 def read_history(query: Query, since: float | None = None) -> History:

@@ -55,9 +55,11 @@ _RAISE_LIMITS = text(
 
 @dataclass(frozen=True, kw_only=True)
 class CallRecord:
-    """A `model_calls` row as it is inserted (reserved or refused): every column but the id, the table's defaults."""
+    """A `model_calls` row: as it is inserted (reserved or refused: no id yet, the table's defaults) and as
+    `model_calls()` reads it back."""
 
     started_at: float
+    id: int | None = None
     item_id: str | None = None
     run_id: str | None = None
     round: int = 0
@@ -201,7 +203,7 @@ def _reserve_scope(conn: Connection, scope: str, tokens: int, usd: float, now: f
 
 
 def _insert_call(conn: Connection, record: CallRecord) -> int:
-    values = vars(record)
+    values = {name: value for name, value in vars(record).items() if name != "id" or value is not None}
     names = sorted(values)
     statement = text(
         f"INSERT INTO model_calls ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
@@ -363,13 +365,13 @@ def settled_call(store: Store, idempotency_key: str) -> tuple[int, str] | None:
     return (int(row[0]), row[1]) if row is not None and row[0] is not None else None
 
 
-def model_calls(store: Store, item_id: str | None = None) -> list[dict[str, Any]]:
-    """Recorded model calls (all, or one item's), oldest first, as plain dicts."""
+def model_calls(store: Store, item_id: str | None = None) -> list[CallRecord]:
+    """Recorded model calls (all, or one item's), oldest first."""
     with store.session() as session:
         query = select(ModelCallRow).order_by(col(ModelCallRow.id))
         if item_id is not None:
             query = query.where(ModelCallRow.item_id == item_id)
-        return [row.model_dump() for row in session.exec(query).all()]
+        return [CallRecord(**row.model_dump()) for row in session.exec(query).all()]
 
 
 def item_budgets(store: Store) -> ItemBudgets:

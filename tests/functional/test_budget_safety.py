@@ -23,7 +23,7 @@ from agentsprint.llm.errors import BudgetExhausted
 from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.scripted import Counting, ScriptedReply, ScriptedServer
 from agentsprint.store import Store
-from agentsprint.store.ledger import model_calls
+from agentsprint.store.ledger import CallRecord, model_calls
 
 WORDS = ("def", "return", "self", "import", "budget", "token", "naïve", "{", "}", "fix", "the", "\n", "日本語")
 CALLS = 300
@@ -45,7 +45,7 @@ def _messages(rng: random.Random) -> list[dict[str, Any]]:
             {"role": "user", "content": _text(rng, rng.randint(5, 900))}]
 
 
-def _random_calls(counting: Counting, store: Store, safety_factor: float) -> tuple[Gateway, list[dict[str, Any]]]:
+def _random_calls(counting: Counting, store: Store, safety_factor: float) -> tuple[Gateway, list[CallRecord]]:
     """CALLS random calls with random budgets against a server counting as `counting`; the settled rows."""
     rng, server_rng = random.Random(20261129), random.Random(11)
     with ScriptedServer(counting=counting) as server:
@@ -62,41 +62,41 @@ def _random_calls(counting: Counting, store: Store, safety_factor: float) -> tup
                 gateway.complete(ctx, _messages(rng))
             except BudgetExhausted:
                 item = None
-    return gateway, [row for row in model_calls(store) if row["outcome"] == "ok"]
+    return gateway, [row for row in model_calls(store) if row.outcome == "ok"]
 
 
-def _overspent(gateway: Gateway, rows: list[dict[str, Any]]) -> list[str]:
-    scopes = {scope for row in rows for scope in json.loads(row["scopes_json"])}
+def _overspent(gateway: Gateway, rows: list[CallRecord]) -> list[str]:
+    scopes = {scope for row in rows for scope in json.loads(row.scopes_json)}
     return [s for s in scopes if gateway.spend(s).spent_tokens > (gateway.spend(s).limit_tokens or 0)]
 
 
 def test_a_provider_counting_15_percent_more_overshoots_without_a_safety_factor_within_the_estimates_error(store):
     gateway, rows = _random_calls(Counting(input_factor=1.15), store, safety_factor=1.0)
 
-    overshoots = [json.loads(r["attributes_json"]).get("agentsprint.overshoot_tokens", 0) for r in rows]
+    overshoots = [json.loads(r.attributes_json).get("agentsprint.overshoot_tokens", 0) for r in rows]
     assert any(overshoots) and _overspent(gateway, rows), "the test can fail: 15 % more is seen and not covered"
     for row, over in zip(rows, overshoots, strict=True):
-        input_error = max(0, row["input_tokens"] - row["estimated_input_tokens"])
+        input_error = max(0, row.input_tokens - row.estimated_input_tokens)
         assert over <= input_error, "overshoot is bounded by the input estimate's error"
-        assert row["output_tokens"] <= row["granted_max_tokens"]
+        assert row.output_tokens <= row.granted_max_tokens
 
 
 def test_the_default_safety_factor_covers_a_provider_counting_15_percent_more(store):
     factor = RunSettings().token_safety_factor
     gateway, rows = _random_calls(Counting(input_factor=1.15), store, safety_factor=factor)
 
-    counted = [tokens.count_prompt_tokens(json.loads(r["request_json"])["messages"]) for r in rows]
-    above = [r for r, count in zip(rows, counted, strict=True) if r["input_tokens"] > count]
+    counted = [tokens.count_prompt_tokens(json.loads(r.request_json)["messages"]) for r in rows]
+    above = [r for r, count in zip(rows, counted, strict=True) if r.input_tokens > count]
     assert len(above) == len(rows) > CALLS // 2, "every call was counted above the gateway's tiktoken count"
     assert not _overspent(gateway, rows)
-    assert all(json.loads(r["attributes_json"]).get("agentsprint.overshoot_tokens", 0) == 0 for r in rows)
+    assert all(json.loads(r.attributes_json).get("agentsprint.overshoot_tokens", 0) == 0 for r in rows)
 
 
 def test_a_provider_with_another_tokenizer_is_covered_by_the_default_safety_factor(store):
     gateway, rows = _random_calls(Counting(encoding="o200k_base", input_factor=1.1), store,
                                   safety_factor=RunSettings().token_safety_factor)
 
-    assert any(r["input_tokens"] != r["estimated_input_tokens"] for r in rows), "the server counted on its own"
+    assert any(r.input_tokens != r.estimated_input_tokens for r in rows), "the server counted on its own"
     assert not _overspent(gateway, rows)
 
 

@@ -73,8 +73,8 @@ def test_tool_call_round_trip(scripted_server: ScriptedServer, store: Store) -> 
     sent = scripted_server.requests["coder-model"][0]
     assert sent["tools"] == [FINISH] and sent["messages"] == ASK
     [row] = model_calls(store)
-    assert (row["outcome"], row["item_id"], row["role"], row["round"]) == ("ok", "AS-1", "coder", 1)
-    attributes = json.loads(row["attributes_json"])
+    assert (row.outcome, row.item_id, row.role, row.round) == ("ok", "AS-1", "coder", 1)
+    attributes = json.loads(row.attributes_json)
     assert attributes["gen_ai.system"] == "openai"
     assert attributes["gen_ai.request.model"] == "openai/coder-model"
     assert attributes["gen_ai.response.model"] == "coder-model"
@@ -83,7 +83,7 @@ def test_tool_call_round_trip(scripted_server: ScriptedServer, store: Store) -> 
     assert attributes["gen_ai.usage.output_tokens"] == reply.output_tokens
     assert attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]
     [event] = events(store)
-    assert event["call_id"] == reply.call_id == row["id"] and event["outcome"] == "ok"
+    assert event["call_id"] == reply.call_id == row.id and event["outcome"] == "ok"
     assert "messages" not in event
 
 
@@ -102,11 +102,11 @@ def test_usage_is_settled_from_the_provider(scripted_server: ScriptedServer, sto
         assert spend.spent_usd == pytest.approx(reply.usd)
         assert (spend.reserved_tokens, spend.reserved_usd) == (0, 0.0)
     [row] = model_calls(store)
-    assert row["estimated_input_tokens"] == reply.input_tokens  # the estimate is exact for the scripted server
-    assert (row["input_tokens"], row["cached_input_tokens"], row["output_tokens"]) == (
+    assert row.estimated_input_tokens == reply.input_tokens  # the estimate is exact for the scripted server
+    assert (row.input_tokens, row.cached_input_tokens, row.output_tokens) == (
         reply.input_tokens, 7, reply.output_tokens)
-    assert row["reserved_tokens"] == reply.input_tokens + 1024
-    assert row["latency_ms"] is not None and row["finished_at"] >= row["started_at"]
+    assert row.reserved_tokens == reply.input_tokens + 1024
+    assert row.latency_ms is not None and row.finished_at is not None and row.finished_at >= row.started_at
 
 
 def test_max_tokens_shrinks_to_what_is_left(scripted_server: ScriptedServer, store: Store) -> None:
@@ -119,7 +119,7 @@ def test_max_tokens_shrinks_to_what_is_left(scripted_server: ScriptedServer, sto
     spend = gateway.spend("item:AS-1")
     assert spend.spent_tokens == spend.limit_tokens
     row = model_calls(store)[0]
-    assert (row["requested_max_tokens"], row["granted_max_tokens"]) == (1024, 300)
+    assert (row.requested_max_tokens, row.granted_max_tokens) == (1024, 300)
 
 
 def test_max_tokens_shrinks_to_the_usd_left(scripted_server: ScriptedServer, store: Store) -> None:
@@ -144,7 +144,7 @@ def test_refusal_makes_no_call(scripted_server: ScriptedServer, store: Store) ->
     assert "budget item:AS-1 exhausted" in str(refused.value)
     assert scripted_server.requests == {}
     [row] = model_calls(store)
-    assert row["outcome"] == "refused" and row["granted_max_tokens"] == 0
+    assert row.outcome == "refused" and row.granted_max_tokens == 0
     spend = gateway.spend("item:AS-1")
     assert (spend.spent_tokens, spend.reserved_tokens) == (0, 0)
     assert events(store)[0]["outcome"] == "refused"
@@ -174,7 +174,7 @@ def test_unknown_price_with_token_budgets_only_is_recorded_as_unknown(scripted_s
     gateway.ensure_budget("item:AS-1", tokens=100_000)
     reply = gateway.complete(CODER, ASK)
     assert reply.usd == 0.0
-    assert json.loads(model_calls(store)[0]["attributes_json"])["agentsprint.price"] == "unknown"
+    assert json.loads(model_calls(store)[0].attributes_json)["agentsprint.price"] == "unknown"
 
 
 def test_rate_limit_then_success_is_retried_and_counted(scripted_server: ScriptedServer, store: Store) -> None:
@@ -184,7 +184,7 @@ def test_rate_limit_then_success_is_retried_and_counted(scripted_server: Scripte
     assert (reply.content, reply.retries) == ("ok", 1)
     assert len(scripted_server.requests["coder-model"]) == 2
     [row] = model_calls(store)
-    assert (row["outcome"], row["retries"]) == ("ok", 1)
+    assert (row.outcome, row.retries) == ("ok", 1)
     assert gateway.spend("item:AS-1").spent_tokens == reply.input_tokens + reply.output_tokens
 
 
@@ -197,7 +197,7 @@ def test_server_errors_until_retries_run_out(scripted_server: ScriptedServer, st
     assert "litellm" not in type(failed.value).__module__
     assert len(scripted_server.requests["coder-model"]) == 3
     [row] = model_calls(store)
-    assert (row["outcome"], row["retries"], row["usd"]) == ("error", 2, 0.0)
+    assert (row.outcome, row.retries, row.usd) == ("error", 2, 0.0)
     spend = gateway.spend("item:AS-1")
     assert (spend.spent_tokens, spend.reserved_tokens) == (0, 0)
 
@@ -210,8 +210,8 @@ def test_hang_past_the_timeout_is_a_timeout_charged_at_its_reservation(scripted_
         gateway.complete(CODER, ASK)
     assert failed.value.kind == "timeout"
     [row] = model_calls(store)
-    assert row["outcome"] == "error" and "charged at its reservation" in row["error"]
-    assert gateway.spend("item:AS-1").spent_tokens == row["reserved_tokens"] == prompt_tokens(ASK) + 1024
+    assert row.outcome == "error" and "charged at its reservation" in (row.error or "")
+    assert gateway.spend("item:AS-1").spent_tokens == row.reserved_tokens == prompt_tokens(ASK) + 1024
 
 
 def test_timeout_then_success_takes_a_new_reservation(scripted_server: ScriptedServer, store: Store) -> None:
@@ -220,8 +220,8 @@ def test_timeout_then_success_takes_a_new_reservation(scripted_server: ScriptedS
     reply = gateway.complete(CODER, ASK)
     assert (reply.content, reply.retries) == ("ok", 1)
     timed_out, succeeded = model_calls(store)
-    assert (timed_out["outcome"], succeeded["outcome"]) == ("error", "ok")
-    expected = timed_out["reserved_tokens"] + reply.input_tokens + reply.output_tokens
+    assert (timed_out.outcome, succeeded.outcome) == ("error", "ok")
+    expected = timed_out.reserved_tokens + reply.input_tokens + reply.output_tokens
     assert gateway.spend("item:AS-1").spent_tokens == expected
 
 
@@ -232,7 +232,7 @@ def test_fallback_model_after_retries(scripted_server: ScriptedServer, store: St
                            models={"coder": {"fallbacks": ["openai/backup-model"]}})
     reply = gateway.complete(CODER, ASK)
     assert (reply.content, reply.model) == ("from the backup", "backup-model")
-    assert [row["outcome"] for row in model_calls(store)] == ["error", "ok"]
+    assert [row.outcome for row in model_calls(store)] == ["error", "ok"]
 
 
 def test_secrets_are_redacted_in_what_is_stored(scripted_server: ScriptedServer, store: Store,
@@ -245,9 +245,9 @@ def test_secrets_are_redacted_in_what_is_stored(scripted_server: ScriptedServer,
     reply = gateway.complete(CODER, messages)
     assert reply.content == "Found acme-live-4f9b2c7d1e in .env"  # the caller gets the reply as sent
     [row] = model_calls(store)
-    stored = row["request_json"] + row["response_json"] + json.dumps(events(store))
+    stored = row.request_json + row.response_json + json.dumps(events(store))
     assert "acme-live-4f9b2c7d1e" not in stored and openai_like not in stored
-    assert "[REDACTED]" in row["request_json"] and "[REDACTED]" in row["response_json"]
+    assert "[REDACTED]" in row.request_json and "[REDACTED]" in row.response_json
 
 
 def test_missing_key_names_the_variable(scripted_server: ScriptedServer, store: Store) -> None:
@@ -287,7 +287,7 @@ def test_more_tokens_than_asked_are_settled_as_reported(scripted_server: Scripte
     assert reply.output_tokens == 5_000
     spend = gateway.spend("item:AS-1")
     assert spend.spent_tokens == reply.input_tokens + 5_000 > limit
-    attributes = json.loads(model_calls(store)[0]["attributes_json"])
+    attributes = json.loads(model_calls(store)[0].attributes_json)
     assert attributes["agentsprint.overshoot_tokens"] == 5_000 - 1024
     assert events(store)[0]["overshoot_tokens"] == 5_000 - 1024
     with pytest.raises(BudgetExhausted):
@@ -344,8 +344,8 @@ def test_concurrent_threads_never_overspend_one_budget(scripted_server: Scripted
     assert spend.spent_tokens <= limit and spend.spent_usd <= 1.0
     assert (spend.reserved_tokens, round(spend.reserved_usd, 12)) == (0, 0.0)
     assert spend.spent_tokens > limit - (prompt_tokens(ASK) + 32)  # the budget was used, not refused early
-    rows = [row for row in model_calls(store) if row["outcome"] == "ok"]
-    assert sum(row["input_tokens"] + row["output_tokens"] for row in rows) == spend.spent_tokens
+    rows = [row for row in model_calls(store) if row.outcome == "ok"]
+    assert sum(row.input_tokens + row.output_tokens for row in rows) == spend.spent_tokens
 
 
 WORDS = ("def", "return", "self", "import", "pytest", "budget", "token", "naïve", "Straße", "日本語", "{", "}",
@@ -397,15 +397,15 @@ def test_randomized_calls_never_overspend_any_budget(scripted_server: ScriptedSe
             continue
         outcomes["shrunk" if reply.max_tokens < (ctx.max_tokens or 0) else "ok"] += 1
     rows = model_calls(store)
-    scopes = {scope for row in rows for scope in json.loads(row["scopes_json"])}
+    scopes = {scope for row in rows for scope in json.loads(row.scopes_json)}
     for scope in scopes:
         spend = gateway.spend(scope)
         assert spend.reserved_tokens == 0 and abs(spend.reserved_usd) < 1e-9, scope
         assert spend.limit_tokens is None or spend.spent_tokens <= spend.limit_tokens, (scope, spend)
         assert spend.limit_usd is None or spend.spent_usd <= spend.limit_usd + 1e-9, (scope, spend)
-        charged = [r for r in rows if scope in json.loads(r["scopes_json"]) and r["outcome"] == "ok"]
-        assert sum(r["input_tokens"] + r["output_tokens"] for r in charged) == spend.spent_tokens
-    assert all(json.loads(r["attributes_json"]).get("agentsprint.overshoot_tokens", 0) == 0 for r in rows)
+        charged = [r for r in rows if scope in json.loads(r.scopes_json) and r.outcome == "ok"]
+        assert sum(r.input_tokens + r.output_tokens for r in charged) == spend.spent_tokens
+    assert all(json.loads(r.attributes_json).get("agentsprint.overshoot_tokens", 0) == 0 for r in rows)
     assert min(outcomes.values()) >= 10, outcomes  # every path was exercised: fit, shrink, refuse, top-up
 
 
@@ -501,11 +501,11 @@ def test_call_in_flight_when_the_process_dies_stays_charged(scripted_server: Scr
         process.kill()
         process.wait(timeout=10)
     [row] = model_calls(store)
-    assert row["outcome"] == "reserved" and row["finished_at"] is None
+    assert row.outcome == "reserved" and row.finished_at is None
     spend = gateway.spend("item:AS-1")
-    assert spend.reserved_tokens == row["reserved_tokens"] == prompt_tokens(
+    assert spend.reserved_tokens == row.reserved_tokens == prompt_tokens(
         [{"role": "user", "content": "Fix the bug."}]) + 1024
-    assert spend.reserved_usd == pytest.approx(row["reserved_usd"])
+    assert spend.reserved_usd == pytest.approx(row.reserved_usd)
     left = 5_000 - spend.reserved_tokens
     scripted_server.add("coder-model", ScriptedReply(content="word " * 5_000))
     reply = gateway.complete(CODER.model_copy(update={"scopes": ["item:AS-1"]}), ASK)
@@ -528,9 +528,9 @@ def test_missing_usage_is_charged_at_the_reservation(scripted_server: ScriptedSe
     reply = gateway.complete(CODER, ASK)
     assert (reply.input_tokens, reply.output_tokens) == (prompt_tokens(ASK), 1024)
     [row] = model_calls(store)
-    assert gateway.spend("item:AS-1").spent_tokens == row["reserved_tokens"]
-    assert reply.usd == pytest.approx(row["reserved_usd"])
-    assert json.loads(row["attributes_json"])["agentsprint.usage"] == "missing: charged at reservation"
+    assert gateway.spend("item:AS-1").spent_tokens == row.reserved_tokens
+    assert reply.usd == pytest.approx(row.reserved_usd)
+    assert json.loads(row.attributes_json)["agentsprint.usage"] == "missing: charged at reservation"
 
 
 @pytest.mark.parametrize(("fault", "expected"), [
@@ -549,12 +549,12 @@ def test_implausible_usage_is_charged_at_least_the_reservation_and_recorded(
         reply = gateway.complete(CODER, ASK)
     [row] = model_calls(store)
     spend = gateway.spend("item:AS-1")
-    assert spend.spent_tokens >= row["reserved_tokens"] > 0, "never charged less than the reservation"
+    assert spend.spent_tokens >= row.reserved_tokens > 0, "never charged less than the reservation"
     assert spend.spent_tokens == reply.input_tokens + reply.output_tokens
-    assert reply.input_tokens >= 0 and reply.output_tokens >= 0 and reply.usd >= row["reserved_usd"]
-    assert expected in (row["usage_anomaly"] or "")
+    assert reply.input_tokens >= 0 and reply.output_tokens >= 0 and reply.usd >= row.reserved_usd
+    assert expected in (row.usage_anomaly or "")
     [anomaly] = events(store, "model.usage_anomaly")
-    assert expected in anomaly["anomaly"] and anomaly["call_id"] == row["id"]
+    assert expected in anomaly["anomaly"] and anomaly["call_id"] == row.id
     assert any("usage anomaly" in record.getMessage() for record in caplog.records)
 
 
@@ -562,4 +562,4 @@ def test_plausible_usage_records_no_anomaly(scripted_server: ScriptedServer, sto
     scripted_server.add("coder-model", ScriptedReply(content="fine", completion_tokens=1_100))
     make_gateway(scripted_server, store).complete(CODER, ASK)  # 7 % above max_tokens 1,024: tokenizer noise
     [row] = model_calls(store)
-    assert row["usage_anomaly"] is None and events(store, "model.usage_anomaly") == []
+    assert row.usage_anomaly is None and events(store, "model.usage_anomaly") == []

@@ -63,12 +63,12 @@ def test_growing_context_stops_at_the_budget(protocol: str, stream: bool, gatewa
     if protocol == "anthropic-messages":
         assert refusal["body"]["type"] == "error"
     calls = model_calls(gateway.store, "AS-1")
-    assert [c["outcome"] for c in calls] == ["ok"] * len(ok) + ["refused"]
-    assert all((c["round"], c["role"]) == (2, "coder") for c in calls)
-    assert all(json.loads(c["attributes_json"])["agentsprint.cost"] == "measured" for c in calls[:-1])
+    assert [c.outcome for c in calls] == ["ok"] * len(ok) + ["refused"]
+    assert all((c.round, c.role) == (2, "coder") for c in calls)
+    assert all(json.loads(c.attributes_json)["agentsprint.cost"] == "measured" for c in calls[:-1])
     assert spent_tokens(gateway, "item:AS-1") <= 4000
     assert gateway.spend("item:AS-1").reserved_tokens == 0
-    assert sum(c["input_tokens"] + c["output_tokens"] for c in calls) == spent_tokens(gateway, "item:AS-1")
+    assert sum(c.input_tokens + c.output_tokens for c in calls) == spent_tokens(gateway, "item:AS-1")
 
 
 def test_max_tokens_is_lowered_to_what_is_left(gateway: Gateway, proxy: MeteringProxy,
@@ -80,7 +80,7 @@ def test_max_tokens_is_lowered_to_what_is_left(gateway: Gateway, proxy: Metering
     assert status == 200
     [sent] = scripted_server.requests["coder-model"]
     [call] = model_calls(gateway.store, "AS-1")
-    assert sent["max_tokens"] == call["granted_max_tokens"] < 100
+    assert sent["max_tokens"] == call.granted_max_tokens < 100
     assert sent["model"] == "coder-model"
 
 
@@ -94,7 +94,7 @@ def test_an_agent_that_keeps_calling_after_refusals_is_stopped(gateway: Gateway,
     assert [entry["status"] for entry in log] == [400, 400, 400, 403, 403]
     assert "kept calling after 2 budget refusals" in log[2]["body"]["error"]["message"]
     assert len(stopped) == 1 and grant.stopped == stopped[0]
-    assert [c["outcome"] for c in model_calls(store, "AS-1")] == ["refused"] * 3
+    assert [c.outcome for c in model_calls(store, "AS-1")] == ["refused"] * 3
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -127,11 +127,11 @@ def test_eight_concurrent_agents_never_overspend_the_sprint(backend: str, script
     assert all(log[-1]["status"] == 400 for log in logs.values())
     assert sum(len(log) for log in logs.values()) > 16
     state = gateway.spend(sprint)
-    rows = [c for c in model_calls(store) if sprint in json.loads(c["scopes_json"] or "[]")]
+    rows = [c for c in model_calls(store) if sprint in json.loads(c.scopes_json or "[]")]
     store.close()
     assert state.reserved_tokens == 0
     assert state.spent_tokens <= 12000
-    assert state.spent_tokens == sum(c["input_tokens"] + c["output_tokens"] for c in rows)
+    assert state.spent_tokens == sum(c.input_tokens + c.output_tokens for c in rows)
     assert len(rows) == sum(len(log) for log in logs.values())
 
 
@@ -144,8 +144,8 @@ def test_upstream_errors_are_passed_on_and_charge_nothing(status: int, gateway: 
     answer, body = post(f"{proxy.base_url}/messages", json.dumps(CHAT_BODY).encode(), {"x-api-key": grant.token})
     assert answer == status and body["type"] == "error"
     [call] = model_calls(gateway.store, "AS-1")
-    assert call["outcome"] == "error" and f"upstream answered {status}" in call["error"]
-    assert (call["input_tokens"], call["output_tokens"], call["usd"]) == (0, 0, 0.0)
+    assert call.outcome == "error" and f"upstream answered {status}" in (call.error or "")
+    assert (call.input_tokens, call.output_tokens, call.usd) == (0, 0, 0.0)
     assert spent_tokens(gateway, "item:AS-1") == 0
 
 
@@ -159,9 +159,9 @@ def test_a_garbage_reply_is_charged_once_at_its_reservation(gateway: Gateway, pr
                         {"Authorization": f"Bearer {grant.token}"})
     assert answer == 502 and "not JSON" in body["error"]["message"]
     [call] = model_calls(gateway.store, "AS-1")
-    assert json.loads(call["attributes_json"])["agentsprint.cost"] == "estimated"
-    assert call["output_tokens"] == 50
-    assert spent_tokens(gateway, "item:AS-1") == call["input_tokens"] + 50
+    assert json.loads(call.attributes_json)["agentsprint.cost"] == "estimated"
+    assert call.output_tokens == 50
+    assert spent_tokens(gateway, "item:AS-1") == call.input_tokens + 50
 
 
 @pytest.mark.parametrize("raw, needle", [(b"{not json", "not JSON"), (b"[1]", "JSON object"),
@@ -195,8 +195,8 @@ def test_an_upstream_timeout_is_charged_once_at_its_reservation(scripted_server:
                             {"Authorization": f"Bearer {grant.token}"})
     assert status == 504 and "timeout" in body["error"]["message"]
     [call] = model_calls(store, "AS-1")
-    assert call["outcome"] == "error" and call["output_tokens"] == 100
-    assert spent_tokens(gateway, "item:AS-1") == call["input_tokens"] + 100
+    assert call.outcome == "error" and call.output_tokens == 100
+    assert spent_tokens(gateway, "item:AS-1") == call.input_tokens + 100
 
 
 def test_an_unreachable_upstream_charges_nothing(scripted_server: ScriptedServer, store: Store) -> None:
@@ -210,5 +210,5 @@ def test_an_unreachable_upstream_charges_nothing(scripted_server: ScriptedServer
         status, body = post(f"{proxy.base_url}/messages", json.dumps(CHAT_BODY).encode(), {"x-api-key": grant.token})
     assert status == 502 and body["type"] == "error"
     [call] = model_calls(store, "AS-1")
-    assert call["outcome"] == "error" and (call["input_tokens"], call["output_tokens"]) == (0, 0)
+    assert call.outcome == "error" and (call.input_tokens, call.output_tokens) == (0, 0)
     assert spent_tokens(gateway, "item:AS-1") == 0

@@ -82,11 +82,11 @@ def test_a_call_is_reserved_forwarded_and_settled_from_usage_metadata(stream: bo
     [sent] = scripted_server.requests["coder-model"]
     assert "model" not in sent, "Gemini names the model in the path, not the body"
     [row] = model_calls(gateway.store, "AS-1")
-    assert sent["generationConfig"]["maxOutputTokens"] == row["granted_max_tokens"] == 200
+    assert sent["generationConfig"]["maxOutputTokens"] == row.granted_max_tokens == 200
     assert sent["generationConfig"]["temperature"] == 1
-    assert (row["outcome"], row["round"], row["role"]) == ("ok", 2, "coder")
-    assert (row["input_tokens"], row["output_tokens"]) == (usage["promptTokenCount"], usage["candidatesTokenCount"])
-    assert json.loads(row["attributes_json"])["agentsprint.cost"] == "measured"
+    assert (row.outcome, row.round, row.role) == ("ok", 2, "coder")
+    assert (row.input_tokens, row.output_tokens) == (usage["promptTokenCount"], usage["candidatesTokenCount"])
+    assert json.loads(row.attributes_json)["agentsprint.cost"] == "measured"
     assert gateway.spend("item:AS-1").reserved_tokens == 0
 
 
@@ -98,7 +98,7 @@ def test_the_output_cap_is_set_to_what_is_left_when_the_agent_sends_none(gateway
     assert status == 200
     [sent] = scripted_server.requests["coder-model"]
     [row] = model_calls(gateway.store, "AS-1")
-    assert 16 <= sent["generationConfig"]["maxOutputTokens"] == row["granted_max_tokens"] < 300
+    assert 16 <= sent["generationConfig"]["maxOutputTokens"] == row.granted_max_tokens < 300
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
@@ -118,10 +118,10 @@ def test_growing_context_is_refused_in_geminis_error_shape_at_the_budget(stream:
     assert grant.refused is not None and "budget item:AS-1 exhausted" in grant.refused
     assert len(scripted_server.requests["coder-model"]) == len(statuses) - 1, "the refused call was not forwarded"
     calls = model_calls(gateway.store, "AS-1")
-    assert [c["outcome"] for c in calls] == ["ok"] * (len(statuses) - 1) + ["refused"]
+    assert [c.outcome for c in calls] == ["ok"] * (len(statuses) - 1) + ["refused"]
     state = gateway.spend("item:AS-1")
     assert state.spent_tokens <= 4000 and state.reserved_tokens == 0
-    assert state.spent_tokens == sum(c["input_tokens"] + c["output_tokens"] for c in calls)
+    assert state.spent_tokens == sum(c.input_tokens + c.output_tokens for c in calls)
 
 
 @pytest.mark.parametrize("status", [429, 500])
@@ -133,7 +133,7 @@ def test_upstream_errors_are_passed_on_and_charge_nothing(status: int, gateway: 
     answer, body = call(proxy, gemini_body("hi"), header=grant.token)
     assert answer == status and body["error"]["code"] == status
     [row] = model_calls(gateway.store, "AS-1")
-    assert row["outcome"] == "error" and (row["input_tokens"], row["output_tokens"], row["usd"]) == (0, 0, 0.0)
+    assert row.outcome == "error" and (row.input_tokens, row.output_tokens, row.usd) == (0, 0, 0.0)
 
 
 @pytest.mark.parametrize("body, needle", [({"contents": "hi"}, "'contents' must be a list"),

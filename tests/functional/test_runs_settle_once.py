@@ -57,13 +57,13 @@ def test_two_executions_of_one_step_settle_one_ok_and_keep_both_spends(scripted_
 
     assert len(scripted_server.requests["coder-model"]) == 2, "both executions reached the provider"
     rows = model_calls(store)
-    assert sorted(row["outcome"] for row in rows) == ["duplicate", "ok"], rows
-    [ok] = [row for row in rows if row["outcome"] == "ok"]
-    assert [r.call_id for r in replies] == [ok["id"], ok["id"]], "both executions go on with the one ok reply"
+    assert sorted(row.outcome for row in rows) == ["duplicate", "ok"], rows
+    [ok] = [row for row in rows if row.outcome == "ok"]
+    assert [r.call_id for r in replies] == [ok.id, ok.id], "both executions go on with the one ok reply"
     assert replies[0].tool_calls == replies[1].tool_calls
     spend = gateway.spend("item:AS-1")
     assert spend.reserved_tokens == 0
-    assert spend.spent_tokens == sum(row["input_tokens"] + row["output_tokens"] for row in rows), \
+    assert spend.spent_tokens == sum(row.input_tokens + row.output_tokens for row in rows), \
         "the duplicate was paid for: its spend stays"
 
 

@@ -10,13 +10,13 @@ from agentsprint.retro.metrics import Params, compute
 from agentsprint.retro.report import build
 from agentsprint.retro.scope import Scope, SprintInfo, in_scope
 from agentsprint.store.history import (
-    CallRecord,
     EscalationRecord,
     HandoffRecord,
     History,
     ItemRecord,
     ReviewRecord,
-    RoundRecord,
+    RoundVerdict,
+    SpentCall,
     TransitionRecord,
 )
 
@@ -31,8 +31,8 @@ def item(item_id: str, status: str, value: int = 0, round_: int = 1, usd: float 
 
 def call(item_id: str, role: str, usd: float, inp: int = 100, out: int = 10, *, model: str = "m",
          cached: int = 0, kind: str = "measured", shadow: bool = False, errors: int = 0, retries: int = 0,
-         timeouts: int = 0, at: float = 0.0) -> CallRecord:
-    return CallRecord(item_id, role, model, inp, cached, out, usd, kind, shadow, 1, errors, retries, timeouts, at)
+         timeouts: int = 0, at: float = 0.0) -> SpentCall:
+    return SpentCall(item_id, role, model, inp, cached, out, usd, kind, shadow, 1, errors, retries, timeouts, at)
 
 
 def moves(item_id: str, *steps: tuple[str, float]) -> list[TransitionRecord]:
@@ -60,8 +60,8 @@ def sprint_history() -> History:
         escalations=[EscalationRecord("B", "budget", H, 1.5 * H, "retried")],
         handoffs=[HandoffRecord("A", "coder", "m", True, 0), HandoffRecord("A", "coder", "m", False, 0),
                   HandoffRecord("C", "qa", "m", True, 0), HandoffRecord("C", "supervisor", "m", True, 0)],
-        rounds=[RoundRecord("A", 1, "approve", 10, H), RoundRecord("B", 1, "reject", 5, H),
-                RoundRecord("C", 1, "reject", 4, H), RoundRecord("C", 2, "approve", 6, 4 * H)],
+        rounds=[RoundVerdict("A", 1, "approve", 10, H), RoundVerdict("B", 1, "reject", 5, H),
+                RoundVerdict("C", 1, "reject", 4, H), RoundVerdict("C", 2, "approve", 6, 4 * H)],
         policy_blocks=[("B", 10.0)],
     )
 
@@ -119,8 +119,8 @@ def test_handoffs_review_and_reliability():
 
 
 def test_review_load_counts_the_approved_diff_of_items_waiting():
-    history = History(items=[item("A", "awaiting_review")], rounds=[RoundRecord("A", 1, "reject", 50, 0),
-                                                                     RoundRecord("A", 2, "approve", 800, 1)])
+    history = History(items=[item("A", "awaiting_review")], rounds=[RoundVerdict("A", 1, "reject", 50, 0),
+                                                                     RoundVerdict("A", 2, "approve", 800, 1)])
     load = figures(history, lines_per_hour=400.0, review_capacity_hours=1.0)["review_load"]
     assert load == {"changed_lines": 800, "hours": 2.0, "capacity_hours": 1.0}
 
@@ -129,7 +129,7 @@ def test_review_bound_finding_names_the_load_against_capacity():
     history = History(items=[item("A", "awaiting_review"), item("B", "awaiting_review")],
                       transitions=[*moves("A", ("running", 0), ("awaiting_review", 10)),
                                    *moves("B", ("running", 0), ("awaiting_review", 20))],
-                      rounds=[RoundRecord("A", 1, "approve", 4000, 10)])
+                      rounds=[RoundVerdict("A", 1, "approve", 4000, 10)])
     r = figures(history, review_capacity_hours=6.0)
     assert r["review_bound"] is True
     assert "review-bound: agents brought 2 items to review, humans decided 0; 10.0 h of review load vs 6 h " \

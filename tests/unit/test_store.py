@@ -101,9 +101,9 @@ def test_the_typed_call_records_name_the_model_calls_columns_with_their_defaults
     from agentsprint.store.ledger import CallRecord, CallSettlement
     from agentsprint.store.tables import ModelCallRow
 
-    columns = {name: info for name, info in ModelCallRow.model_fields.items() if name != "id"}
+    columns = dict(ModelCallRow.model_fields.items())
     record = {f.name: f.default for f in fields(CallRecord)}
-    assert record.keys() == columns.keys(), "a row is inserted whole: every column, no other name"
+    assert record.keys() == columns.keys(), "a row is read and inserted whole: every column, no other name"
     assert {n: d for n, d in record.items() if d is not MISSING} == \
         {n: info.default for n, info in columns.items() if not info.is_required()}
     assert {f.name for f in fields(CallSettlement)} <= columns.keys()
