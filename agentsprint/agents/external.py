@@ -52,6 +52,8 @@ class ExternalOutcome(BaseModel):
     """Why the proxy stopped the agent (it kept calling after its budget refusals)."""
     seconds: float = 0.0
     calls: int = 0
+    refused: int = 0
+    """Calls the proxy refused for budget (an agent that exits non-zero after one escalates for budget)."""
     tokens: int = 0
     usd: float = 0.0
     transcript: str = ""
@@ -104,6 +106,9 @@ def judge(outcome: ExternalOutcome) -> None:
     if outcome.timed_out:
         raise Escalate(EscalationReason.TIME, f"the external agent ran out of the item's time ({outcome.seconds:g}s): "
                                               f"its process group was killed{log}")
+    if outcome.exit_code not in (0, 127) and outcome.refused:
+        raise Escalate(EscalationReason.BUDGET, f"the metering proxy refused {outcome.refused} of the agent's calls "
+                                                f"for budget and it exited with status {outcome.exit_code}{log}")
     if outcome.exit_code == 127:
         raise ExternalAgentFailed(f"the coder command was not found: {outcome.output.strip()}")
     if outcome.exit_code != 0:
@@ -160,6 +165,7 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
                            timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
                            seconds=result.seconds, calls=len(calls),
+                           refused=sum(c["outcome"] == "refused" for c in calls),
                            tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
                            usd=sum(c["usd"] for c in calls), transcript=transcript)
 
