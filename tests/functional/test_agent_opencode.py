@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import agent_cli
+from proxy_support import proxy_gateway
 from runner_support import TEST_CONFIG, git, item, make_project, query
 
+from agentsprint.agents.backends import LaunchRequest
+from agentsprint.agents.backends.opencode import OpenCodeBackend
+from agentsprint.agents.external import agent_environment
 from agentsprint.config import Settings, load_settings
+from agentsprint.llm.context import CallContext
+from agentsprint.llm.proxy import MeteringProxy
 from agentsprint.llm.scripted import Responder, ScriptedReply, ScriptedServer, tool_call
 from agentsprint.runner import actions
 from agentsprint.runner.demo_script import PLANS, ScriptBook
 from agentsprint.runner.service import run_items
+from agentsprint.store import Store
+from agentsprint.store.ledger import model_calls
 
 OLD, NEW = "    start = page * per_page", "    start = (page - 1) * per_page"
 SECRET = "sk-" + "opencodeFakeKey" * 3
@@ -154,3 +164,47 @@ def test_a_missing_opencode_executable_dead_letters_the_item(tmp_path, server):
 def test_the_backend_is_ready_in_the_configuration(tmp_path):
     (tmp_path / "agentsprint.toml").write_text('[models.coder]\nmodel = "openai/x"\nbackend = "opencode"\n')
     assert load_settings(tmp_path, environ={}).models["coder"].backend == "opencode"
+
+
+def outside_connections(log: Path) -> list[str]:
+    """The connect() calls of an strace log to anything but loopback, or to a DNS server."""
+    found = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        host = re.search(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"', line)
+        port = re.search(r"htons\((\d+)\)", line)
+        if "connect(" in line and host and port:
+            address = host.group(1) or host.group(2)
+            if not (address.startswith("127.") or address == "::1") or port.group(1) == "53":
+                found.append(f"{address}:{port.group(1)}")
+    return found
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to watch OpenCode's connections")
+def test_opencode_reaches_only_the_proxy_and_writes_nothing_into_the_worktree(tmp_path, scripted_server, opencode):
+    """The backend's own launch (argv, env, files), run under strace outside the sandbox: every
+    connection OpenCode opens goes to loopback (no models.dev, npm, update check or share), its one
+    call is metered, and the git checkout it ran in is left clean."""
+    worktree, home, prompt = tmp_path / "work", tmp_path / "home", tmp_path / "prompt.md"
+    for folder in (worktree, home):
+        folder.mkdir()
+    git(worktree, "init", "-q")
+    prompt.write_text("Say hello.", encoding="utf-8")
+    store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
+    with MeteringProxy(proxy_gateway(scripted_server, store)) as proxy:
+        grant = proxy.grant(CallContext(role="coder", item_id="AS-1", run_id="r1", round=1, scopes=["item:AS-1"]))
+        launch = OpenCodeBackend().launch(LaunchRequest(
+            executable=str(opencode), prompt_file=prompt, prompt="Say hello.", home=home,
+            proxy_root=proxy.base_url.removesuffix("/v1"), token=grant.token, model="openai/coder-model"))
+        for relative, text in launch.files.items():
+            (home / relative).parent.mkdir(parents=True, exist_ok=True)
+            (home / relative).write_text(text, encoding="utf-8")
+        env = {**agent_environment(proxy, grant.token, home), **launch.env}
+        trace = tmp_path / "strace.log"
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *launch.argv],
+                              cwd=worktree, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert outside_connections(trace) == []
+    assert [call["outcome"] for call in model_calls(store, "AS-1")] == ["ok"]
+    assert git(worktree, "status", "--porcelain", "--ignored") == ""
+    assert "I read it." in OpenCodeBackend().transcript(home, done.stdout)
+    store.close()
