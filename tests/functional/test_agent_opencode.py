@@ -150,6 +150,33 @@ def test_growing_context_through_opencode_stops_at_the_item_budget(tmp_path, ser
     assert "budget item:AS-1 exhausted" in stopped["agent_transcript"], "OpenCode's log of the refusal is kept"
 
 
+def hanging_coder(body: dict[str, Any]) -> ScriptedReply:
+    """The model never answers in time (the proxy's call timeout answers 504 to OpenCode, which retries)."""
+    return ScriptedReply(content="late", hang=60)
+
+
+def test_opencode_is_killed_at_the_items_time_budget(tmp_path, server, opencode):
+    settings = project(tmp_path, server, str(opencode), hanging_coder, time="25s")
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
+
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    assert package["reason"] == "time" and "process group was killed" in package["detail"]
+    assert processes_in(settings.root) == [], "nothing OpenCode started is left running"
+
+
+def processes_in(folder: Path) -> list[str]:
+    """Ids of the processes whose working directory is under `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(entry.joinpath("cwd").readlink()).startswith(str(folder)):
+                found.append(entry.name)
+        except OSError:
+            continue
+    return found
+
+
 def test_a_missing_opencode_executable_dead_letters_the_item(tmp_path, server):
     settings = project(tmp_path, server, "no-such-opencode", fixing_coder)
 
