@@ -156,7 +156,9 @@ def hanging_coder(body: dict[str, Any]) -> ScriptedReply:
 
 
 def test_opencode_is_killed_at_the_items_time_budget(tmp_path, server, opencode):
-    settings = project(tmp_path, server, str(opencode), hanging_coder, time="25s")
+    # Each timed-out call stays charged at its reservation (~40k tokens with OpenCode's max_tokens 32000):
+    # a budget large enough that time, not tokens, is what runs out.
+    settings = project(tmp_path, server, str(opencode), hanging_coder, time="25s", tokens=2_000_000, usd=10.0)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
