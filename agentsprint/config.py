@@ -38,7 +38,7 @@ def _check_duration(value: str) -> str:
 
 
 Backend = Literal["builtin", "claude-code", "codex", "aider", "gemini-cli", "opencode", "command"]
-READY_BACKENDS = ("builtin", "command", "opencode")
+READY_BACKENDS = ("builtin", "command", "gemini-cli", "opencode")
 """The backends that can run (agents/backends/registry.py has an adapter for each but "builtin")."""
 
 
@@ -65,12 +65,19 @@ class ModelSettings(_Section):
     proxy ("command": the `command` template; the named agents are not available yet)."""
     command: str | None = None
     """For backend "command": the command line to run, with {prompt_file} where the prompt's path goes."""
+    subscription: bool = False
+    """The key in `api_key_env` is a subscription login's token (a Claude plan: `claude setup-token`), not
+    an API key: the metering proxy sends it as a bearer token, and the role's USD is imputed at list
+    price (reported as imputed, never as money spent; USD budgets still apply to it)."""
 
     @model_validator(mode="after")
     def _backend_ready(self) -> ModelSettings:
         if self.backend not in READY_BACKENDS:
             raise ValueError(f'backend "{self.backend}" is not available yet: use backend = "command" with its '
                              'command line (docs/agents-external.md)')
+        if self.subscription and self.backend == "builtin":
+            raise ValueError("subscription = true is for an external agent's login: set backend to the agent "
+                             "(the built-in roles call the provider with an API key)")
         if self.backend == "command" and (not self.command or "{prompt_file}" not in self.command):
             raise ValueError('backend "command" needs command = "... {prompt_file}" (where the prompt file goes)')
         return self

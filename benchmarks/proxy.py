@@ -53,7 +53,11 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
                                        "input": [{"role": "user", "content": PROMPT}]}),
     "anthropic-messages": ("messages", {"model": "m", "max_tokens": 200, "system": "You code.",
                                         "messages": [{"role": "user", "content": PROMPT}]}),
+    "gemini": ("models/m:{method}", {"systemInstruction": {"parts": [{"text": "You code."}]},
+                                     "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+                                     "generationConfig": {"maxOutputTokens": 200}}),
 }
+"""Per protocol: the route (Gemini's names its method, streamed or not) and the request body."""
 
 
 def settings_for(server: ScriptedServer) -> Settings:
@@ -65,8 +69,9 @@ def settings_for(server: ScriptedServer) -> Settings:
 def measure(proxy: MeteringProxy, client: httpx.Client, token: str, protocol: str, stream: bool,
             calls: int) -> dict[str, Any]:
     route, body = REQUESTS[protocol]
+    route = route.format(method="streamGenerateContent?alt=sse" if stream else "generateContent")
     headers = {"Authorization": f"Bearer {token}", "x-api-key": token}
-    payload = {**body, "stream": stream}
+    payload = body if protocol == "gemini" else {**body, "stream": stream}
     proxy.handling_seconds.clear()
     for _ in range(calls):
         response = client.post(f"{proxy.base_url}/{route}", json=payload, headers=headers)

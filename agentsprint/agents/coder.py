@@ -19,7 +19,7 @@ from agentsprint.domain import Item
 if TYPE_CHECKING:
     from agentsprint.agents.io import AgentIO
     from agentsprint.agents.supervisor import Plan
-    from agentsprint.llm.gateway import CallContext
+    from agentsprint.llm.context import CallContext
 
 
 class CoderOutcome(BaseModel):

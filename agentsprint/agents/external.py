@@ -24,8 +24,8 @@ from agentsprint.agents.backends import LaunchRequest
 from agentsprint.agents.coder import CoderOutcome
 from agentsprint.agents.errors import Escalate
 from agentsprint.domain import EscalationReason, Item
-from agentsprint.policy import run_process, scrubbed_env
-from agentsprint.redaction import redact
+from agentsprint.process import run_process
+from agentsprint.redaction import redact, scrubbed_env
 from agentsprint.sandbox import Sandbox, command_dirs, wrap
 from agentsprint.store.ledger import budgets, model_calls
 
@@ -50,10 +50,10 @@ class ExternalOutcome(BaseModel):
     timed_out: bool = False
     stopped: str | None = None
     """Why the proxy stopped the agent (it kept calling after its budget refusals)."""
+    refused: str | None = None
+    """The proxy's last budget refusal in this run (an agent that then exits non-zero escalates for budget)."""
     seconds: float = 0.0
     calls: int = 0
-    refused: int = 0
-    """Calls the proxy refused for budget (an agent that exits non-zero after one escalates for budget)."""
     tokens: int = 0
     usd: float = 0.0
     transcript: str = ""
@@ -106,9 +106,9 @@ def judge(outcome: ExternalOutcome) -> None:
     if outcome.timed_out:
         raise Escalate(EscalationReason.TIME, f"the external agent ran out of the item's time ({outcome.seconds:g}s): "
                                               f"its process group was killed{log}")
-    if outcome.exit_code not in (0, 127) and outcome.refused:
-        raise Escalate(EscalationReason.BUDGET, f"the metering proxy refused {outcome.refused} of the agent's calls "
-                                                f"for budget and it exited with status {outcome.exit_code}{log}")
+    if outcome.exit_code != 0 and outcome.refused:
+        raise Escalate(EscalationReason.BUDGET, f"the external agent exited with status {outcome.exit_code} after "
+                                                f"the metering proxy refused a call: {outcome.refused}{log}")
     if outcome.exit_code == 127:
         raise ExternalAgentFailed(f"the coder command was not found: {outcome.output.strip()}")
     if outcome.exit_code != 0:
@@ -140,7 +140,7 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
     """Run the role's agent headless in `worktree` to its end, the time limit or a stop by the proxy."""
     backend = backends.get(role.backend)
     stop = threading.Event()
-    grant = proxy.grant(ctx, on_stop=lambda _why: stop.set())
+    grant = proxy.grant(ctx, imputed=role.subscription, on_stop=lambda _why: stop.set())
     folder = Path(tempfile.mkdtemp(prefix="agentsprint-agent-"))
     try:
         prompt_file, home = folder / "prompt.md", folder / "home"
@@ -164,8 +164,8 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
              if (c["run_id"], c["round"], c["role"]) == (ctx.run_id, ctx.round, ctx.role)]
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
                            timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
+                           refused=grant.refused,
                            seconds=result.seconds, calls=len(calls),
-                           refused=sum(c["outcome"] == "refused" for c in calls),
                            tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
                            usd=sum(c["usd"] for c in calls), transcript=transcript)
 

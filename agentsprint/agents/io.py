@@ -15,7 +15,8 @@ from agentsprint.config import Settings
 from agentsprint.store import agents as agent_records
 
 if TYPE_CHECKING:
-    from agentsprint.llm.gateway import CallContext, Gateway, Reply
+    from agentsprint.llm.context import CallContext
+    from agentsprint.llm.gateway import Gateway, Reply
     from agentsprint.store import Store
 
 ProgressCallback = Callable[["CallContext", str], None]

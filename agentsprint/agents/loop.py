@@ -25,7 +25,8 @@ from agentsprint.text import shorten
 
 if TYPE_CHECKING:
     from agentsprint.agents.io import AgentIO
-    from agentsprint.llm.gateway import CallContext, Reply, ToolCall
+    from agentsprint.llm.context import CallContext
+    from agentsprint.llm.gateway import Reply, ToolCall
 
 __all__ = ["AgentResult", "Escalate", "Limits", "LoopDetected", "run_agent"]
 

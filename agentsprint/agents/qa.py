@@ -15,7 +15,7 @@ from agentsprint.domain import Item
 if TYPE_CHECKING:
     from agentsprint.agents.io import AgentIO
     from agentsprint.agents.supervisor import Plan
-    from agentsprint.llm.gateway import CallContext
+    from agentsprint.llm.context import CallContext
 
 DIFF_PROMPT_CAP = 60_000
 """Characters of the diff put in the review prompt; the reviewer reads files for the rest."""

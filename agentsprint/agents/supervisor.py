@@ -14,7 +14,7 @@ from agentsprint.domain import Item
 
 if TYPE_CHECKING:
     from agentsprint.agents.io import AgentIO
-    from agentsprint.llm.gateway import CallContext
+    from agentsprint.llm.context import CallContext
 
 
 class Plan(BaseModel):

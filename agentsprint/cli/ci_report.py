@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from agentsprint.config import Settings
     from agentsprint.runner.service import RunReport
+    from agentsprint.store.records import EscalationPackage, RoundRecord
 
 DONE_LIKE = ("done", "awaiting_review")
 GATE_TAIL_LINES = 15
@@ -130,33 +131,32 @@ def escalation_summaries(settings: Settings, item_ids: list[str]) -> dict[str, s
             if e is not None and e.resolved_at is None}
 
 
-def escalation_text(reason: str, detail: str, package: dict[str, Any]) -> str:
+def escalation_text(reason: str, detail: str, package: EscalationPackage | None) -> str:
     """The escalation in a few lines: reason, spend by role, the last round's failed gates and QA reasons."""
     from agentsprint.money import plural, usd_text
 
     lines = [f"escalated: {reason} - {detail}".rstrip(" -")]
-    for spend in package.get("spend", []):
-        tokens = spend["input_tokens"] + spend["output_tokens"]
-        lines.append(f"spent by {spend['role']} ({spend['model']}): {tokens:,} tokens, {usd_text(spend['usd'])} "
-                     f"in {plural(spend['calls'], 'call')}")
-    rounds = package.get("rounds") or []
-    if rounds:
-        lines += _round_lines(rounds[-1])
-    if package.get("branch"):
-        lines.append(f"work preserved on branch {package['branch']} at {package.get('head')}")
+    if package is None:
+        return lines[0]
+    for spend in package.spend:
+        lines.append(f"spent by {spend.role} ({spend.model}): {spend.tokens:,} tokens, {usd_text(spend.usd)} "
+                     f"in {plural(spend.calls, 'call')}")
+    if package.rounds:
+        lines += _round_lines(package.rounds[-1])
+    if package.branch:
+        lines.append(f"work preserved on branch {package.branch} at {package.head}")
     return "\n".join(lines)
 
 
-def _round_lines(last: dict[str, Any]) -> list[str]:
+def _round_lines(last: RoundRecord) -> list[str]:
     from agentsprint.cli.escalations import tail_lines
 
-    failed = [gate for gate in last.get("gates", []) if not gate.get("passed")]
-    lines = [f"round {last.get('round')}: {last.get('verdict')}; gates failed: "
-             f"{', '.join(g['name'] for g in failed) or 'none'}"]
+    failed = [gate for gate in last.gates if not gate.get("passed")]
+    lines = [f"round {last.round}: {last.verdict}; gates failed: {', '.join(g['name'] for g in failed) or 'none'}"]
     for gate in failed:
         lines.append(f"gate {gate['name']} output (last {GATE_TAIL_LINES} lines):")
         lines += [f"  {line}" for line in tail_lines(str(gate.get("output", "")), GATE_TAIL_LINES)]
-    lines += [f"- {reason if len(reason) <= 300 else '...' + reason[-300:]}" for reason in last.get("reasons", [])]
+    lines += [f"- {reason if len(reason) <= 300 else '...' + reason[-300:]}" for reason in last.reasons]
     return lines
 
 

@@ -14,9 +14,9 @@ def clean_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
 ) -> None:
     """Remove worktrees and branches of done and dropped items; escalated, waiting and uncommitted work stays."""
+    from agentsprint.gitrepo import WorkspaceError
     from agentsprint.money import plural
     from agentsprint.runner.cleanup import plan_and_clean
-    from agentsprint.workspace import WorkspaceError
 
     try:
         found = plan_and_clean(settings_or_exit(), dry_run)

@@ -72,7 +72,7 @@ def _line(record: dict[str, Any]) -> str:
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Every epic: spend against budget and how many of its items are done."""
     from agentsprint.backlog.epics import epic_problems, list_epics
-    from agentsprint.cli.items import report
+    from agentsprint.cli.views import report
 
     settings = settings_or_exit()
     report(epic_problems(settings.backlog_dir))

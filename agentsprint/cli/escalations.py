@@ -12,6 +12,8 @@ from agentsprint.cli.deciding import AS_HELP, claimed_name
 
 if TYPE_CHECKING:
     from agentsprint.runner.settle import Project
+    from agentsprint.store.records import RoundRecord
+    from agentsprint.store.runs import Escalation
 
 app = typer.Typer(help="Escalated items and the dead-letter list (failed).", invoke_without_command=True)
 
@@ -60,22 +62,23 @@ def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) ->
     from agentsprint.runner.actions import ActionError, escalation_detail
 
     try:
-        detail = escalation_detail(_services(), item_id)
+        found = escalation_detail(_services(), item_id)
     except ActionError as exc:
         fail(str(exc), code=1)
     if as_json:
-        typer.echo(json.dumps(_rounded(detail), indent=2, default=str))
+        typer.echo(json.dumps(_rounded(found.to_json()), indent=2, default=str))
         return
     from agentsprint.money import plural, usd_text
 
-    package = detail["package"]
-    _print_head(item_id, detail)
-    console.print(f"work preserved on branch {package.get('branch')} at {package.get('head')}", highlight=False)
-    for spend in package.get("spend", []):
-        tokens = spend["input_tokens"] + spend["output_tokens"]
-        console.print(f"  spend {spend['role']} ({spend['model']}): {tokens:,} tokens, {usd_text(spend['usd'])} "
-                      f"in {plural(spend['calls'], 'call')}", highlight=False, markup=False)
-    for rnd in package.get("rounds") or []:
+    _print_head(item_id, found)
+    package = found.package
+    if package is None:
+        return
+    console.print(f"work preserved on branch {package.branch} at {package.head}", highlight=False)
+    for spend in package.spend:
+        console.print(f"  spend {spend.role} ({spend.model}): {spend.tokens:,} tokens, {usd_text(spend.usd)} "
+                      f"in {plural(spend.calls, 'call')}", highlight=False, markup=False)
+    for rnd in package.rounds:
         _print_round(rnd)
 
 
@@ -83,26 +86,26 @@ GATE_TAIL_LINES = 15
 """Lines of a failed gate's output `escalations show` prints: the end, where the error is."""
 
 
-def _print_head(item_id: str, detail: dict[str, Any]) -> None:
+def _print_head(item_id: str, found: Escalation) -> None:
     from rich.markup import escape
 
     state = "escalated"
-    if detail.get("resolved_at"):
-        state = f"escalation resolved ({detail.get('resolution') or 'resolved'}); was escalated"
-    console.print(f"[bold]{escape(item_id)}[/bold] {state}: {escape(str(detail['reason']))} - "
-                  f"{escape(str(detail['detail']))}", highlight=False)
+    if found.resolved_at:
+        state = f"escalation resolved ({found.resolution or 'resolved'}); was escalated"
+    console.print(f"[bold]{escape(item_id)}[/bold] {state}: {escape(found.reason)} - "
+                  f"{escape(found.detail)}", highlight=False)
 
 
-def _print_round(rnd: dict[str, Any]) -> None:
-    failed = [g for g in rnd.get("gates", []) if not g.get("passed")]
+def _print_round(rnd: RoundRecord) -> None:
+    failed = [g for g in rnd.gates if not g.get("passed")]
     names = ", ".join(g["name"] for g in failed) or "none"
-    console.print(f"  round {rnd.get('round')}: {rnd.get('verdict')}; gates failed: {names}; "
-                  f"+{rnd.get('added', 0)} -{rnd.get('removed', 0)}", highlight=False, markup=False)
+    console.print(f"  round {rnd.round}: {rnd.verdict}; gates failed: {names}; "
+                  f"+{rnd.added} -{rnd.removed}", highlight=False, markup=False)
     for gate in failed:
         console.print(f"    gate {gate['name']} output (last {GATE_TAIL_LINES} lines):", highlight=False, markup=False)
         for line in tail_lines(str(gate.get("output", "")), GATE_TAIL_LINES):
             console.print(f"      {line}", highlight=False, markup=False)
-    for reason in rnd.get("reasons", []):
+    for reason in rnd.reasons:
         console.print(f"    - {reason if len(reason) <= 300 else '...' + reason[-300:]}", highlight=False,
                       markup=False)
 

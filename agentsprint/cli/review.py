@@ -95,8 +95,8 @@ def show_command(item_id: str, as_json: bool = typer.Option(False, "--json")) ->
 @app.command("approve")
 def approve_command(item_id: str, as_name: str = typer.Option(None, "--as", metavar="NAME", help=AS_HELP)) -> None:
     """Approve and merge into the base branch (the item file is marked done in the same merge)."""
+    from agentsprint.gitrepo import WorkspaceError
     from agentsprint.runner.actions import ActionError, approve
-    from agentsprint.workspace import WorkspaceError
 
     services = _services()
     try:

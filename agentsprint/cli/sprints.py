@@ -102,8 +102,8 @@ def plan_command(
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Every sprint: state, dates, items, spend against capacity."""
     from agentsprint.backlog.sprints import list_sprints, sprint_problems
-    from agentsprint.cli.items import report
     from agentsprint.cli.planview import sprint_summary, summary_line
+    from agentsprint.cli.views import report
     from agentsprint.store.done_items import live_statuses, scope_spend
 
     settings = settings_or_exit()

@@ -224,4 +224,5 @@ def show_lines(record: dict[str, Any]) -> list[str]:
         if value:
             lines.append(f"  {label:<9} {', '.join(value) if isinstance(value, list) else value}")
     lines += [f"  dod       {dod or '-'}", f"  file      {record['path']}", ""]
-    return lines + record["body"].rstrip("\n").splitlines()
+    body: str = record["body"]
+    return lines + body.rstrip("\n").splitlines()

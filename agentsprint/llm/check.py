@@ -60,7 +60,8 @@ def _explain(error: ProviderError, settings: ModelSettings, timeout: str) -> str
 
 def check_role(settings: Settings, role: str, store: Any) -> RoleCheck:
     """Call `role`'s model once (no budget scope) and report latency, tokens, cost or what is wrong."""
-    from agentsprint.llm.gateway import CallContext, Gateway
+    from agentsprint.llm.context import CallContext
+    from agentsprint.llm.gateway import Gateway
     from agentsprint.llm.prices import price_for
 
     model_settings = settings.model_for(role)

@@ -1,9 +1,10 @@
 """The metering proxy: external coding agents call their models through it, within the same budgets.
 
-A loopback HTTP server on 127.0.0.1 speaking Anthropic Messages, OpenAI Chat Completions and OpenAI
-Responses (plain and streamed). Each agent gets a token (`grant`) that attributes its calls to an
-item, round and role. Per request: estimate the input exactly as the gateway does, reserve on the
-item's, epic's and sprint's scopes in the gateway's ledger (the output cap lowered to what is left),
+A loopback HTTP server on 127.0.0.1 speaking Anthropic Messages, OpenAI Chat Completions, OpenAI
+Responses and Gemini's generateContent (plain and streamed). Each agent gets a token (`grant`) that
+attributes its calls to an item, round and role. Per request: estimate the input exactly as the gateway
+does, reserve on the item's, epic's and sprint's scopes in the gateway's ledger (the output cap lowered
+to what is left),
 refuse in the protocol's own error shape when not even a minimal reply fits, forward upstream, and
 settle from the usage in the reply or the stream (the reservation when none is reported). An agent
 refused more than `max_refusals` times is stopped: every later call is refused and `on_stop` runs.
@@ -15,6 +16,7 @@ import json
 import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,16 +29,19 @@ from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.ledger import Reservation
 from agentsprint.llm.proxy_http import Relay
-from agentsprint.llm.wire import ANTHROPIC, CHAT, Usage, Wire, sse_events, wire_for
+from agentsprint.llm.wire import ANTHROPIC, CHAT, GeminiWire, Usage, Wire, sse_events, wire_for
 
 if TYPE_CHECKING:
     import httpx
 
     from agentsprint.llm.gateway import Gateway
 
-DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com/v1", "openai": "https://api.openai.com/v1"}
+DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com/v1", "openai": "https://api.openai.com/v1",
+                     "gemini": "https://generativelanguage.googleapis.com/v1beta"}
 ANTHROPIC_VERSION = "2023-06-01"
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "openai-beta")
+SUBSCRIPTION_BETA = "oauth-2025-04-20"
+"""The Anthropic beta that accepts a subscription login's OAuth token as a bearer token."""
 
 
 @dataclass
@@ -50,6 +55,8 @@ class Grant:
     refusals: int = 0
     stopped: str | None = None
     """Why the agent was stopped (None: it may call)."""
+    refused: str | None = None
+    """The last budget refusal's message (None: no call was refused)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -126,10 +133,13 @@ class MeteringProxy:
         """Refuse every later call made with `token`."""
         self._grants.pop(token, None)
 
-    def grant_of(self, headers: Any) -> Grant | None:
-        """The grant whose token the request carries (`Authorization: Bearer` or `x-api-key`)."""
+    def grant_of(self, headers: Any, path: str = "") -> Grant | None:
+        """The grant whose token the request carries (`Authorization: Bearer`, `x-api-key`, Gemini's
+        `x-goog-api-key` or `?key=`)."""
         bearer = str(headers.get("Authorization") or "").removeprefix("Bearer ").strip()
-        return self._grants.get(str(headers.get("x-api-key") or "").strip() or bearer)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("key", [""])[0]
+        keys = (headers.get("x-api-key"), headers.get("x-goog-api-key"), query, bearer)
+        return self._grants.get(next((str(key).strip() for key in keys if key and str(key).strip()), ""))
 
     def serve(self, relay: Relay, wire: Wire, grant: Grant, raw: bytes) -> None:
         """Meter and forward one request; every outcome is answered in `wire`'s shape."""
@@ -178,6 +188,7 @@ class MeteringProxy:
         message = f"agentsprint refused the call: {exc}. Do not retry: finish with what you have."
         with grant.lock:
             grant.refusals += 1
+            grant.refused = message
             if grant.refusals <= self.max_refusals or grant.stopped:
                 return message
             grant.stopped = (f"agentsprint stopped this agent: it kept calling after {self.max_refusals} "
@@ -189,20 +200,25 @@ class MeteringProxy:
     def _outgoing(self, wire: Wire, call: PendingCall, body: dict[str, Any],
                   reservation: Reservation) -> dict[str, Any]:
         """The request sent upstream: the role's model, the output cap granted by the reservation."""
-        return wire.capped({**body, "model": tokens.base_name(call.model)}, reservation.granted_max_tokens)
+        return wire.outgoing(body, tokens.base_name(call.model), reservation.granted_max_tokens)
 
     def upstream_url(self, wire: Wire, call: PendingCall) -> str:
         """Where `wire`'s requests for the role go: its api_base, else the provider's own endpoint."""
-        family = "anthropic" if wire is ANTHROPIC else "openai"
+        family = "anthropic" if wire is ANTHROPIC else "gemini" if isinstance(wire, GeminiWire) else "openai"
         base = call.settings.api_base or DEFAULT_UPSTREAMS[family]
-        return f"{base.rstrip('/')}/{wire.route}"
+        return f"{base.rstrip('/')}/{wire.upstream_path(tokens.base_name(call.model))}"
 
     def _headers(self, relay: Relay, wire: Wire, call: PendingCall) -> dict[str, str]:
         headers = {name: relay.headers[name] for name in FORWARDED_HEADERS if relay.headers.get(name)}
         key = call.api_key or ""
         if wire is ANTHROPIC:
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
-            return {**headers, "x-api-key": key}
+            if not call.settings.subscription:
+                return {**headers, "x-api-key": key}
+            beta = ",".join(filter(None, [headers.get("anthropic-beta"), SUBSCRIPTION_BETA]))
+            return {**headers, "anthropic-beta": beta, "Authorization": f"Bearer {key}"}
+        if isinstance(wire, GeminiWire):
+            return {**headers, "x-goog-api-key": key}
         return {**headers, "Authorization": f"Bearer {key}"}
 
     def _forward(self, relay: Relay, wire: Wire, call: PendingCall, reservation: Reservation,
@@ -227,7 +243,7 @@ class MeteringProxy:
         finally:
             relay.upstream_done()
         try:
-            self._relay(relay, wire, call, reservation, response, bool(body.get("stream")))
+            self._relay(relay, wire, call, reservation, response, wire.streamed(body))
         finally:
             response.close()
 
@@ -323,7 +339,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if wire is None:
             relay.error(CHAT, 404, "not_found_error", f"agentsprint proxy: no route {self.path}")
             return
-        grant = self.owner.grant_of(self.headers)
+        grant = self.owner.grant_of(self.headers, self.path)
         if grant is None:
             relay.error(wire, 401, "authentication_error", "agentsprint proxy: unknown or revoked token")
             return

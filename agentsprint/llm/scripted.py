@@ -1,8 +1,9 @@
 """A scripted model server: real HTTP on 127.0.0.1, replies taken from a script.
 
-It speaks OpenAI Chat Completions (`/v1/chat/completions`), OpenAI Responses (`/v1/responses`) and
+It speaks OpenAI Chat Completions (`/v1/chat/completions`), OpenAI Responses (`/v1/responses`),
 Anthropic Messages (`/v1/messages`), each plain or streamed (`"stream": true`, server-sent events,
-usage in the stream as each protocol carries it).
+usage in the stream as each protocol carries it), and Gemini (`/v1/models/M:generateContent`, streamed
+at `:streamGenerateContent?alt=sse`; scripted tool calls become `functionCall` parts).
 
 Used by the test suite, the offline demo and `python -m agentsprint.llm.scripted --script FILE.json`
 (test a configuration without a provider). By default usage is counted with tiktoken exactly as the
@@ -30,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentsprint.llm import tokens
-from agentsprint.llm.wire import ANTHROPIC, CHAT, RESPONSES, Wire, wire_for
+from agentsprint.llm.wire import ANTHROPIC, CHAT, GEMINI, RESPONSES, GeminiWire, Wire, wire_for
 
 _call_ids = itertools.count(1)
 _reply_ids = itertools.count(1)
@@ -41,6 +42,9 @@ ERROR_TYPES = {
     404: "not_found_error",
     429: "rate_limit_error",
 }
+
+
+AUTH_HEADERS = ("Authorization", "x-api-key", "anthropic-beta")
 
 
 def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
@@ -151,6 +155,8 @@ class ScriptedServer:
         """Server-side time per answered request, excluding scripted latency and hangs."""
         self.usage: list[dict[str, Any]] = []
         """The usage reported with each answered request (model name included), for tests to total."""
+        self.auth: list[dict[str, str]] = []
+        """The credentials each request carried (Authorization, x-api-key, anthropic-beta), in order."""
         for model, replies in (scripts or {}).items():
             self.add(model, *replies)
 
@@ -355,8 +361,26 @@ def responses_body(model: str, body: dict[str, Any], reply: ScriptedReply,
     return payload
 
 
+def gemini_body(model: str, body: dict[str, Any], reply: ScriptedReply,
+                counting: Counting = EXACT) -> dict[str, Any]:
+    """The Gemini generateContent reply for `reply` to request `body` (tool calls as `functionCall` parts)."""
+    r = _prepare(model, body, reply, counting, GEMINI)
+    parts: list[dict[str, Any]] = [{"text": r.content}] if r.content else []
+    parts += [{"functionCall": {"name": c["function"]["name"], "args": _arguments(c["function"]["arguments"])}}
+              for c in r.calls]
+    candidate = {"content": {"role": "model", "parts": parts}, "index": 0,
+                 "finishReason": "MAX_TOKENS" if r.finish == "length" else "STOP"}
+    payload: dict[str, Any] = {"candidates": [candidate], "modelVersion": model,
+                               "responseId": f"gemini-scripted-{next(_reply_ids)}"}
+    if r.usage:
+        payload["usageMetadata"] = {"promptTokenCount": r.prompt, "candidatesTokenCount": r.output,
+                                    "totalTokenCount": r.prompt + r.output, "cachedContentTokenCount": r.cached}
+    return payload
+
+
 BODIES: dict[str, Callable[[str, dict[str, Any], ScriptedReply, Counting], dict[str, Any]]] = {
-    CHAT.name: completion_body, ANTHROPIC.name: anthropic_body, RESPONSES.name: responses_body}
+    CHAT.name: completion_body, ANTHROPIC.name: anthropic_body, RESPONSES.name: responses_body,
+    GEMINI.name: gemini_body}
 
 
 def _chat_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
@@ -399,7 +423,9 @@ def _responses_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[st
 
 def stream_events(wire: Wire, payload: dict[str, Any]) -> bytes:
     """The server-sent events of a streamed reply carrying the same content and usage as `payload`."""
-    if wire is ANTHROPIC:
+    if isinstance(wire, GeminiWire):
+        events: list[tuple[str | None, dict[str, Any]]] = [(None, payload)]
+    elif wire is ANTHROPIC:
         events = _anthropic_events(payload)
     elif wire is RESPONSES:
         events = _responses_events(payload)
@@ -466,6 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        self.owner.auth.append({name: self.headers[name] for name in AUTH_HEADERS if self.headers.get(name)})
         wire = wire_for(self.path)
         if wire is None:
             self._send(404, _error(404, f"no route {self.path}"))
@@ -479,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, wire: Wire, body: dict[str, Any]) -> None:
         started = time.perf_counter()
-        model = str(body.get("model", ""))
+        model = wire.model_of(body)
         reply = self.owner.next_reply(model, body)
         if isinstance(reply, str):
             status = 404 if reply.startswith("no script") else 500
@@ -505,8 +532,8 @@ class _Handler(BaseHTTPRequestHandler):
         if usage is not None:
             extra = {} if wire is CHAT else {"prompt_tokens": usage.input_tokens,
                                              "completion_tokens": usage.output_tokens}
-            self.owner.usage.append({"model": model, **payload["usage"], **extra})
-        if body.get("stream"):
+            self.owner.usage.append({"model": model, **(payload.get("usage") or payload["usageMetadata"]), **extra})
+        if wire.streamed(body):
             self._send_stream(stream_events(wire, payload))
         else:
             self._send(200, payload)

@@ -1,4 +1,4 @@
-"""The wire protocols external agents speak: Anthropic Messages, OpenAI Chat Completions, OpenAI Responses.
+"""The wire protocols external agents speak: Anthropic Messages, OpenAI Chat Completions, OpenAI Responses, Gemini.
 
 For each: the request as chat messages (for the input estimate, counted exactly like the gateway's
 own calls), the output cap asked for and how to lower it, the usage of a reply (plain or streamed)
@@ -8,6 +8,7 @@ and the protocol's own error shape. Used by the metering proxy and the scripted 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,22 @@ class Wire:
         """The protocol's error body."""
         return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
 
+    def model_of(self, body: dict[str, Any]) -> str:
+        """The model the request names (in the body; Gemini names it in the path)."""
+        return str(body.get("model", ""))
+
+    def streamed(self, body: dict[str, Any]) -> bool:
+        """Whether the reply is to be streamed (server-sent events)."""
+        return bool(body.get("stream"))
+
+    def outgoing(self, body: dict[str, Any], model: str, granted: int) -> dict[str, Any]:
+        """The request sent upstream: `model` and the output cap `granted`."""
+        return self.capped({**body, "model": model}, granted)
+
+    def upstream_path(self, model: str) -> str:
+        """The path after the upstream's base URL."""
+        return self.route
+
 
 class ResponsesWire(Wire):
     """OpenAI Responses: `instructions` + `input` items, `max_output_tokens`, usage in response.completed."""
@@ -159,16 +176,85 @@ class AnthropicWire(Wire):
         return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+                 504: "DEADLINE_EXCEEDED"}
+GEMINI_PATH = re.compile(r"^(?:v1beta/|v1alpha/|v1/)?models/([^/:]+):(generateContent|streamGenerateContent)$")
+
+
+class GeminiWire(Wire):
+    """Gemini's own API: the model and streaming in the path (`models/M:streamGenerateContent?alt=sse`),
+    `systemInstruction` + `contents` of parts, `generationConfig.maxOutputTokens`, usage in `usageMetadata`."""
+
+    name = "gemini"
+    route = "models/{model}:generateContent"
+    cap_fields = ("maxOutputTokens",)
+
+    def __init__(self, model: str = "", stream: bool = False) -> None:
+        self.model, self.stream = model, stream
+
+    @classmethod
+    def at(cls, route: str) -> GeminiWire | None:
+        """The wire of one Gemini request path, or None when `route` is not one."""
+        found = GEMINI_PATH.match(route)
+        return cls(found.group(1), found.group(2) == "streamGenerateContent") if found else None
+
+    def messages(self, body: dict[str, Any]) -> tuple[Messages, list[dict[str, Any]] | None]:
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not all(isinstance(c, dict) for c in contents):
+            raise ValueError("field 'contents' must be a list of objects")
+        system = body.get("systemInstruction")
+        text = _text_of(system.get("parts") if isinstance(system, dict) else system)
+        opening = [{"role": "system", "content": text}] if text else []
+        return opening + [self._message(c) for c in contents], body.get("tools") or None
+
+    @staticmethod
+    def _message(content: dict[str, Any]) -> dict[str, Any]:
+        role = "assistant" if content.get("role") == "model" else "user"
+        return {"role": role, "content": _text_of(content.get("parts") or [])}
+
+    def requested(self, body: dict[str, Any]) -> int | None:
+        config = body.get("generationConfig")
+        return super().requested(config) if isinstance(config, dict) else None
+
+    def capped(self, body: dict[str, Any], granted: int) -> dict[str, Any]:
+        return {**body, "generationConfig": {**(body.get("generationConfig") or {}), "maxOutputTokens": granted}}
+
+    def usage(self, reply: dict[str, Any]) -> Usage | None:
+        usage = reply.get("usageMetadata")
+        if not isinstance(usage, dict):
+            return None
+        output = _int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount"))
+        return Usage(_int(usage.get("promptTokenCount")), _int(usage.get("cachedContentTokenCount")), output)
+
+    def error(self, status: int, kind: str, message: str) -> dict[str, Any]:
+        return {"error": {"code": status, "message": message, "status": GOOGLE_STATUS.get(status, "UNKNOWN")}}
+
+    def model_of(self, body: dict[str, Any]) -> str:
+        return self.model
+
+    def streamed(self, body: dict[str, Any]) -> bool:
+        return self.stream
+
+    def outgoing(self, body: dict[str, Any], model: str, granted: int) -> dict[str, Any]:
+        return self.capped(body, granted)
+
+    def upstream_path(self, model: str) -> str:
+        return f"models/{model}:streamGenerateContent?alt=sse" if self.stream else f"models/{model}:generateContent"
+
+
 CHAT = Wire()
 RESPONSES = ResponsesWire()
 ANTHROPIC = AnthropicWire()
+GEMINI = GeminiWire()
 WIRES: dict[str, Wire] = {wire.route: wire for wire in (CHAT, RESPONSES, ANTHROPIC)}
 
 
 def wire_for(path: str) -> Wire | None:
-    """The protocol served at a request path ("/v1/messages", "/chat/completions", ...)."""
-    route = path.split("?", 1)[0].strip("/").removeprefix("v1/")
-    return WIRES.get(route)
+    """The protocol served at a request path ("/v1/messages", "/chat/completions",
+    "/v1beta/models/M:generateContent", ...); a Gemini path gives a wire bound to its model and streaming."""
+    route = path.split("?", 1)[0].strip("/")
+    return WIRES.get(route.removeprefix("v1/")) or GeminiWire.at(route)
 
 
 def sse_events(line: bytes) -> dict[str, Any] | None:

@@ -11,11 +11,13 @@ from typing import Any
 from agentsprint import backlog, notify
 from agentsprint.backlog.files import existing_path
 from agentsprint.domain import Item, Status
+from agentsprint.gitrepo import WorkspaceError
 from agentsprint.runner.deciders import person, refusal
 from agentsprint.runner.settle import MERGE_BLOCKED, Project, merge_item
 from agentsprint.runner.settle import open_project as open_project  # how the CLI opens a project's parts
 from agentsprint.store import runs
-from agentsprint.workspace import WorkspaceError
+from agentsprint.store.items import ItemState
+from agentsprint.store.records import RoundRecord
 
 
 class ActionError(Exception):
@@ -41,7 +43,7 @@ def load_item(project: Project, item_id: str) -> Item:
     return loaded.items[item_id]
 
 
-def _require(project: Project, item_id: str, *allowed: Status) -> runs.ItemState:
+def _require(project: Project, item_id: str, *allowed: Status) -> ItemState:
     state = runs.item_state(project.store, item_id)
     if state is None or state.status not in allowed:
         now = state.status.value if state else "todo"
@@ -55,10 +57,10 @@ def review_inbox(project: Project) -> list[dict[str, Any]]:
     waiting = [s for s in states.values() if s.status is Status.AWAITING_REVIEW]
     entries = []
     for state in sorted(waiting, key=lambda s: s.updated_at):
-        last = (runs.rounds_of(project.store, state.item_id) or [{}])[-1]
+        last = _last_round(project, state.item_id)
         entries.append({"id": state.item_id, "since": state.updated_at, "round": state.round,
-                        "changed_lines": last.get("added", 0) + last.get("removed", 0),
-                        "files": len(last.get("changed_files", [])), "shadow": state.reason == "shadow",
+                        "changed_lines": last.changed_lines,
+                        "files": len(last.changed_files), "shadow": state.reason == "shadow",
                         "merge_blocked": state.detail if state.reason == MERGE_BLOCKED else None})
     return entries
 
@@ -67,11 +69,16 @@ def review_detail(project: Project, item_id: str) -> dict[str, Any]:
     """What a reviewer needs: the diff with stats, the gates' results and QA's reasons."""
     state = _require(project, item_id, Status.AWAITING_REVIEW)
     stats = project.workspace.diff_stats(item_id)
-    last = (runs.rounds_of(project.store, item_id) or [{}])[-1]
+    last = _last_round(project, item_id)
     return {"id": item_id, "round": state.round, "branch": project.workspace.branch_name(item_id),
             "files": stats.files, "added": stats.added, "removed": stats.removed,
-            "diff": project.workspace.diff(item_id), "gates": last.get("gates", []),
-            "qa_reasons": last.get("reasons", []), "plan": last.get("plan"), "shadow": state.reason == "shadow"}
+            "diff": project.workspace.diff(item_id), "gates": last.gates,
+            "qa_reasons": last.reasons, "plan": last.plan, "shadow": state.reason == "shadow"}
+
+
+def _last_round(project: Project, item_id: str) -> RoundRecord:
+    """The item's last recorded round (an empty one before any)."""
+    return (runs.rounds_of(project.store, item_id) or [RoundRecord(round=0)])[-1]
 
 
 def approve(project: Project, item_id: str, reviewer: str | None = None) -> Status:
@@ -116,13 +123,12 @@ def reject(project: Project, item_id: str, comment: str, reviewer: str | None = 
                        findings=[f"human reviewer: {comment}"])
 
 
-def escalation_detail(project: Project, item_id: str) -> dict[str, Any]:
+def escalation_detail(project: Project, item_id: str) -> runs.Escalation:
+    """The item's latest escalation with its package."""
     found = runs.latest_escalation(project.store, item_id)
     if found is None:
         raise ActionError(f"{item_id} has no escalation")
-    return {"id": found.id, "item_id": found.item_id, "reason": found.reason, "detail": found.detail,
-            "created_at": found.created_at, "resolved_at": found.resolved_at, "resolution": found.resolution,
-            "package": found.package}
+    return found
 
 
 def retry(project: Project, item_id: str, add_tokens: int = 0, add_usd: float = 0.0,
@@ -149,8 +155,8 @@ def retry(project: Project, item_id: str, add_tokens: int = 0, add_usd: float = 
 def _retry_findings(found: runs.Escalation | None) -> list[str]:
     if found is None:
         return []
-    last = ([r for r in found.package.get("rounds") or [] if not r.get("partial")] or [{}])[-1]
-    reasons = list(last.get("reasons", []))
+    last = found.package.last_finished_round() if found.package else None
+    reasons = list(last.reasons) if last else []
     return [f"the previous attempt was escalated ({found.reason}: {found.detail})", *reasons]
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentsprint import dod
 from agentsprint.backlog.scopes import GLOB_CHARS, overlap_groups, overlapping_pairs, scopes_overlap, static_prefix
-from agentsprint.domain import Item, Status
+from agentsprint.domain import Item, ItemType, Status
 from agentsprint.policy import precedence_key
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def merge_lock(state_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def merge_blockers(item: Item, others: dict[str, tuple[Item, Status]], precedence: list) -> list[str]:
+def merge_blockers(item: Item, others: dict[str, tuple[Item, Status]], precedence: Sequence[ItemType]) -> list[str]:
     """Active items that must merge first: higher precedence and an overlapping scope."""
     mine = precedence_key(item, precedence)
     return sorted(

@@ -19,11 +19,13 @@ from agentsprint.agents.guards import RoundGuard, fingerprint
 from agentsprint.agents.loop import Limits
 from agentsprint.agents.tools import ToolPolicy, ToolResult
 from agentsprint.domain import Item, Status
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import ProviderError
-from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.llm.gateway import Reply
 from agentsprint.money import plural
 from agentsprint.runner import durable, steps
 from agentsprint.runner.runtime import current
+from agentsprint.store.records import RoundRecord
 from agentsprint.store.runs import ItemStart
 
 MERGE_WAIT_SECONDS = 1.0
@@ -190,21 +192,11 @@ class ItemRun:
 
     def record(self, round_no: int, plan: supervisor.Plan, outcome: CoderOutcome, check: steps.RoundCheck,
                approved: bool, reasons: list[str]) -> None:
-        steps.record_round(self.item.id, self.options.run_id, {
-            "round": round_no,
-            "plan": plan.model_dump(),
-            "coder_summary": outcome.summary,
-            **({"agent_transcript": outcome.transcript} if outcome.transcript else {}),
-            "sha": check.sha,
-            "diff": check.diff,
-            "diff_hash": check.diff_hash,
-            "changed_files": check.changed_files,
-            "added": check.added,
-            "removed": check.removed,
-            "gates": [g.model_dump() for g in check.gates],
-            "verdict": "approve" if approved else "reject",
-            "reasons": reasons,
-        })
+        steps.record_round(self.item.id, self.options.run_id, RoundRecord(
+            round=round_no, plan=plan.model_dump(), coder_summary=outcome.summary, sha=check.sha, diff=check.diff,
+            diff_hash=check.diff_hash, changed_files=check.changed_files, added=check.added, removed=check.removed,
+            gates=[g.model_dump() for g in check.gates], verdict="approve" if approved else "reject",
+            reasons=reasons, agent_transcript=outcome.transcript or None))
 
 
 @durable.workflow()

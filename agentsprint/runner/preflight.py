@@ -94,7 +94,8 @@ def _prices(settings: Settings, roles: Sequence[str], *, usd_budgets: bool) -> l
 
 
 def _base_branch(settings: Settings) -> list[str]:
-    from agentsprint.workspace import Workspace, WorkspaceError
+    from agentsprint.gitrepo import WorkspaceError
+    from agentsprint.workspace import Workspace
 
     try:
         Workspace(settings.root, settings.worktrees_dir, settings.run.base_branch).base_head()

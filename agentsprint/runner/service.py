@@ -23,6 +23,7 @@ from agentsprint.runner.settle import MERGE_BLOCKED, Project
 from agentsprint.runner.stopping import commit_stopped, drain_seconds, stop_item, stopped
 from agentsprint.store import runs, workers
 from agentsprint.store.ledger import usage_anomalies
+from agentsprint.store.records import EscalationPackage
 
 if TYPE_CHECKING:
     from agentsprint.runner.flow import RunOptions
@@ -162,8 +163,8 @@ def mark_failed(item_id: str, run_id: str, detail: str) -> None:
     state = runs.item_state(store, item_id)
     if state is None or not can_transition(state.status, Status.FAILED):
         return
-    runs.escalate_item(store, item_id, run_id, "failed", detail, {"item_id": item_id, "error": detail},
-                       to=Status.FAILED)
+    package = EscalationPackage(item_id=item_id, reason="failed", detail=detail)
+    runs.escalate_item(store, item_id, run_id, "failed", detail, package, to=Status.FAILED)
     notify.item_settled(current().settings, store, item_id, run_id)
     export_item_run(current().settings, store, item_id, run_id)
 
@@ -231,7 +232,7 @@ def overlap_warnings(store: Store, run_id: str, items: list[Item]) -> list[str]:
 def check_base_branch(settings: Settings, workspace: Workspace) -> None:
     """A base branch that does not exist is a configuration error, not a failure of every item."""
     from agentsprint.config import ConfigError
-    from agentsprint.workspace import WorkspaceError
+    from agentsprint.gitrepo import WorkspaceError
 
     try:
         workspace.base_head()

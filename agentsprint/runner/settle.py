@@ -14,10 +14,12 @@ from agentsprint import backlog
 from agentsprint.backlog.files import existing_path
 from agentsprint.config import Settings
 from agentsprint.domain import Item, Status
+from agentsprint.gitrepo import MergeResult
 from agentsprint.policy import redact
 from agentsprint.runner.conflicts import merge_lock, regate
 from agentsprint.store import Store, runs
-from agentsprint.workspace import MergeBlocked, MergeResult, Workspace
+from agentsprint.store.records import EscalationPackage, RoundRecord
+from agentsprint.workspace import MergeBlocked, Workspace
 
 MERGE_BLOCKED = "merge_blocked"  # the reason of an approved item whose merge waits for a clean tree
 
@@ -99,42 +101,35 @@ def escalate_now(project: Project, item: Item, run_id: str, reason: str, detail:
         sha = project.workspace.commit_all(item.id, f"agentsprint: {item.id} preserved at escalation ({reason})")
     except Exception as exc:  # the package must still be written
         detail = f"{detail} (work could not be committed: {exc})"
-    package = build_package(project, item, reason, detail, sha, partial) | (extra or {})
+    package = build_package(project, item, reason, detail, sha, partial).model_copy(update=extra or {})
     runs.escalate_item(project.store, item.id, run_id, reason, detail, package, to=to)
     return to
 
 
 def build_package(project: Project, item: Item, reason: str, detail: str, sha: str | None,
-                  partial: dict[str, Any] | None = None) -> dict[str, Any]:
+                  partial: dict[str, Any] | None = None) -> EscalationPackage:
     """Everything a human needs to pick the item up: plan, each round's diff, gates, QA reasons, spend."""
     rounds = runs.rounds_of(project.store, item.id)
-    if partial and all(r.get("round") != partial.get("round") for r in rounds):
-        kept = {"agent_transcript": partial["agent_transcript"]} if partial.get("agent_transcript") else {}
-        rounds.append(partial_round(project, item.id, int(partial["round"]), partial.get("plan")) | kept)
-    return {
-        "item_id": item.id,
-        "title": item.title,
-        "reason": reason,
-        "detail": detail,
-        "branch": project.workspace.branch_name(item.id),
-        "worktree": str(project.workspace.worktree_path(item.id)),
-        "head": sha or _head(project, item.id),
-        "plan": rounds[-1].get("plan") if rounds else None,
-        "rounds": rounds,
-        "spend": runs.spend_by_role(project.store, item.id),
-        "budget": item.budget.model_dump(),
-    }
+    if partial and all(r.round != partial.get("round") for r in rounds):
+        rounds.append(partial_round(project, item.id, int(partial["round"]), partial.get("plan"),
+                                    partial.get("agent_transcript")))
+    return EscalationPackage(
+        item_id=item.id, title=item.title, reason=reason, detail=detail,
+        branch=project.workspace.branch_name(item.id), worktree=str(project.workspace.worktree_path(item.id)),
+        head=sha or _head(project, item.id), plan=rounds[-1].plan if rounds else None, rounds=rounds,
+        spend=runs.spend_by_role(project.store, item.id), budget=item.budget.model_dump())
 
 
-def partial_round(project: Project, item_id: str, round_no: int, plan: dict[str, Any] | None) -> dict[str, Any]:
+def partial_round(project: Project, item_id: str, round_no: int, plan: dict[str, Any] | None,
+                  transcript: str | None = None) -> RoundRecord:
     """The round the item stopped in: its plan, the diff so far, the tool calls made and what it cost."""
     diff, files = "", []
     with contextlib.suppress(Exception):  # no worktree yet (stopped while planning): nothing changed
         diff, files = project.workspace.diff(item_id), project.workspace.changed_files(item_id)
-    return {"round": round_no, "partial": True, "plan": plan, "diff": diff, "changed_files": files,
-            "tool_calls": runs.tool_calls_of(project.store, item_id, round_no),
-            "spend": runs.spend_of_round(project.store, item_id, round_no),
-            "verdict": "unfinished", "reasons": [], "gates": []}
+    return RoundRecord(round=round_no, partial=True, plan=plan, diff=diff, changed_files=files,
+                       tool_calls=runs.tool_calls_of(project.store, item_id, round_no),
+                       spend=runs.spend_of_round(project.store, item_id, round_no), verdict="unfinished",
+                       agent_transcript=transcript or None)
 
 
 def _head(project: Project, item_id: str) -> str | None:

@@ -22,8 +22,9 @@ from agentsprint.audit.otel import export_item_run
 from agentsprint.backlog.epics import epic_budget
 from agentsprint.backlog.sprints import list_sprints
 from agentsprint.domain import Item, SprintState, Status
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError, ProviderErrorKind
-from agentsprint.llm.gateway import CallContext, Reply
+from agentsprint.llm.gateway import Reply
 from agentsprint.policy import redact
 from agentsprint.runner import durable, settle, undo
 from agentsprint.runner.runtime import current
@@ -31,6 +32,7 @@ from agentsprint.sandbox import Sandbox
 from agentsprint.store import runs
 from agentsprint.store.agents import record_handoff, record_tool_call
 from agentsprint.store.ledger import settle_orphans
+from agentsprint.store.records import RoundRecord
 from agentsprint.store.sprints import sprint_budget, sprints_of
 
 # Kept per round (events, escalation package, DBOS step output); QA's prompt takes its own smaller cut
@@ -266,8 +268,8 @@ def release_gate_checkout(item_id: str) -> None:
 
 
 @durable.step()
-def record_round(item_id: str, run_id: str, data: dict[str, Any]) -> None:
-    runs.record_round(current().store, item_id, run_id, data)
+def record_round(item_id: str, run_id: str, record: RoundRecord) -> None:
+    runs.record_round(current().store, item_id, run_id, record)
 
 
 @durable.step()

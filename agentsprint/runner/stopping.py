@@ -43,7 +43,7 @@ def stopped(results: dict[str, str]) -> list[str]:
 
 def commit_stopped(item_ids: list[str]) -> None:
     """Commit what the steps in flight at `agentsprint stop` wrote after it committed (they end first)."""
-    from agentsprint.workspace import WorkspaceError
+    from agentsprint.gitrepo import WorkspaceError
 
     for item_id in item_ids:
         with contextlib.suppress(WorkspaceError):  # never started: no worktree, nothing to preserve

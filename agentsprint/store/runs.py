@@ -17,6 +17,7 @@ from agentsprint.domain import Item, Status
 from agentsprint.store import Store
 from agentsprint.store.events import append_event
 from agentsprint.store.items import ItemState, _state, get_state, transition
+from agentsprint.store.records import EscalationPackage, RoleSpend, RoundRecord, RoundSpend
 from agentsprint.store.tables import (
     EscalationRow,
     EventRow,
@@ -175,18 +176,19 @@ def set_round(store: Store, item_id: str, round_no: int) -> None:
             session.add(row)
 
 
-def record_round(store: Store, item_id: str, run_id: str, data: dict[str, Any]) -> None:
+def record_round(store: Store, item_id: str, run_id: str, record: RoundRecord) -> None:
     """One QA round: plan, diff, gate results, verdict and findings (the escalation package's source)."""
     with store.session() as session:
-        append_event(session, "round", item_id=item_id, run_id=run_id, actor="runner", data=data)
+        append_event(session, "round", item_id=item_id, run_id=run_id, actor="runner", data=record.to_json())
 
 
-def rounds_of(store: Store, item_id: str) -> list[dict[str, Any]]:
+def rounds_of(store: Store, item_id: str) -> list[RoundRecord]:
+    """The item's recorded rounds, oldest first."""
     with store.session() as session:
         rows = session.exec(
             select(EventRow).where(EventRow.item_id == item_id, EventRow.kind == "round").order_by(col(EventRow.id))
         ).all()
-        return [json.loads(r.data_json) for r in rows]
+        return [RoundRecord.model_validate_json(r.data_json) for r in rows]
 
 
 def tool_calls_of(store: Store, item_id: str, round_no: int) -> list[dict[str, Any]]:
@@ -198,19 +200,19 @@ def tool_calls_of(store: Store, item_id: str, round_no: int) -> list[dict[str, A
     return [call for call in calls if call.get("round") == round_no]
 
 
-def spend_of_round(store: Store, item_id: str, round_no: int) -> dict[str, Any]:
+def spend_of_round(store: Store, item_id: str, round_no: int) -> RoundSpend:
     """Tokens and dollars of one round of an item (settled, and reserved for calls in flight)."""
     with store.session() as session:
         row = session.exec(
-            select(func.count(), func.sum(ModelCallRow.input_tokens),  # type: ignore[call-overload]
+            select(func.count(), func.sum(ModelCallRow.input_tokens),
                    func.sum(ModelCallRow.output_tokens), func.sum(ModelCallRow.usd))
             .where(ModelCallRow.item_id == item_id, ModelCallRow.round == round_no)
         ).one()
-    return {"calls": row[0], "input_tokens": row[1] or 0, "output_tokens": row[2] or 0,
-            "usd": round(float(row[3] or 0.0), 6)}
+    return RoundSpend(calls=row[0], input_tokens=row[1] or 0, output_tokens=row[2] or 0,
+                      usd=round(float(row[3] or 0.0), 6))
 
 
-def spend_by_role(store: Store, item_id: str) -> list[dict[str, Any]]:
+def spend_by_role(store: Store, item_id: str) -> list[RoleSpend]:
     """Settled (and in-flight reserved) spend of an item per role and model."""
     with store.session() as session:
         rows = session.exec(
@@ -220,11 +222,8 @@ def spend_by_role(store: Store, item_id: str) -> list[dict[str, Any]]:
             .where(ModelCallRow.item_id == item_id)
             .group_by(ModelCallRow.role, ModelCallRow.model)
         ).all()
-    return [
-        {"role": r[0], "model": r[1], "calls": r[2], "input_tokens": r[3] or 0, "cached_input_tokens": r[4] or 0,
-         "output_tokens": r[5] or 0, "usd": round(float(r[6] or 0.0), 6)}
-        for r in rows
-    ]
+    return [RoleSpend(role=r[0], model=r[1], calls=r[2], input_tokens=r[3] or 0, cached_input_tokens=r[4] or 0,
+                      output_tokens=r[5] or 0, usd=round(float(r[6] or 0.0), 6)) for r in rows]
 
 
 def finish_item(store: Store, item_id: str, run_id: str, to: Status, *, reason: str | None = None,
@@ -235,7 +234,7 @@ def finish_item(store: Store, item_id: str, run_id: str, to: Status, *, reason: 
 
 
 def escalate_item(store: Store, item_id: str, run_id: str, reason: str, detail: str,
-                  package: dict[str, Any], to: Status = Status.ESCALATED) -> int:
+                  package: EscalationPackage | None, to: Status = Status.ESCALATED) -> int:
     """Record the escalation with its package and move the item to escalated (or failed)."""
     with store.session() as session:
         state = get_state(session, item_id)
@@ -244,8 +243,8 @@ def escalate_item(store: Store, item_id: str, run_id: str, reason: str, detail: 
                                                                 col(EscalationRow.resolved_at).is_(None))).first()
             if existing is not None:
                 return existing.id or 0
-        row = EscalationRow(item_id=item_id, reason=reason, detail=detail, package_json=json.dumps(package),
-                            created_at=time.time())
+        stored = json.dumps(package.to_json() if package else {})
+        row = EscalationRow(item_id=item_id, reason=reason, detail=detail, package_json=stored, created_at=time.time())
         session.add(row)
         session.flush()
         transition(session, item_id, to, actor="runner", run_id=run_id, reason=reason, detail=detail)
@@ -263,12 +262,21 @@ class Escalation:
     created_at: float
     resolved_at: float | None
     resolution: str | None
-    package: dict[str, Any]
+    package: EscalationPackage | None
+    """None for an escalation recorded without one."""
+
+    def to_json(self) -> dict[str, Any]:
+        """What `escalation show --json` prints."""
+        return {"id": self.id, "item_id": self.item_id, "reason": self.reason, "detail": self.detail,
+                "created_at": self.created_at, "resolved_at": self.resolved_at, "resolution": self.resolution,
+                "package": self.package.to_json() if self.package else {}}
 
 
 def _escalation(row: EscalationRow) -> Escalation:
+    stored = json.loads(row.package_json)
+    package = EscalationPackage.model_validate(stored) if stored else None
     return Escalation(row.id or 0, row.item_id, row.reason, row.detail, row.created_at, row.resolved_at,
-                      row.resolution, json.loads(row.package_json))
+                      row.resolution, package)
 
 
 def open_escalations(store: Store, *, failed: bool | None = None) -> list[Escalation]:

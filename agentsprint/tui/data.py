@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentsprint.config import Settings
 from agentsprint.money import plural, usd_text
+
+if TYPE_CHECKING:
+    from agentsprint.store.runs import Escalation
 
 Clock = Callable[[], float]
 FILTER_FIELDS = ("type", "status", "priority", "label")
@@ -50,7 +53,7 @@ class BacklogRow:
         if name == "label":
             return any(text in label.lower() for label in self.labels)
         if name:
-            return getattr(self, name).lower().startswith(text)
+            return str(getattr(self, name)).lower().startswith(text)
         return text in self.haystack
 
 
@@ -205,7 +208,7 @@ def _reviews(svc: Any) -> list[InboxEntry]:
 
 
 def _preview(preview: Callable[[Any, str], str], svc: Any, item_id: str) -> str:
-    from agentsprint.workspace import WorkspaceError
+    from agentsprint.gitrepo import WorkspaceError
 
     try:
         return str(preview(svc.workspace, item_id))
@@ -229,8 +232,8 @@ def review_detail(settings: Settings, item_id: str) -> dict[str, Any]:
         return detail(svc, item_id)
 
 
-def escalation_detail(settings: Settings, item_id: str) -> dict[str, Any]:
-    """The escalation package of an item (ActionError when it has none)."""
+def escalation_detail(settings: Settings, item_id: str) -> Escalation:
+    """The item's latest escalation with its package (ActionError when it has none)."""
     from agentsprint.runner.actions import escalation_detail as detail
 
     with services(settings) as svc:

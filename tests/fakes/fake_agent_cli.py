@@ -70,6 +70,9 @@ def _options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--log-dir", default=".")
     parser.add_argument("--write", nargs=2, action="append", default=[], metavar=("PATH", "TEXT"),
                         help="write TEXT to PATH (anywhere: the sandbox decides what is writable)")
+    parser.add_argument("--home-file", nargs=2, action="append", default=[], metavar=("NAME", "TEXT"),
+                        help="write TEXT to $HOME/NAME (the agent's own state, as real agents keep it)")
+    parser.add_argument("--say", action="append", default=[], help="print this line")
     parser.add_argument("--exit", type=int, default=0)
     parser.add_argument("--sleep", type=float, default=0.0)
     return parser.parse_args(argv)
@@ -92,6 +95,13 @@ def main(argv: list[str]) -> int:
         target.write_text(target.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     for path, text in options.write:
         Path(path).write_text(text, encoding="utf-8")
+    for name, text in options.home_file:
+        target = Path(os.environ["HOME"], name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"fake agent: wrote {target}")
+    for line in options.say:
+        print(line)
     print(f"fake agent: {len(log)} calls, last status {log[-1]['status'] if log else None}")
     return int(options.exit)
 

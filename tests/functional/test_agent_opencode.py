@@ -144,8 +144,9 @@ def test_growing_context_through_opencode_stops_at_the_item_budget(tmp_path, ser
     every = query(settings, "SELECT input_tokens + output_tokens FROM model_calls WHERE item_id = 'AS-1'")
     assert sum(n for (n,) in every) == spent, "each call charged once"
     assert result == {"AS-1": "escalated"}
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
-    assert package["reason"] == "budget" and "refused 1 of the agent's calls for budget" in package["detail"]
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
+    assert package["reason"] == "budget" and "metering proxy refused a call" in package["detail"]
+    assert "budget item:AS-1 exhausted" in package["detail"]
     [stopped] = package["package"]["rounds"]
     assert "budget item:AS-1 exhausted" in stopped["agent_transcript"], "OpenCode's log of the refusal is kept"
 
@@ -162,7 +163,7 @@ def test_opencode_is_killed_at_the_items_time_budget(tmp_path, server, opencode)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
     assert package["reason"] == "time" and "process group was killed" in package["detail"]
     assert processes_in(settings.root) == [], "nothing OpenCode started is left running"
 

@@ -23,8 +23,9 @@ from agentsprint.agents.supervisor import Plan
 from agentsprint.agents.tools import ToolPolicy
 from agentsprint.config import ModelSettings, RunSettings, Settings
 from agentsprint.domain import EscalationReason, Item, ItemType, parse_gate
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted
-from agentsprint.llm.gateway import CallContext, Gateway
+from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.store import Store
 from agentsprint.store.agents import handoffs

@@ -18,8 +18,9 @@ from conftest import settings_for
 
 from agentsprint.config import RunSettings
 from agentsprint.llm import tokens
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted
-from agentsprint.llm.gateway import CallContext, Gateway
+from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.scripted import Counting, ScriptedReply, ScriptedServer
 from agentsprint.store import Store
 from agentsprint.store.ledger import model_calls

@@ -106,3 +106,54 @@ def test_configuration_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / "agentsprint.toml").write_text("")
     code, output = llm_test(tmp_path, monkeypatch, "--role", "designer")
     assert code == 2 and "unknown role 'designer'" in output
+
+
+def external(server: ScriptedServer, command: str) -> str:
+    return model(server, "coder-model", PRICES + f"backend = \"command\"\ncommand = '''{command}'''\n")
+
+
+def test_an_external_coder_is_checked_executable_and_proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           scripted_server: ScriptedServer) -> None:
+    from proxy_support import fake_agent_command
+
+    scripted_server.add("*", ScriptedReply(content="ok"), repeat=True)
+    write_config(tmp_path, {"coder": external(scripted_server, fake_agent_command())})
+    code, output = llm_test(tmp_path, monkeypatch, "--role", "coder", "--json")
+    assert code == 0, output
+    [result] = json.loads(output)
+    agent = result["agent"]
+    assert agent["ok"] and agent["backend"] == "command" and agent["proxy_ok"] and agent["diagnosis"] is None
+    assert Path(agent["found"]).name.startswith("python")
+    # one call for the role's model, one more made through the metering proxy as the agent would
+    assert len(scripted_server.requests["coder-model"]) == 2
+    assert agent["proxy_tokens"] == sum(u["prompt_tokens"] + u["completion_tokens"]
+                                        for u in scripted_server.usage[1:])
+    code, output = llm_test(tmp_path, monkeypatch, "--role", "coder")
+    words = " ".join(output.split())  # the console wraps long lines
+    assert code == 0 and "agent command at" in words and "proxy call: ok" in words, output
+
+
+def test_a_missing_agent_executable_fails_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    scripted_server: ScriptedServer) -> None:
+    scripted_server.add("*", ScriptedReply(content="ok"), repeat=True)
+    write_config(tmp_path, {"coder": external(scripted_server, "no-such-agent-cli --run {prompt_file}")})
+    code, output = llm_test(tmp_path, monkeypatch, "--role", "coder")
+    assert code == 1, output
+    words = " ".join(output.split())  # the console wraps long lines
+    assert "FAIL agent command at no-such-agent-cli" in words
+    assert "the command executable 'no-such-agent-cli' is not found on PATH" in words
+    assert len(scripted_server.requests["coder-model"]) == 1  # the role's own call only: no proxy call
+
+
+def test_a_proxy_call_the_upstream_refuses_fails_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           scripted_server: ScriptedServer) -> None:
+    from proxy_support import fake_agent_command
+
+    scripted_server.add("*", ScriptedReply(content="ok"))
+    scripted_server.add("*", ScriptedReply(status=401, content="bad key"))
+    write_config(tmp_path, {"coder": external(scripted_server, fake_agent_command())})
+    code, output = llm_test(tmp_path, monkeypatch, "--role", "coder", "--json")
+    assert code == 1, output
+    [result] = json.loads(output)
+    assert result["ok"] and not result["agent"]["ok"] and not result["agent"]["proxy_ok"]
+    assert "the call through the metering proxy failed: HTTP 401" in result["agent"]["diagnosis"]

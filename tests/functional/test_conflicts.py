@@ -49,7 +49,7 @@ def test_same_line_conflict_higher_precedence_merges_first_later_escalates_with_
 
     assert report.results == {"AS-1": "done", "AS-2": "escalated"}
     assert any("AS-1" in w and "AS-2" in w for w in report.warnings), "overlap flagged at run start"
-    detail = actions.escalation_detail(actions.open_project(settings), "AS-2")
+    detail = actions.escalation_detail(actions.open_project(settings), "AS-2").to_json()
     assert detail["reason"] == "conflict"
     package = detail["package"]
     assert package["conflicts"] == ["shop/pagination.py"]

@@ -18,6 +18,7 @@ from agentsprint.runner import actions
 from agentsprint.runner.deciders import matches, person
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 from agentsprint.runner.service import run_items
+from agentsprint.runner.settle import Project
 from agentsprint.store.items import transition
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
@@ -84,7 +85,7 @@ def test_reject_records_the_git_identity_or_the_as_name(waiting: Settings) -> No
     assert person(waiting) == ALICE, "without --as the git identity is the person"
 
 
-def _escalated(tmp_path: Path) -> actions.Project:
+def _escalated(tmp_path: Path) -> Project:
     with ScriptedServer() as server:
         settings = make_project(tmp_path / "p", server, [item("AS-2")], ScriptBook({}, {}))
     set_identity(settings.root, "Alice Reviewer", "alice@example.invalid")

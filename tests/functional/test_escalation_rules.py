@@ -34,7 +34,7 @@ def server():
 
 
 def _package(settings: Settings) -> dict[str, Any]:
-    return actions.escalation_detail(actions.open_project(settings), "AS-1")
+    return actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
 
 
 def _write(content: str) -> list[Any]:

@@ -28,14 +28,14 @@ def server():
         yield srv
 
 
-def external(tmp_path: Path, server: ScriptedServer, *options: str, **budget: Any):
+def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str = "", **budget: Any):
     """A project whose coder is the fake agent CLI run with `options`; item AS-1 with `budget`.
 
     The agent's own log goes to a folder outside the worktree (inside bubblewrap: the sandbox's private
     /tmp), so the round's diff holds only its edits."""
     command = fake_agent_command("--log-dir", str(tmp_path), *options).replace("{prompt_file}", "{{prompt_file}}")
-    config = TEST_CONFIG.replace('model = "openai/t-coder"',
-                                 f"model = \"openai/t-coder\"\nbackend = \"command\"\ncommand = '''{command}'''", 1)
+    coder = f"model = \"openai/t-coder\"\nbackend = \"command\"\ncommand = '''{command}'''\n{extra}"
+    config = TEST_CONFIG.replace('model = "openai/t-coder"', coder, 1)
     assert config != TEST_CONFIG
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {})
     gates = [{"tests": "python -m unittest -q tests.test_pagination"}]
@@ -71,9 +71,11 @@ def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_bu
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
     assert package["reason"] == "budget" and "kept calling after 3 budget refusals" in package["detail"]
     assert "[stopped: process group killed]" in package["detail"], "the agent was killed, not left to run"
+    [stopped_round] = package["package"]["rounds"]
+    assert stopped_round["partial"] and "[stopped: process group killed]" in stopped_round["agent_transcript"]
     outcomes = [outcome for outcome, _, _ in coder_calls(settings)]
     assert outcomes.count("refused") == 4 and outcomes[-1] == "refused"
     spent = query(settings, "SELECT spent_tokens, reserved_tokens FROM budgets WHERE scope = 'item:AS-1'")
@@ -109,7 +111,7 @@ def test_a_hanging_agent_is_killed_at_the_time_budget(tmp_path, server):
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
     assert package["reason"] == "time" and "process group was killed" in package["detail"]
 
 
@@ -124,3 +126,39 @@ def test_an_agent_cannot_write_outside_its_worktree_and_its_work_is_kept(tmp_pat
     assert "owned" not in outside.read_text(), "the main checkout is untouched"
     branch = git(settings.root, "show", "agentsprint/AS-1:shop/pagination.py")
     assert "(page - 1) * per_page" in branch, "the agent's work in its worktree is committed on the item branch"
+
+
+def test_the_agent_keeps_its_state_in_a_private_home_and_its_transcript_is_kept_redacted(tmp_path, server):
+    secret = "ghp_" + "a1B2" * 9
+    settings = external(tmp_path, server, "--calls", "1", *FIX, "--home-file", ".agent/session.json", "null",
+                        "--say", f"debug: using {secret}")
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
+
+    [(data,)] = query(settings, "SELECT data_json FROM events WHERE kind = 'round'")
+    transcript = json.loads(data)["agent_transcript"]
+    [home_line] = [line for line in transcript.splitlines() if line.startswith("fake agent: wrote ")]
+    home = Path(home_line.removeprefix("fake agent: wrote ")).parent.parent
+    assert home.name == "home" and home.parent.name.startswith("agentsprint-agent-"), home
+    assert home != Path.home() and not home.exists(), "the private home is removed after the round"
+    assert "debug: using [REDACTED]" in transcript and secret not in data
+    assert secret not in "".join(str(row) for row in query(settings, "SELECT data_json FROM events"))
+    assert json.loads(data)["changed_files"] == ["shop/pagination.py"], "none of the agent's state is in the diff"
+
+
+def test_a_subscription_login_is_sent_as_a_bearer_token_and_its_cost_is_imputed(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("AGENT_LOGIN_TOKEN", "oat-login-of-the-user")
+    settings = external(tmp_path, server, "--protocol", "anthropic-messages", "--calls", "2", *FIX,
+                        extra='subscription = true\napi_key_env = "AGENT_LOGIN_TOKEN"\n')
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
+
+    rows = query(settings, "SELECT usd, attributes_json FROM model_calls WHERE role = 'coder'")
+    assert len(rows) == 2 and all(usd > 0 for usd, _ in rows), "USD is still imputed at list price"
+    assert {json.loads(attributes)["agentsprint.cost"] for _, attributes in rows} == {"imputed"}
+    upstream = [auth for auth in server.auth if "oauth-2025-04-20" in auth.get("anthropic-beta", "")]
+    assert len(upstream) == 2, server.auth
+    assert {auth.get("Authorization") for auth in upstream} == {"Bearer oat-login-of-the-user"}
+    assert not any("x-api-key" in auth for auth in upstream), "a login token is not an API key"
+    others = query(settings, "SELECT attributes_json FROM model_calls WHERE role != 'coder'")
+    assert {json.loads(a)["agentsprint.cost"] for (a,) in others} == {"measured"}, "only the coder's login"

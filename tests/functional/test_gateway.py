@@ -20,8 +20,9 @@ from conftest import postgres_url, settings_for
 from sqlmodel import col, select
 
 from agentsprint.config import ConfigError
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, PriceUnknown, ProviderError
-from agentsprint.llm.gateway import CallContext, Gateway
+from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.ledger import Ledger
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.llm.tokens import count_prompt_tokens
@@ -475,7 +476,8 @@ CRASHING_CALL = """
 import sys
 from agentsprint.config import Settings, offline_env
 offline_env()
-from agentsprint.llm.gateway import CallContext, Gateway
+from agentsprint.llm.context import CallContext
+from agentsprint.llm.gateway import Gateway
 from agentsprint.store import Store
 settings = Settings.model_validate_json(sys.argv[2])
 ctx = CallContext(role="coder", item_id="AS-1", scopes=["item:AS-1"])

@@ -11,8 +11,9 @@ import pytest
 from conftest import settings_for
 from runner_support import TEST_CONFIG, git, item, make_project
 
+from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import ProviderError
-from agentsprint.llm.gateway import CallContext, Gateway
+from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 from agentsprint.store import Store

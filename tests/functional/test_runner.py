@@ -65,7 +65,7 @@ def test_three_rejections_escalate_with_the_package(tmp_path, server):
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
-    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
     assert package["reason"] == "rounds"
     rounds = package["package"]["rounds"]
     assert [r["round"] for r in rounds] == [1, 2, 3]
@@ -103,7 +103,7 @@ def test_protected_test_edit_fails_the_gate(tmp_path, server):
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
     rounds = runs.rounds_of(actions.open_project(settings).store, "AS-1")
-    gates = {g["name"]: g for g in rounds[0]["gates"]}
+    gates = {g["name"]: g for g in rounds[0].gates}
     assert not gates["protected"]["passed"]
     assert "tests/test_pagination.py" in gates["protected"]["output"]
     assert not server.requests.get("t-qa"), "a failing gate rejects without a QA model call"

@@ -18,7 +18,8 @@ from conftest import settings_for
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from agentsprint.llm.gateway import CallContext, Gateway, Reply
+from agentsprint.llm.context import CallContext
+from agentsprint.llm.gateway import Gateway, Reply
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.store import Store
 from agentsprint.store.engine import ONE_OK_CALL_INDEX

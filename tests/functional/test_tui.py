@@ -289,7 +289,7 @@ async def test_reject_with_a_comment_starts_a_new_round_working_on_it(project, s
     assert report.results["AS-1"] == "awaiting_review"
     store = Store(settings.database_url)
     try:
-        assert [r["round"] for r in rounds_of(store, "AS-1")] == [1, 2]
+        assert [r.round for r in rounds_of(store, "AS-1")] == [1, 2]
     finally:
         store.close()
     assert any("human reviewer: handle page 0" in text for text in seen), "the comment is the new round's finding"

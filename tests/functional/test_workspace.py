@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from agentsprint.workspace import Workspace, WorkspaceError
+from agentsprint.gitrepo import WorkspaceError
+from agentsprint.workspace import Workspace
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def test_command_backend_is_read(tmp_path: Path) -> None:
     ('backend = "command"\ncommand = "agent"', 'needs command = "... {prompt_file}"'),
     ('backend = "codex"', 'backend "codex" is not available yet'),
     ('backend = "nope"', "backend"),
+    ('subscription = true', "subscription = true is for an external agent's login"),
 ])
 def test_bad_backends_name_the_file_and_field(tmp_path: Path, lines: str, needle: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from agentsprint.store.records import RoleSpend, RoundRecord
 from agentsprint.tui import data
 from agentsprint.tui.screens.base import BaseModal, BaseScreen, Message
 from agentsprint.tui.widgets.rowtable import RowTable
@@ -244,12 +245,12 @@ def detail_text(detail: dict[str, Any], now: float) -> Text:
     text.append(f"{item.id} {item.title}\n", style="bold")
     text.append(f"{item.type.value}, {item.priority.value}, value {item.value}; scope {', '.join(item.scope)}\n")
     text.append(f"DoD: {', '.join(g.name for g in item.dod) or '-'}\n\n{item.body.strip()}\n\n")
-    for rnd in detail["rounds"]:
-        text.append(f"round {rnd.get('round')}: {rnd.get('verdict')} +{rnd.get('added', 0)} "
-                    f"-{rnd.get('removed', 0)}\n")
-    for spend in detail["spend"]:
-        tokens = spend["input_tokens"] + spend["output_tokens"]
-        text.append(f"spend {spend['role']}: {data.tokens_text(tokens)} tok {usd_text(spend['usd'])}\n")
+    rounds: list[RoundRecord] = detail["rounds"]
+    spends: list[RoleSpend] = detail["spend"]
+    for rnd in rounds:
+        text.append(f"round {rnd.round}: {rnd.verdict} +{rnd.added} -{rnd.removed}\n")
+    for spend in spends:
+        text.append(f"spend {spend.role}: {data.tokens_text(spend.tokens)} tok {usd_text(spend.usd)}\n")
     for at, before, after, actor in detail["transitions"]:
         text.append(f"{data.wait_text(at, now)} ago  {before} -> {after} ({actor})\n", style="dim")
     return text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -11,8 +11,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
+from agentsprint.store.records import EscalationPackage, RoundRecord
 from agentsprint.tui import data
 from agentsprint.tui.screens.base import BaseModal, BaseScreen, Message
+
+if TYPE_CHECKING:
+    from agentsprint.store.runs import Escalation
 
 COLUMNS = ("Kind", "Item", "Waiting", "Approving would", "Spend", "What")
 KIND_STYLES = {"review": "yellow", "escalation": "red", "dead letter": "magenta"}
@@ -96,8 +100,8 @@ class EscalationScreen(BaseScreen):
     def load(self) -> None:
         self.in_thread(lambda: data.escalation_detail(self.settings, self.item_id), self.loaded)
 
-    def loaded(self, detail: dict[str, Any]) -> None:
-        self.query_one("#body", Static).update(package_text(detail))
+    def loaded(self, found: Escalation) -> None:
+        self.query_one("#body", Static).update(package_text(found))
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -124,36 +128,34 @@ class EscalationScreen(BaseScreen):
         self.app.pop_screen()
 
 
-def package_text(detail: dict[str, Any]) -> Text:
+def package_text(found: Escalation) -> Text:
     """The package as text: head, budget and spend, then each round's verdict, failed gates and reasons."""
     from agentsprint.money import usd_text
 
-    package = detail.get("package") or {}
+    package = found.package or EscalationPackage(item_id=found.item_id)
     text = Text()
-    text.append(f"{detail['item_id']} {package.get('title', '')}\n", style="bold")
-    text.append(f"{detail['reason']}: {detail['detail']}\n", style="red")
-    text.append(f"work preserved on {package.get('branch')}\n")
-    budget = package.get("budget") or {}
+    text.append(f"{found.item_id} {package.title}\n", style="bold")
+    text.append(f"{found.reason}: {found.detail}\n", style="red")
+    text.append(f"work preserved on {package.branch}\n")
+    budget = package.budget
     text.append(f"budget: {budget.get('tokens')} tokens, {budget.get('usd')} USD, {budget.get('rounds')} rounds\n")
-    for spend in package.get("spend", []):
-        tokens = spend["input_tokens"] + spend["output_tokens"]
-        text.append(f"  spend {spend['role']}: {data.tokens_text(tokens)} tok {usd_text(spend['usd'])}\n")
-    plan = package.get("plan") or {}
-    for step in plan.get("steps", []) if isinstance(plan, dict) else []:
+    for spend in package.spend:
+        text.append(f"  spend {spend.role}: {data.tokens_text(spend.tokens)} tok {usd_text(spend.usd)}\n")
+    for step in (package.plan or {}).get("steps", []):
         text.append(f"  plan: {step}\n", style="dim")
-    for rnd in package.get("rounds") or []:
+    for rnd in package.rounds:
         _round_text(text, rnd)
     return text
 
 
-def _round_text(text: Text, rnd: dict[str, Any]) -> None:
-    failed = [g for g in rnd.get("gates", []) if not g.get("passed")]
-    text.append(f"round {rnd.get('round')}: {rnd.get('verdict')}; gates failed: "
+def _round_text(text: Text, rnd: RoundRecord) -> None:
+    failed = [g for g in rnd.gates if not g.get("passed")]
+    text.append(f"round {rnd.round}: {rnd.verdict}; gates failed: "
                 f"{', '.join(g['name'] for g in failed) or 'none'}\n", style="bold")
     for gate in failed:
         tail = str(gate.get("output", "")).rstrip().splitlines()[-8:]
         text.append("".join(f"    {line}\n" for line in tail), style="dim")
-    for reason in rnd.get("reasons", []):
+    for reason in rnd.reasons:
         text.append(f"  - {reason}\n")
 
 
