@@ -157,3 +157,28 @@ def test_a_proxy_call_the_upstream_refuses_fails_the_check(tmp_path: Path, monke
     [result] = json.loads(output)
     assert result["ok"] and not result["agent"]["ok"] and not result["agent"]["proxy_ok"]
     assert "the call through the metering proxy failed: HTTP 401" in result["agent"]["diagnosis"]
+
+
+def _named_backends() -> list[str]:
+    from agentsprint.config import READY_BACKENDS
+
+    return [name for name in READY_BACKENDS if name not in ("builtin", "command")]
+
+
+@pytest.mark.parametrize("backend", _named_backends())
+def test_each_real_agent_cli_is_found_versioned_and_probed_in_its_protocol(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted_server: ScriptedServer) -> None:
+    from conftest import agent_cli
+
+    from agentsprint.agents import backends
+
+    executable = agent_cli(backends.get(backend).executable)
+    scripted_server.add("*", ScriptedReply(content="ok"), repeat=True)
+    write_config(tmp_path, {"coder": model(scripted_server, "coder-model",
+                                           PRICES + f'backend = "{backend}"\ncommand = "{executable}"\n')})
+    code, output = llm_test(tmp_path, monkeypatch, "--role", "coder", "--json")
+    assert code == 0, output
+    agent = json.loads(output)[0]["agent"]
+    assert agent["ok"] and agent["found"] == str(executable) and agent["proxy_tokens"] > 0, agent
+    assert agent["version"] and not agent["version"].startswith("exit"), agent
+    assert len(scripted_server.requests["coder-model"]) == 2, "the role's own call, and one through the proxy"
