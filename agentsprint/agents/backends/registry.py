@@ -5,11 +5,13 @@ from __future__ import annotations
 from agentsprint.agents.backends import AgentBackend
 from agentsprint.agents.backends.command import CommandBackend
 from agentsprint.agents.backends.gemini_cli import GeminiCliBackend
+from agentsprint.agents.backends.opencode import OpenCodeBackend
 
 BACKENDS: dict[str, AgentBackend] = {
     backend.name: backend
     for backend in (
         CommandBackend(),
         GeminiCliBackend(),
+        OpenCodeBackend(),
     )
 }
