@@ -52,6 +52,8 @@ class ExternalOutcome(BaseModel):
     """Why the proxy stopped the agent (it kept calling after its budget refusals)."""
     seconds: float = 0.0
     calls: int = 0
+    refused: int = 0
+    """Calls of the run the proxy refused for budget (an agent may exit non-zero on a refusal)."""
     tokens: int = 0
     usd: float = 0.0
     transcript: str = ""
@@ -106,6 +108,9 @@ def judge(outcome: ExternalOutcome) -> None:
                                               f"its process group was killed{log}")
     if outcome.exit_code == 127:
         raise ExternalAgentFailed(f"the coder command was not found: {outcome.output.strip()}")
+    if outcome.exit_code != 0 and outcome.refused:
+        raise Escalate(EscalationReason.BUDGET, f"the external agent exited with status {outcome.exit_code} after "
+                                                f"the proxy refused {outcome.refused} call(s) for budget{log}")
     if outcome.exit_code != 0:
         raise ExternalAgentFailed(f"the external agent exited with status {outcome.exit_code}{log}")
 
@@ -160,6 +165,7 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
                            timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
                            seconds=result.seconds, calls=len(calls),
+                           refused=sum(c["outcome"] == "refused" for c in calls),
                            tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
                            usd=sum(c["usd"] for c in calls), transcript=transcript)
 
