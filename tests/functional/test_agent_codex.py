@@ -9,8 +9,11 @@ Codex itself edits the file; then the real gates, QA and review follow.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import tomllib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,38 @@ CODER_PRICES = (0.0000004, 0.0000016)
 def server():
     with ScriptedServer() as srv:
         yield srv
+
+
+class _Outbound(BaseHTTPRequestHandler):
+    """Records each request a client sends through it as its HTTP(S) proxy, and refuses it."""
+
+    def _record(self) -> None:
+        self.server.seen.append(f"{self.command} {self.path}")  # type: ignore[attr-defined]
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_CONNECT = do_GET = do_POST = _record
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def outbound(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every request leaving the machine goes to a recorder posing as the HTTP(S) proxy (loopback is
+    exempt): what Codex tries to reach besides the metering proxy shows up in the list."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Outbound)
+    httpd.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    yield httpd.seen  # type: ignore[attr-defined]
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def exec_command(cmd: str) -> ScriptedReply:
@@ -72,7 +107,8 @@ def changed_lines(diff: str) -> list[str]:
     return [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
 
 
-def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates_qa_and_review(tmp_path, server):
+def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates_qa_and_review(tmp_path, server,
+                                                                                              outbound):
     settings = codex_project(tmp_path, server)
     server.add("t-coder", exec_command(FIX),
                ScriptedReply(content=f"Pages now start at 1 in shop/pagination.py. (saw {FAKE_KEY} in a log)"))
@@ -83,6 +119,7 @@ def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates
           f"{len(server.requests['t-coder'])} model calls by Codex")
 
     assert server.errors == []
+    assert outbound == [], "Codex reached nothing but the metering proxy (no update, plugin, analytics call)"
     record = round_record(settings)
     fix = ["-    start = page * per_page", "+    start = (page - 1) * per_page"]
     assert record["changed_files"] == ["shop/pagination.py"] and changed_lines(record["diff"]) == fix
