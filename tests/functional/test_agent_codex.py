@@ -110,7 +110,7 @@ def changed_lines(diff: str) -> list[str]:
 def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates_qa_and_review(tmp_path, server,
                                                                                               outbound):
     settings = codex_project(tmp_path, server)
-    server.add("t-coder", exec_command(FIX),
+    server.add("t-coder", exec_command(f"{FIX} && env | grep -E '^PATH=|TOKEN|API_KEY'"),
                ScriptedReply(content=f"Pages now start at 1 in shop/pagination.py. (saw {FAKE_KEY} in a log)"))
 
     started = time.perf_counter()
@@ -119,6 +119,9 @@ def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates
           f"{len(server.requests['t-coder'])} model calls by Codex")
 
     assert server.errors == []
+    [shown] = [i["output"] for i in server.requests["t-coder"][1]["input"] if i["type"] == "function_call_output"]
+    assert "PATH=" in shown and "AGENTSPRINT_PROXY_TOKEN" not in shown and "OPENAI_API_KEY" not in shown, \
+        "the commands Codex runs do not see the proxy token"
     assert outbound == [], "Codex reached nothing but the metering proxy (no update, plugin, analytics call)"
     record = round_record(settings)
     fix = ["-    start = page * per_page", "+    start = (page - 1) * per_page"]

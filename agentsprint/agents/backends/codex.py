@@ -5,7 +5,8 @@ The built-in `openai` provider of Codex ignores a base URL from its config, so t
 Responses API, the round's token read from `AGENTSPRINT_PROXY_TOKEN`. The same file turns off what
 phones home (update check, analytics, feedback, the plugin and app catalogues that clone from GitHub
 and call chatgpt.com, web search, model discovery). Codex's own sandbox and approvals are off: the
-runner's bubblewrap sandbox is the boundary. Codex has no budget cap of its own (the proxy is it).
+runner's bubblewrap sandbox is the boundary; the commands Codex runs do not see the token. Codex has
+no budget cap of its own (the proxy is the cap).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def config_toml(request: LaunchRequest) -> str:
             "[analytics]\nenabled = false\n\n"
             "[feedback]\nenabled = false\n\n"
             "[agents]\nenabled = false\n\n"
+            '[shell_environment_policy]\nexclude = ["AGENTSPRINT_*", "OPENAI_*", "ANTHROPIC_*"]\n\n'
             f"[features]\n{features}")
 
 
