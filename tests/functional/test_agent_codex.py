@@ -195,3 +195,21 @@ def test_the_launch_points_codex_at_the_proxy_with_every_prompt_and_phone_home_o
     assert launch.env[provider["env_key"]] == "tok-1"
     assert config["check_for_update_on_startup"] is False and config["analytics"]["enabled"] is False
     assert config["features"]["plugins"] is False and config["web_search"] == "disabled"
+    assert config["features"]["unbounded_connection_retries"] is False, "an unreachable proxy ends the run"
+
+
+def test_an_upstream_that_keeps_failing_dead_letters_the_item_and_charges_nothing(tmp_path, server):
+    settings = codex_project(tmp_path, server)
+    server.add("t-coder", ScriptedReply(status=500), repeat=True)
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
+
+    rows = query(settings, "SELECT data_json FROM events WHERE kind = 'item.status'")
+    [failed] = [json.loads(data) for (data,) in rows if json.loads(data)["to"] == "failed"]
+    assert "the external agent exited with status 1" in failed["detail"] and "turn.failed" in failed["detail"]
+    calls = coder_calls(settings)
+    assert len(calls) == len(server.requests["t-coder"]) >= 2, "Codex retried, each try went through the proxy"
+    assert {(c["outcome"], c["input_tokens"], c["output_tokens"], c["usd"]) for c in calls} == {("error", 0, 0, 0)}
+    [(spent, reserved)] = query(settings, "SELECT spent_tokens, reserved_tokens FROM budgets WHERE scope = 'item:AS-1'")
+    [(others,)] = query(settings, "SELECT SUM(input_tokens + output_tokens) FROM model_calls WHERE role != 'coder'")
+    assert (spent, reserved) == (others, 0), "the failed calls released their reservations"

@@ -25,9 +25,10 @@ PROMPT_ARG_LIMIT = 100_000
 FEATURES_OFF = (
     "plugins", "remote_plugin", "plugin_sharing", "apps", "api_key_model_discovery", "in_app_updates",
     "daemon_auto_start", "tool_suggest", "skill_mcp_dependency_install", "image_generation", "computer_use",
-    "browser_use", "browser_use_external", "in_app_browser", "goals",
+    "browser_use", "browser_use_external", "in_app_browser", "goals", "unbounded_connection_retries",
 )
-"""Codex features that reach services other than the model, or that an unattended round does not use."""
+"""Codex features that reach services other than the model, or that an unattended round does not use
+(unbounded retries: with the proxy unreachable Codex would wait for the network until the time limit)."""
 
 
 def _toml(text: str) -> str:
