@@ -119,6 +119,7 @@ def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates
           f"{len(server.requests['t-coder'])} model calls by Codex")
 
     assert server.errors == []
+    assert "Item AS-1" in json.dumps(server.requests["t-coder"][0]["input"]), "Codex got the round's prompt"
     [shown] = [i["output"] for i in server.requests["t-coder"][1]["input"] if i["type"] == "function_call_output"]
     assert "PATH=" in shown and "AGENTSPRINT_PROXY_TOKEN" not in shown and "OPENAI_API_KEY" not in shown, \
         "the commands Codex runs do not see the proxy token"
