@@ -23,7 +23,7 @@ from runner_support import TEST_CONFIG, git, item, make_project, query
 
 from agentsprint.agents.backends import LaunchRequest
 from agentsprint.agents.backends.codex import CodexBackend
-from agentsprint.config import Settings
+from agentsprint.config import Settings, load_settings
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.runner import actions
 from agentsprint.runner.demo_script import PLANS, ScriptBook
@@ -214,3 +214,32 @@ def test_an_upstream_that_keeps_failing_dead_letters_the_item_and_charges_nothin
     [(spent, reserved)] = query(settings, "SELECT spent_tokens, reserved_tokens FROM budgets WHERE scope = 'item:AS-1'")
     [(others,)] = query(settings, "SELECT SUM(input_tokens + output_tokens) FROM model_calls WHERE role != 'coder'")
     assert (spent, reserved) == (others, 0), "the failed calls released their reservations"
+
+
+def processes_in(folder: Path) -> list[str]:
+    """The pids of processes whose working directory is under `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(proc.joinpath("cwd").resolve()).startswith(str(folder)):
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_codex_waiting_on_a_model_past_the_time_budget_is_killed_with_its_children(tmp_path, server):
+    settings = codex_project(tmp_path, server, time="10s")
+    toml = settings.root / "agentsprint.toml"
+    toml.write_text(toml.read_text().replace('call_timeout = "3s"', 'call_timeout = "300s"'))  # the proxy waits
+    settings = load_settings(settings.root, environ={})
+    assert settings.run.call_timeout == "300s"
+    server.add("t-coder", ScriptedReply(hang=120))
+
+    started = time.perf_counter()
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
+
+    assert time.perf_counter() - started < 60, "Codex was stopped at the item's time, not at the model's reply"
+    assert actions.escalation_detail(actions.open_project(settings), "AS-1")["reason"] == "time"
+    assert len(server.requests["t-coder"]) == 1, "Codex was waiting on its first call"
+    assert processes_in(tmp_path) == [], "no Codex process is left running"
