@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agentsprint.agents import backends
+from agentsprint.agents.backends import registry
 from agentsprint.config import Settings
 from agentsprint.process import run_process
 from agentsprint.redaction import scrubbed_env
@@ -42,7 +42,7 @@ class BackendCheck:
 def executable_of(settings: Settings, role: str) -> str:
     """The program the role's backend starts: `command` (its first word for backend "command"), else the default."""
     model = settings.model_for(role)
-    backend = backends.get(model.backend)
+    backend = registry.get(model.backend)
     if model.backend == "command":
         words = shlex.split(model.command or "")
         return words[0] if words else ""
@@ -57,7 +57,7 @@ def check_backend(settings: Settings, role: str, store: Any) -> BackendCheck:
     if result.found is None:
         result.diagnosis = f"the {model.backend} executable {result.executable!r} is not found on PATH"
         return result
-    result.version = _version(backends.get(model.backend).version_argv(result.found), settings.root)
+    result.version = _version(registry.get(model.backend).version_argv(result.found), settings.root)
     _probe_proxy(settings, role, store, result)
     return result
 
@@ -100,7 +100,7 @@ def _probe_proxy(settings: Settings, role: str, store: Any, result: BackendCheck
     from agentsprint.llm.proxy import MeteringProxy
 
     model = settings.model_for(role)
-    path, body = probe_request(backends.get(model.backend).protocol, model.model.split("/", 1)[-1])
+    path, body = probe_request(registry.get(model.backend).protocol, model.model.split("/", 1)[-1])
     with MeteringProxy(Gateway(settings, store)) as proxy:
         grant = proxy.grant(CallContext(role=role))
         url = f"{proxy.base_url.removesuffix('/v1')}/{path}"

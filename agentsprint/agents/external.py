@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from agentsprint import policy
-from agentsprint.agents import backends, prompts
-from agentsprint.agents.backends import LaunchRequest
+from agentsprint.agents import prompts
+from agentsprint.agents.backends import LaunchRequest, registry
 from agentsprint.agents.coder import CoderOutcome
 from agentsprint.agents.errors import Escalate
 from agentsprint.domain import EscalationReason, Item
@@ -138,7 +138,7 @@ def usd_left(proxy: MeteringProxy, ctx: CallContext) -> float | None:
 def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, prompt: str, worktree: str,
                  timeout_s: float, sandbox: Sandbox) -> ExternalOutcome:
     """Run the role's agent headless in `worktree` to its end, the time limit or a stop by the proxy."""
-    backend = backends.get(role.backend)
+    backend = registry.get(role.backend)
     stop = threading.Event()
     grant = proxy.grant(ctx, imputed=role.subscription, on_stop=lambda _why: stop.set())
     folder = Path(tempfile.mkdtemp(prefix="agentsprint-agent-"))

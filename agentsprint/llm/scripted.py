@@ -413,10 +413,15 @@ def _responses_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[st
     created = {key: value for key, value in payload.items() if key != "usage"}
     events: list[tuple[str | None, dict[str, Any]]] = [
         ("response.created", {"type": "response.created", "response": {**created, "output": []}})]
-    for item in payload["output"]:
+    for index, item in enumerate(payload["output"]):
+        events.append(("response.output_item.added", {"type": "response.output_item.added", "output_index": index,
+                                                      "item": item}))
         for part in item.get("content", []):
             events.append(("response.output_text.delta", {"type": "response.output_text.delta",
+                                                          "output_index": index, "item_id": item["id"],
                                                           "delta": part.get("text", "")}))
+        events.append(("response.output_item.done", {"type": "response.output_item.done", "output_index": index,
+                                                     "item": item}))
     kind = "response.completed" if payload["status"] == "completed" else "response.incomplete"
     return [*events, (kind, {"type": kind, "response": payload})]
 

@@ -170,9 +170,9 @@ def test_each_real_agent_cli_is_found_versioned_and_probed_in_its_protocol(
         backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted_server: ScriptedServer) -> None:
     from conftest import agent_cli
 
-    from agentsprint.agents import backends
+    from agentsprint.agents.backends import registry
 
-    executable = agent_cli(backends.get(backend).executable)
+    executable = agent_cli(registry.get(backend).executable)
     scripted_server.add("*", ScriptedReply(content="ok"), repeat=True)
     write_config(tmp_path, {"coder": model(scripted_server, "coder-model",
                                            PRICES + f'backend = "{backend}"\ncommand = "{executable}"\n')})

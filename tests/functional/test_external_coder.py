@@ -82,6 +82,18 @@ def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_bu
     assert spent[0][0] + spent[0][1] <= 9000
 
 
+def test_an_agent_that_exits_non_zero_after_a_budget_refusal_escalates_for_budget(tmp_path, server):
+    """Some agents (Codex) end with an error status when the proxy refuses their call: that is the budget."""
+    settings = external(tmp_path, server, "--exit", "1", tokens=9000)
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
+
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
+    assert package["reason"] == "budget" and "after the metering proxy refused a call" in package["detail"]
+    assert package["package"]["rounds"][-1]["agent_transcript"].startswith("fake agent:"), "its output is kept"
+    assert [outcome for outcome, _, _ in coder_calls(settings)][-1] == "refused"
+
+
 @pytest.mark.parametrize("options, needle", [
     (("--exit", "3"), "exited with status 3"),
 ])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from agentsprint.agents.backends.command import command_argv
-from agentsprint.config import ConfigError, load_settings
+from agentsprint.config import READY_BACKENDS, Backend, ConfigError, load_settings
 from agentsprint.sandbox import needs_commands
 
 
@@ -23,10 +24,16 @@ def test_command_backend_is_read(tmp_path: Path) -> None:
     assert settings.model_for("supervisor").backend == "builtin"
 
 
+def test_the_codex_backend_needs_no_command(tmp_path: Path) -> None:
+    coder = settings_with(tmp_path, 'backend = "codex"').model_for("coder")
+    assert (coder.backend, coder.command) == ("codex", None)
+
+
 @pytest.mark.parametrize("lines, needle", [
     ('backend = "command"', 'needs command = "... {prompt_file}"'),
     ('backend = "command"\ncommand = "agent"', 'needs command = "... {prompt_file}"'),
-    ('backend = "codex"', 'backend "codex" is not available yet'),
+    *[(f'backend = "{name}"', f'backend "{name}" is not available yet') for name in get_args(Backend)
+      if name not in READY_BACKENDS],
     ('backend = "nope"', "backend"),
     ('subscription = true', "subscription = true is for an external agent's login"),
 ])

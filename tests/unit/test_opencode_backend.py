@@ -7,8 +7,9 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from agentsprint.agents.backends import LaunchRequest, get
+from agentsprint.agents.backends import LaunchRequest
 from agentsprint.agents.backends.opencode import ENV, SESSION_DB, OpenCodeBackend
+from agentsprint.agents.backends.registry import get
 
 
 def launched(tmp_path: Path):

@@ -70,3 +70,16 @@ def test_errors_come_in_the_protocol_shape(protocol: str, scripted_server: Scrip
     assert response.status_code == 429
     assert error["error"]["type"] == "rate_limit_error"
     assert ("type" in error) == (protocol == "anthropic-messages"), "Anthropic wraps errors in type=error"
+
+
+def test_a_streamed_responses_reply_carries_each_output_item(scripted_server: ScriptedServer) -> None:
+    """Codex reads the reply's items from `response.output_item.done` only (not from response.completed)."""
+    scripted_server.add("m", ScriptedReply(content="On it.", tool_calls=[tool_call("exec_command", cmd="ls")]))
+    response = post(scripted_server, RESPONSES, {**BODIES["openai-responses"], "stream": True})
+    events = [event for line in response.text.splitlines() if (event := sse_events(line.encode()))]
+    done = [event["item"] for event in events if event["type"] == "response.output_item.done"]
+    added = [event["item"]["id"] for event in events if event["type"] == "response.output_item.added"]
+    assert [item["type"] for item in done] == ["message", "function_call"] and added == [i["id"] for i in done]
+    assert done[1]["name"] == "exec_command" and done[1]["arguments"] == '{"cmd": "ls"}'
+    assert [event["output_index"] for event in events if "output_index" in event] == [0, 0, 0, 1, 1]
+    assert events[-1]["type"] == "response.completed" and events[-1]["response"]["output"] == done

@@ -72,9 +72,3 @@ class AgentBackend:
         package: by default its console output; backends that write a session log return that."""
         return output
 
-
-def get(name: str) -> AgentBackend:
-    """The backend called `name` (config validation keeps unknown names out)."""
-    from agentsprint.agents.backends import registry
-
-    return registry.BACKENDS[name]

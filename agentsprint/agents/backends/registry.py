@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agentsprint.agents.backends import AgentBackend
+from agentsprint.agents.backends.codex import CodexBackend
 from agentsprint.agents.backends.command import CommandBackend
 from agentsprint.agents.backends.gemini_cli import GeminiCliBackend
 from agentsprint.agents.backends.opencode import OpenCodeBackend
@@ -11,7 +12,13 @@ BACKENDS: dict[str, AgentBackend] = {
     backend.name: backend
     for backend in (
         CommandBackend(),
+        CodexBackend(),
         GeminiCliBackend(),
         OpenCodeBackend(),
     )
 }
+
+
+def get(name: str) -> AgentBackend:
+    """The backend called `name` (config validation keeps unknown names out)."""
+    return BACKENDS[name]
