@@ -62,9 +62,10 @@ class ModelSettings(_Section):
     """Models tried in order when this one keeps failing."""
     backend: Backend = "builtin"
     """Who does the role's work: the built-in tool loop, or an external agent CLI run through the metering
-    proxy ("command": the `command` template; the named agents are not available yet)."""
+    proxy (a named agent, or "command": the `command` template). The coder only, for now."""
     command: str | None = None
-    """For backend "command": the command line to run, with {prompt_file} where the prompt's path goes."""
+    """For backend "command": the command line to run, with {prompt_file} where the prompt's path goes; for a
+    named agent: its executable, when it is not the agent's usual name on PATH."""
     subscription: bool = False
     """The key in `api_key_env` is a subscription login's token (a Claude plan: `claude setup-token`), not
     an API key: the metering proxy sends it as a bearer token, and the role's USD is imputed at list
