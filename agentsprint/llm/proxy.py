@@ -27,7 +27,7 @@ from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.ledger import Reservation
 from agentsprint.llm.proxy_http import Relay
-from agentsprint.llm.wire import ANTHROPIC, CHAT, Usage, Wire, sse_events, wire_for
+from agentsprint.llm.wire import ANTHROPIC, CHAT, Usage, Wire, is_count_tokens, sse_events, wire_for
 
 if TYPE_CHECKING:
     import httpx
@@ -130,6 +130,20 @@ class MeteringProxy:
         """The grant whose token the request carries (`Authorization: Bearer` or `x-api-key`)."""
         bearer = str(headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         return self._grants.get(str(headers.get("x-api-key") or "").strip() or bearer)
+
+    def count_tokens(self, relay: Relay, grant: Grant, raw: bytes) -> None:
+        """Anthropic's `/v1/messages/count_tokens`, answered here with the count reservations use: never
+        forwarded, never charged, not a model call (nothing recorded)."""
+        try:
+            body = json.loads(raw or b"null")
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            messages, tools = ANTHROPIC.messages(body)
+        except ValueError as exc:
+            relay.error(ANTHROPIC, 400, "invalid_request_error", f"agentsprint proxy cannot read the request: {exc}")
+            return
+        encoding = tokens.encoding_name(self.gateway.settings.model_for(grant.ctx.role).model)
+        relay.send(200, json.dumps({"input_tokens": tokens.count_prompt_tokens(messages, tools, encoding)}).encode())
 
     def serve(self, relay: Relay, wire: Wire, grant: Grant, raw: bytes) -> None:
         """Meter and forward one request; every outcome is answered in `wire`'s shape."""
@@ -319,6 +333,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         relay = Relay(self)
+        if is_count_tokens(self.path):
+            self._count_tokens(relay, raw)
+            return
         wire = wire_for(self.path)
         if wire is None:
             relay.error(CHAT, 404, "not_found_error", f"agentsprint proxy: no route {self.path}")
@@ -329,3 +346,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return
         self.owner.serve(relay, wire, grant, raw)
         self.owner.handling_seconds.append(time.perf_counter() - started - relay.upstream_seconds)
+
+    def _count_tokens(self, relay: Relay, raw: bytes) -> None:
+        grant = self.owner.grant_of(self.headers)
+        if grant is None:
+            relay.error(ANTHROPIC, 401, "authentication_error", "agentsprint proxy: unknown or revoked token")
+            return
+        self.owner.count_tokens(relay, grant, raw)
