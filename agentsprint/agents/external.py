@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from agentsprint.agents.supervisor import Plan
     from agentsprint.config import ModelSettings
     from agentsprint.llm.context import CallContext
-    from agentsprint.llm.proxy import MeteringProxy
+    from agentsprint.llm.proxy import Grant, MeteringProxy
 
 OUTPUT_CAP = 20_000
 """Characters of the agent's own output kept (head and tail) for the round and the escalation package."""
@@ -158,10 +158,22 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
     calls = [c for c in model_calls(proxy.gateway.store, ctx.item_id)
              if (c["run_id"], c["round"], c["role"]) == (ctx.run_id, ctx.round, ctx.role)]
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
-                           timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
+                           timed_out=result.timed_out and grant.stopped is None,
+                           stopped=grant.stopped or _budget_stop(backend, grant, result),
                            seconds=result.seconds, calls=len(calls),
                            tokens=sum(c["input_tokens"] + c["output_tokens"] for c in calls),
                            usd=sum(c["usd"] for c in calls), transcript=transcript)
+
+
+def _budget_stop(backend: backends.AgentBackend, grant: Grant, result: Any) -> str | None:
+    """Why a run that exited non-zero ended for budget, not by failing: the agent gave up after the proxy
+    refused its call for budget (Claude Code exits 1 then), or its own native cap fired."""
+    if result.exit_code == 0 or result.timed_out:
+        return None
+    if grant.refusals:
+        return (f"the external agent exited with status {result.exit_code} after agentsprint refused "
+                f"{grant.refusals} of its calls for budget")
+    return backend.budget_stop(result.output)
 
 
 def _sandbox_for(sandbox: Sandbox, prompt_folder: Path, home: Path) -> Sandbox:

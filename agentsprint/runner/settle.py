@@ -109,7 +109,8 @@ def build_package(project: Project, item: Item, reason: str, detail: str, sha: s
     """Everything a human needs to pick the item up: plan, each round's diff, gates, QA reasons, spend."""
     rounds = runs.rounds_of(project.store, item.id)
     if partial and all(r.get("round") != partial.get("round") for r in rounds):
-        rounds.append(partial_round(project, item.id, int(partial["round"]), partial.get("plan")))
+        kept = {"agent_transcript": partial["agent_transcript"]} if partial.get("agent_transcript") else {}
+        rounds.append(partial_round(project, item.id, int(partial["round"]), partial.get("plan")) | kept)
     return {
         "item_id": item.id,
         "title": item.title,
