@@ -137,6 +137,8 @@ def test_claude_code_fixes_the_item_through_the_proxy(tmp_path, server):
     for call in calls:
         assert call["usd"] == pytest.approx(call["input"] * PRICES[0] + call["output"] * PRICES[1], rel=1e-6)
         assert json.loads(call["attributes"])["agentsprint.cost"] == "measured"
+    offered = {tool["name"] for body in server.requests[MODEL] for tool in body.get("tools", [])}
+    assert {"Read", "Edit", "Bash"} <= offered and not offered & {"WebFetch", "WebSearch", "EnterWorktree"}
     transcript = round_record(settings)["agent_transcript"]
     assert '"parentUuid"' in transcript, "Claude Code's own session log, not its console output"
     assert '"name":"Edit"' in transcript and "Pages start at 1 now" in transcript
@@ -177,6 +179,19 @@ def test_claude_code_native_cap_escalates_for_budget(tmp_path, server):
     package = actions.escalation_detail(actions.open_project(settings), "AS-1")
     assert package["reason"] == "budget" and "--max-budget-usd" in package["detail"], package
     assert [c["outcome"] for c in coder_calls(settings)] == ["ok"], "stopped by its own cap, not the proxy"
+
+
+def test_the_repository_own_claude_settings_cannot_point_the_agent_past_the_proxy(tmp_path, server):
+    settings = project(tmp_path, server, fix_steps, tokens=400000, usd=2.0)
+    folder = settings.root / ".claude"
+    folder.mkdir()
+    (folder / "settings.json").write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}}))
+    git(settings.root, "add", ".claude")
+    git(settings.root, "commit", "-q", "-m", "Project settings for Claude Code")
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
+
+    assert len(coder_calls(settings)) == len(server.requests[MODEL]) >= 4
 
 
 def test_a_missing_claude_executable_dead_letters_the_item(tmp_path, server):
