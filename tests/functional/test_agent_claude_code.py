@@ -20,9 +20,10 @@ import pytest
 from conftest import agent_cli
 from runner_support import TEST_CONFIG, git, item, make_project, query
 
+from agentsprint.agents.external import ExternalOutcome
 from agentsprint.config import Settings, load_settings
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
-from agentsprint.runner import actions
+from agentsprint.runner import actions, steps
 from agentsprint.runner.demo import demo_sandbox
 from agentsprint.runner.demo_script import PLANS, ScriptBook
 from agentsprint.runner.service import run_items
@@ -114,14 +115,31 @@ def round_record(settings: Settings) -> dict[str, Any]:
     return dict(json.loads(data))
 
 
-def test_claude_code_fixes_the_item_through_the_proxy(tmp_path, server):
+def timed_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, ExternalOutcome]]:
+    """Each external agent run's wall time, from setup (token, home, files) to the agent's exit, and outcome."""
+    runs: list[tuple[float, ExternalOutcome]] = []
+    original = steps.run_external
+
+    def timed(*args: Any, **kwargs: Any) -> ExternalOutcome:
+        started = time.monotonic()
+        outcome = original(*args, **kwargs)
+        runs.append((time.monotonic() - started, outcome))
+        return outcome
+
+    monkeypatch.setattr(steps, "run_external", timed)
+    return runs
+
+
+def test_claude_code_fixes_the_item_through_the_proxy(tmp_path, server, monkeypatch):
     settings = project(tmp_path, server, fix_steps, tokens=400000, usd=2.0)
-    started = time.monotonic()
+    runs = timed_runs(monkeypatch)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
 
-    print(f"\nclaude-code round: {time.monotonic() - started:.1f}s for the whole item, "
-          f"{len(server.requests[MODEL])} model calls by the agent")
+    [(seconds, outcome)] = runs
+    print(f"\nclaude-code round: {seconds:.2f}s from setup to exit (agent process {outcome.seconds:.2f}s), "
+          f"{outcome.calls} model calls")
+    assert outcome.calls == len(server.requests[MODEL]) and outcome.exit_code == 0
     assert server.errors == []
     base = git(settings.root, "rev-list", "--max-parents=0", "main").strip()
     assert round_record(settings)["changed_files"] == ["shop/pagination.py"], \
