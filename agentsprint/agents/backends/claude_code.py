@@ -35,9 +35,9 @@ QUIET_ENV = {
     "CLAUDE_CODE_ENABLE_TELEMETRY": "0",
     "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
 }
-"""Phone-home features turned off: update checks and auto-update, Statsig/analytics telemetry, Sentry error
-reports, feedback surveys and /bug, the install-method check, the plugin marketplace auto-install, the OTel
-exporter; NONESSENTIAL_TRAFFIC covers the rest (model list, announcements, release notes)."""
+"""Phone-home features turned off (docs/agents/claude_code.md): update checks and auto-update, analytics
+telemetry, error reports, feedback surveys and /bug, the install-method check, the plugin marketplace
+auto-install, the OTel exporter, terminal-title updates; NONESSENTIAL_TRAFFIC is the umbrella switch."""
 MODEL_ENV = ("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL",
              "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "CLAUDE_CODE_SUBAGENT_MODEL")
 """Every model Claude Code may pick (main loop, cheap background calls, aliases, subagents): the role's."""
