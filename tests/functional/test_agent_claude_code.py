@@ -9,8 +9,10 @@ file. Then the real gates, QA and review follow. Nothing here is faked but the m
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,8 @@ import pytest
 from conftest import agent_cli
 from runner_support import TEST_CONFIG, git, item, make_project, query
 
+from agentsprint.agents.backends import LaunchRequest
+from agentsprint.agents.backends.claude_code import ClaudeCodeBackend
 from agentsprint.agents.external import ExternalOutcome
 from agentsprint.config import Settings, load_settings
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
@@ -235,3 +239,33 @@ def test_the_claude_executable_is_looked_up_on_path_by_default(tmp_path, server)
 
     rows = query(settings, "SELECT data_json FROM events WHERE kind = 'item.status'")
     assert any("claude: not found on PATH" in (json.loads(data).get("detail") or "") for (data,) in rows)
+
+
+def test_claude_code_starts_with_no_usd_left_and_stops_at_its_own_cap(tmp_path, server):
+    """Claude Code refuses `--max-budget-usd 0`; with nothing left it still starts, stops at its cap after
+    one call, and the backend reads that as a budget stop."""
+    server.add(MODEL, ScriptedReply(content="Nothing to do."))
+    home, worktree = tmp_path / "home", tmp_path / "wt"
+    home.mkdir(), worktree.mkdir()
+    request = LaunchRequest(executable=str(agent_cli("claude")), prompt_file=tmp_path / "prompt.md", prompt="Say hi.",
+                            home=home, proxy_root=server.base_url.removesuffix("/v1"), token="scripted",
+                            model=f"anthropic/{MODEL}", usd_left=0.0)
+    backend = ClaudeCodeBackend()
+    launch = backend.launch(request)
+    for relative, text in launch.files.items():
+        (home / relative).parent.mkdir(parents=True, exist_ok=True)
+        (home / relative).write_text(text)
+    env = {**agent_environment_for(home, request), **launch.env}
+
+    done = subprocess.run(launch.argv, cwd=worktree, env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1 and "must be a positive number" not in done.stderr, done.stderr
+    assert backend.budget_stop(done.stdout) is not None, done.stdout[-500:]
+    assert len(server.requests[MODEL]) == 1
+
+
+def agent_environment_for(home: Path, request: LaunchRequest) -> dict[str, str]:
+    """What the runner's environment gives Claude Code (agents.external.agent_environment), pointed straight
+    at the scripted server: the proxy is not what this test is about."""
+    return {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "ANTHROPIC_BASE_URL": request.proxy_root,
+            "ANTHROPIC_API_KEY": request.token}

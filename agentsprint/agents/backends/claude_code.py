@@ -43,6 +43,9 @@ MODEL_ENV = ("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "ANTHROPIC_DEFAULT
 """Every model Claude Code may pick (main loop, cheap background calls, aliases, subagents): the role's."""
 BUDGET_STOP = '"subtype":"error_max_budget_usd"'
 """The result line print mode ends with when `--max-budget-usd` fired."""
+MIN_BUDGET_USD = 0.000001
+"""The smallest `--max-budget-usd` given: Claude Code refuses 0 ("must be a positive number") and would fail
+to start; with nothing left the proxy refuses its first call and the item escalates for budget."""
 SETTINGS = {"permissions": {"defaultMode": "bypassPermissions"}}
 """The user settings the runner writes (the only settings source Claude Code reads)."""
 
@@ -56,7 +59,7 @@ def prompt_argument(request: LaunchRequest) -> str:
 
 def budget_flags(usd_left: float | None) -> list[str]:
     """`--max-budget-usd` at what is left of the item's USD (none without a USD budget)."""
-    return [] if usd_left is None else ["--max-budget-usd", f"{usd_left:.6f}"]
+    return [] if usd_left is None else ["--max-budget-usd", f"{max(usd_left, MIN_BUDGET_USD):.6f}"]
 
 
 class ClaudeCodeBackend(AgentBackend):
