@@ -40,6 +40,8 @@ PRICES = (0.0000004, 0.0000016)
 FAKE_SECRET = "sk-ant-api03-" + "Qw7" * 12
 WORKDIR = re.compile(r"Primary working directory: (\S+)")
 OLD, NEW = "    start = page * per_page", "    start = (page - 1) * per_page"
+HANG = "97.31"
+"""Seconds the hanging command sleeps: a figure no other process here uses, to look for leftovers."""
 GATES = [{"tests": "python -m unittest -q tests.test_pagination"}]
 Steps = Callable[[str], list[ScriptedReply]]
 
@@ -60,8 +62,8 @@ def fix_steps(cwd: str) -> list[ScriptedReply]:
 def growing_steps(cwd: str) -> list[ScriptedReply]:
     """Fix the file, then keep reading files: every call carries more context than the last."""
     path = f"{cwd}/shop/pagination.py"
-    return [use("Edit", file_path=path, old_string=OLD, new_string=NEW), use("Read", file_path=path),
-            use("Read", file_path=f"{cwd}/tests/test_pagination.py")]
+    return [use("Read", file_path=path), use("Edit", file_path=path, old_string=OLD, new_string=NEW),
+            use("Read", file_path=f"{cwd}/tests/test_pagination.py"), use("Read", file_path=f"{cwd}/shop/pricing.py")]
 
 
 def request_text(body: dict[str, Any]) -> str:
@@ -177,6 +179,7 @@ def test_growing_context_through_claude_code_stops_at_the_item_budget(tmp_path, 
     assert package["reason"] == "budget" and "refused 1 of its calls for budget" in package["detail"], package
     transcript = package["package"]["rounds"][-1]["agent_transcript"]
     assert '"name":"Edit"' in transcript and "agentsprint refused the call" in transcript, "its session log"
+    assert f"+{NEW}" in package["package"]["rounds"][-1]["diff"], "the fix made before the refusal is kept"
     calls = coder_calls(settings)
     outcomes = [c["outcome"] for c in calls]
     assert "refused" in outcomes and outcomes.index("refused") >= 2, outcomes
@@ -214,6 +217,27 @@ def test_the_repository_own_claude_settings_cannot_point_the_agent_past_the_prox
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
 
     assert len(coder_calls(settings)) == len(server.requests[MODEL]) >= 4
+
+
+def hanging_steps(cwd: str) -> list[ScriptedReply]:
+    """Fix the file, then run a command that outlives the item's time budget."""
+    path = f"{cwd}/shop/pagination.py"
+    return [use("Read", file_path=path), use("Edit", file_path=path, old_string=OLD, new_string=NEW),
+            use("Bash", command=f"sleep {HANG}", description="Wait", timeout=600000)]
+
+
+def test_claude_code_is_killed_with_its_shells_at_the_time_budget(tmp_path, server):
+    settings = project(tmp_path, server, hanging_steps, tokens=400000, usd=2.0, time="12s")
+    started = time.monotonic()
+
+    assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
+
+    assert time.monotonic() - started < 40, "killed at the time budget, not when its command ended"
+    package = actions.escalation_detail(actions.open_project(settings), "AS-1")
+    assert package["reason"] == "time" and "process group was killed" in package["detail"], package
+    leftovers = subprocess.run(["pgrep", "-f", f"sleep {HANG}"], capture_output=True, text=True).stdout
+    assert leftovers == "", "the agent's shell command died with it"
+    assert f"+{NEW}" in package["package"]["rounds"][-1]["diff"], "its edit is kept in the worktree"
 
 
 def test_a_missing_claude_executable_dead_letters_the_item(tmp_path, server):
