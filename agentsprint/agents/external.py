@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agentsprint import policy
 from agentsprint.agents import prompts
-from agentsprint.agents.backends import LaunchRequest, registry
+from agentsprint.agents.backends import AgentBackend, LaunchRequest, registry
 from agentsprint.agents.coder import CoderOutcome
 from agentsprint.agents.errors import Escalate
 from agentsprint.domain import EscalationReason, Item
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from agentsprint.agents.supervisor import Plan
     from agentsprint.config import ModelSettings
     from agentsprint.llm.context import CallContext
-    from agentsprint.llm.proxy import MeteringProxy
+    from agentsprint.llm.proxy import Grant, MeteringProxy
 
 OUTPUT_CAP = 20_000
 """Characters of the agent's own output kept (head and tail) for the round and the escalation package."""
@@ -50,8 +50,6 @@ class ExternalOutcome(BaseModel):
     timed_out: bool = False
     stopped: str | None = None
     """Why the proxy stopped the agent (it kept calling after its budget refusals)."""
-    refused: str | None = None
-    """The proxy's last budget refusal in this run (an agent that then exits non-zero escalates for budget)."""
     seconds: float = 0.0
     calls: int = 0
     tokens: int = 0
@@ -106,9 +104,6 @@ def judge(outcome: ExternalOutcome) -> None:
     if outcome.timed_out:
         raise Escalate(EscalationReason.TIME, f"the external agent ran out of the item's time ({outcome.seconds:g}s): "
                                               f"its process group was killed{log}")
-    if outcome.exit_code != 0 and outcome.refused:
-        raise Escalate(EscalationReason.BUDGET, f"the external agent exited with status {outcome.exit_code} after "
-                                                f"the metering proxy refused a call: {outcome.refused}{log}")
     if outcome.exit_code == 127:
         raise ExternalAgentFailed(f"the coder command was not found: {outcome.output.strip()}")
     if outcome.exit_code != 0:
@@ -163,11 +158,22 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
     calls = [c for c in model_calls(proxy.gateway.store, ctx.item_id)
              if (c.run_id, c.round, c.role) == (ctx.run_id, ctx.round, ctx.role)]
     return ExternalOutcome(exit_code=result.exit_code, output=result.output,
-                           timed_out=result.timed_out and grant.stopped is None, stopped=grant.stopped,
-                           refused=grant.refused,
+                           timed_out=result.timed_out and grant.stopped is None,
+                           stopped=grant.stopped or _budget_stop(backend, grant, result),
                            seconds=result.seconds, calls=len(calls),
                            tokens=sum(c.input_tokens + c.output_tokens for c in calls),
                            usd=sum(c.usd for c in calls), transcript=transcript)
+
+
+def _budget_stop(backend: AgentBackend, grant: Grant, result: Any) -> str | None:
+    """Why a run that exited non-zero ended for budget, not by failing: the agent gave up after the proxy
+    refused its call for budget (Claude Code exits 1 then), or its own native cap fired."""
+    if result.exit_code == 0 or result.timed_out:
+        return None
+    if grant.refusals:
+        return (f"the external agent exited with status {result.exit_code} after the metering proxy refused "
+                f"{grant.refusals} of its calls for budget: {grant.refused}")
+    return backend.budget_stop(result.output)
 
 
 def _sandbox_for(sandbox: Sandbox, prompt_folder: Path, home: Path) -> Sandbox:

@@ -29,7 +29,7 @@ from agentsprint.llm.context import CallContext
 from agentsprint.llm.errors import BudgetExhausted, LLMError, ProviderError
 from agentsprint.llm.ledger import Reservation
 from agentsprint.llm.proxy_http import Relay
-from agentsprint.llm.wire import ANTHROPIC, CHAT, GeminiWire, Usage, Wire, sse_events, wire_for
+from agentsprint.llm.wire import ANTHROPIC, CHAT, GeminiWire, Usage, Wire, is_count_tokens, sse_events, wire_for
 
 if TYPE_CHECKING:
     import httpx
@@ -140,6 +140,20 @@ class MeteringProxy:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("key", [""])[0]
         keys = (headers.get("x-api-key"), headers.get("x-goog-api-key"), query, bearer)
         return self._grants.get(next((str(key).strip() for key in keys if key and str(key).strip()), ""))
+
+    def count_tokens(self, relay: Relay, grant: Grant, raw: bytes) -> None:
+        """Anthropic's `/v1/messages/count_tokens`, answered here with the count reservations use: never
+        forwarded, never charged, not a model call (nothing recorded)."""
+        try:
+            body = json.loads(raw or b"null")
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            messages, tools = ANTHROPIC.messages(body)
+        except ValueError as exc:
+            relay.error(ANTHROPIC, 400, "invalid_request_error", f"agentsprint proxy cannot read the request: {exc}")
+            return
+        encoding = tokens.encoding_name(self.gateway.settings.model_for(grant.ctx.role).model)
+        relay.send(200, json.dumps({"input_tokens": tokens.count_prompt_tokens(messages, tools, encoding)}).encode())
 
     def serve(self, relay: Relay, wire: Wire, grant: Grant, raw: bytes) -> None:
         """Meter and forward one request; every outcome is answered in `wire`'s shape."""
@@ -335,6 +349,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         relay = Relay(self)
+        if is_count_tokens(self.path):
+            self._count_tokens(relay, raw)
+            return
         wire = wire_for(self.path)
         if wire is None:
             relay.error(CHAT, 404, "not_found_error", f"agentsprint proxy: no route {self.path}")
@@ -345,3 +362,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return
         self.owner.serve(relay, wire, grant, raw)
         self.owner.handling_seconds.append(time.perf_counter() - started - relay.upstream_seconds)
+
+    def _count_tokens(self, relay: Relay, raw: bytes) -> None:
+        grant = self.owner.grant_of(self.headers)
+        if grant is None:
+            relay.error(ANTHROPIC, 401, "authentication_error", "agentsprint proxy: unknown or revoked token")
+            return
+        self.owner.count_tokens(relay, grant, raw)

@@ -396,13 +396,23 @@ def _chat_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[str, An
     return events
 
 
+def _anthropic_block_events(index: int, block: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """One content block as the API streams it: an empty start, its content as one delta, a stop."""
+    if block["type"] == "tool_use":
+        empty, delta = {**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+    else:
+        empty, delta = {**block, "text": ""}, {"type": "text_delta", "text": block["text"]}
+    return [("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}),
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}),
+            ("content_block_stop", {"type": "content_block_stop", "index": index})]
+
+
 def _anthropic_events(payload: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
     usage = payload.get("usage") or {}
     start = {**payload, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
     events: list[tuple[str | None, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": start})]
     for index, block in enumerate(payload["content"]):
-        events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events += _anthropic_block_events(index, block)
     delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": payload["stop_reason"]}}
     if usage:
         delta["usage"] = {"output_tokens": usage["output_tokens"]}

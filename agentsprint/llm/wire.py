@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Messages = list[dict[str, Any]]
+MIN_THINKING_TOKENS = 1024
+"""The smallest extended-thinking budget Anthropic's API accepts."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,15 @@ class AnthropicWire(Wire):
         return opening + [{**m, "content": _text_of(m.get("content"))} for m in messages], tools
 
     def capped(self, body: dict[str, Any], granted: int) -> dict[str, Any]:
-        return {**body, "max_tokens": granted}
+        """`max_tokens` set to `granted`, and extended thinking kept inside it (the API refuses a thinking
+        budget that is not below max_tokens, and one under 1,024 tokens: thinking is then turned off)."""
+        capped = {**body, "max_tokens": granted}
+        thinking = body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") == "enabled" and \
+                _int(thinking.get("budget_tokens")) >= granted:
+            fits = granted - 1 >= MIN_THINKING_TOKENS
+            capped["thinking"] = {**thinking, "budget_tokens": granted - 1} if fits else {"type": "disabled"}
+        return capped
 
     def usage(self, reply: dict[str, Any]) -> Usage | None:
         usage = reply.get("usage")
@@ -250,11 +260,19 @@ GEMINI = GeminiWire()
 WIRES: dict[str, Wire] = {wire.route: wire for wire in (CHAT, RESPONSES, ANTHROPIC)}
 
 
+def _route(path: str) -> str:
+    return path.split("?", 1)[0].strip("/").removeprefix("v1/")
+
+
 def wire_for(path: str) -> Wire | None:
     """The protocol served at a request path ("/v1/messages", "/chat/completions",
     "/v1beta/models/M:generateContent", ...); a Gemini path gives a wire bound to its model and streaming."""
-    route = path.split("?", 1)[0].strip("/")
-    return WIRES.get(route.removeprefix("v1/")) or GeminiWire.at(route)
+    return WIRES.get(_route(path)) or GeminiWire.at(path.split("?", 1)[0].strip("/"))
+
+
+def is_count_tokens(path: str) -> bool:
+    """Whether `path` is Anthropic's token counting endpoint (`/v1/messages/count_tokens`)."""
+    return _route(path) == "messages/count_tokens"
 
 
 def sse_events(line: bytes) -> dict[str, Any] | None:

@@ -102,7 +102,7 @@ def test_growing_context_through_the_real_gemini_cli_stops_at_the_item_budget(tm
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
     package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
-    assert package["reason"] == "budget" and "metering proxy refused a call" in package["detail"]
+    assert package["reason"] == "budget" and "of its calls for budget" in package["detail"]
     [stopped] = package["package"]["rounds"]
     assert stopped["partial"] and '"name":"read_file"' in stopped["agent_transcript"], "Gemini CLI's session log"
     calls = coder_calls(settings)

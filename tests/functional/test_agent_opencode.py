@@ -146,7 +146,7 @@ def test_growing_context_through_opencode_stops_at_the_item_budget(tmp_path, ser
     assert sum(n for (n,) in every) == spent, "each call charged once"
     assert result == {"AS-1": "escalated"}
     package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
-    assert package["reason"] == "budget" and "metering proxy refused a call" in package["detail"]
+    assert package["reason"] == "budget" and "of its calls for budget" in package["detail"]
     assert "budget item:AS-1 exhausted" in package["detail"]
     [stopped] = package["package"]["rounds"]
     assert "budget item:AS-1 exhausted" in stopped["agent_transcript"], "OpenCode's log of the refusal is kept"

@@ -89,7 +89,8 @@ def test_an_agent_that_exits_non_zero_after_a_budget_refusal_escalates_for_budge
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
     package = actions.escalation_detail(actions.open_project(settings), "AS-1").to_json()
-    assert package["reason"] == "budget" and "after the metering proxy refused a call" in package["detail"]
+    assert package["reason"] == "budget"
+    assert "after the metering proxy refused 1 of its calls for budget" in package["detail"]
     assert package["package"]["rounds"][-1]["agent_transcript"].startswith("fake agent:"), "its output is kept"
     assert [outcome for outcome, _, _ in coder_calls(settings)][-1] == "refused"
 

@@ -67,6 +67,11 @@ class AgentBackend:
         """The command that prints the agent's version (`llm test`)."""
         return [executable, "--version"]
 
+    def budget_stop(self, output: str) -> str | None:
+        """Why the agent stopped itself at its own budget cap (its output says so), else None: the item then
+        escalates with reason `budget` instead of being dead-lettered for a non-zero exit."""
+        return None
+
     def transcript(self, home: Path, output: str) -> str:
         """The agent's own record of the round, kept (redacted, capped) in the round and the escalation
         package: by default its console output; backends that write a session log return that."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agentsprint.agents.backends import AgentBackend
+from agentsprint.agents.backends.claude_code import ClaudeCodeBackend
 from agentsprint.agents.backends.codex import CodexBackend
 from agentsprint.agents.backends.command import CommandBackend
 from agentsprint.agents.backends.gemini_cli import GeminiCliBackend
@@ -12,6 +13,7 @@ BACKENDS: dict[str, AgentBackend] = {
     backend.name: backend
     for backend in (
         CommandBackend(),
+        ClaudeCodeBackend(),
         CodexBackend(),
         GeminiCliBackend(),
         OpenCodeBackend(),
