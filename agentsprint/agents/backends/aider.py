@@ -50,7 +50,8 @@ def metadata(model: str) -> str:
 
 
 def endpoint_flags(model: str, request: LaunchRequest) -> list[str]:
-    """The flags pointing Aider's provider at the proxy with the round's token as its key."""
+    """The flags pointing Aider's provider at the proxy with the round's token as its key (litellm prefers
+    OPENAI_BASE_URL to --openai-api-base, so `launch` sets that too)."""
     if model.startswith("anthropic/"):
         return ["--anthropic-api-key", request.token, "--set-env", f"ANTHROPIC_API_BASE={request.proxy_root}"]
     return ["--openai-api-key", request.token, "--openai-api-base", f"{request.proxy_root}/v1"]
@@ -69,7 +70,7 @@ class AiderBackend(AgentBackend):
                 "--chat-history-file", str(home / CHAT_HISTORY), "--input-history-file", str(home / INPUT_HISTORY),
                 "--model-metadata-file", str(home / METADATA)]
         env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false",
-               **GIT_IDENTITY}
+               "OPENAI_BASE_URL": f"{request.proxy_root}/v1", **GIT_IDENTITY}
         return AgentLaunch(argv=argv, env=env, files={METADATA: metadata(model)})
 
     def transcript(self, home: Path, output: str) -> str:
