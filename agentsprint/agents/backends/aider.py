@@ -65,7 +65,8 @@ class AiderBackend(AgentBackend):
     def launch(self, request: LaunchRequest) -> AgentLaunch:
         """`aider --message-file PROMPT` with the proxy, the model and every state file in the home."""
         model, home = litellm_model(request), request.home
-        argv = [request.executable, "--model", model, *endpoint_flags(model, request),
+        argv = [request.executable, "--model", model, "--weak-model", model, "--editor-model", model,
+                *endpoint_flags(model, request),
                 "--message-file", str(request.prompt_file), *QUIET_FLAGS,
                 "--chat-history-file", str(home / CHAT_HISTORY), "--input-history-file", str(home / INPUT_HISTORY),
                 "--model-metadata-file", str(home / METADATA)]
