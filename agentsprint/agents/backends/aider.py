@@ -58,6 +58,8 @@ def endpoint_flags(model: str, request: LaunchRequest) -> list[str]:
 
 
 class AiderBackend(AgentBackend):
+    """Aider run once per round with the round's prompt, its model calls through the metering proxy."""
+
     name = "aider"
     executable = "aider"
     protocol = "openai-chat (anthropic-messages for an anthropic/ model)"
