@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +103,7 @@ def test_aider_fixes_the_item_through_the_proxy_and_the_round_keeps_its_redacted
     assert {(c["item_id"], c["round"], c["role"], c["outcome"]) for c in calls} == {("AS-1", 1, "coder", "ok")}
     served = [u for u in server.usage if u["model"] == "t-coder"]
     assert [(c["input"], c["output"]) for c in calls] == [(u["prompt_tokens"], u["completion_tokens"]) for u in served]
+    assert record["coder_summary"].startswith(f"external agent exited 0 after {len(calls)} model calls")
     for call in calls:
         assert call["usd"] == pytest.approx(call["input"] * CODER_PRICES[0] + call["output"] * CODER_PRICES[1])
     transcript = record["agent_transcript"]
@@ -177,15 +177,6 @@ def launch_aider(tmp_path: Path, proxy: MeteringProxy, model: str) -> tuple[Path
     return repo, home, trace.read_text().splitlines() if strace else []
 
 
-def settled_calls(store: Store) -> list[dict[str, Any]]:
-    """The item's calls once none is in flight: a streamed call settles after its last line reached Aider,
-    which may have exited by then."""
-    deadline = time.monotonic() + 10
-    while any(c["outcome"] == "reserved" for c in model_calls(store, "AS-1")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return model_calls(store, "AS-1")
-
-
 @pytest.mark.parametrize("model, system_message", [("openai/t-coder", True), ("anthropic/t-coder", False)],
                          ids=["openai-chat", "anthropic-messages"])
 def test_aider_speaks_its_protocol_to_the_proxy_only_and_keeps_its_files_in_home(model, system_message, tmp_path,
@@ -196,7 +187,7 @@ def test_aider_speaks_its_protocol_to_the_proxy_only_and_keeps_its_files_in_home
     with MeteringProxy(gateway) as proxy:
         repo, home, connections = launch_aider(tmp_path, proxy, model)
         port = proxy.base_url.split(":")[-1].split("/")[0]
-        calls = settled_calls(store)
+        calls = model_calls(store, "AS-1")  # the moment Aider exits: every call already settled
     store.close()
     assert "edited by aider" in (repo / "notes.py").read_text()
     status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=repo, capture_output=True, text=True)

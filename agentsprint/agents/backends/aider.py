@@ -26,10 +26,12 @@ QUIET_FLAGS = [
     "--no-show-release-notes", "--analytics-disable", "--no-analytics", "--no-show-model-warnings",
     "--no-pretty", "--no-fancy-input", "--no-detect-urls", "--disable-playwright", "--no-notifications",
     "--no-suggest-shell-commands", "--no-auto-lint", "--no-auto-test", "--no-restore-chat-history",
-    "--map-tokens", "0", "--no-gui", "--no-watch-files",
+    "--map-tokens", "0", "--no-gui", "--no-watch-files", "--no-stream",
 ]
 """Headless, every prompt answered yes (the sandbox is the boundary), no commits (the runner commits), no
-files in the worktree, and nothing that reaches a network service other than the proxy."""
+files in the worktree, and nothing that reaches a network service other than the proxy. No streaming:
+nobody watches, and the proxy settles a plain reply before Aider gets it, so the round's figures are
+complete when Aider exits (a streamed call settles just after its last line)."""
 GIT_IDENTITY = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "aider (agentsprint)",
                 "GIT_CONFIG_KEY_1": "user.email", "GIT_CONFIG_VALUE_1": "aider@agentsprint.invalid"}
 """A git identity for Aider: without one it writes a placeholder into the repository's .git/config (which
