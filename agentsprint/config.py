@@ -38,7 +38,7 @@ def _check_duration(value: str) -> str:
 
 
 Backend = Literal["builtin", "claude-code", "codex", "aider", "gemini-cli", "opencode", "command"]
-READY_BACKENDS = ("builtin", "command", "claude-code", "codex", "gemini-cli", "opencode")
+READY_BACKENDS = ("builtin", "command", "aider", "claude-code", "codex", "gemini-cli", "opencode")
 """The backends that can run (agents/backends/registry.py has an adapter for each but "builtin")."""
 
 

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from agentsprint.llm.context import CallContext
     from agentsprint.llm.proxy import Grant, MeteringProxy
 
+SETTLE_WAIT_S = 10.0
+"""After the agent exits: how long its calls still in flight (a stream's last lines) may take to settle
+before the round's spend is read."""
 OUTPUT_CAP = 20_000
 """Characters of the agent's own output kept (head and tail) for the round and the escalation package."""
 
@@ -153,7 +156,7 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
         result = _run(launch.argv, Path(worktree), timeout_s, env, _sandbox_for(sandbox, folder, home), stop)
         transcript = redact(policy.cap_text(backend.transcript(home, result.output), OUTPUT_CAP))
     finally:
-        proxy.revoke(grant.token)
+        proxy.revoke(grant.token, settle_seconds=SETTLE_WAIT_S)
         shutil.rmtree(folder, ignore_errors=True)
     calls = [c for c in model_calls(proxy.gateway.store, ctx.item_id)
              if (c.run_id, c.round, c.role) == (ctx.run_id, ctx.round, ctx.role)]

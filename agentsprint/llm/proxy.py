@@ -58,6 +58,23 @@ class Grant:
     refused: str | None = None
     """The last budget refusal's message (None: no call was refused)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    in_flight: int = 0
+    """Requests being served (reserved, forwarded, not yet settled)."""
+    idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def begin(self) -> None:
+        with self.idle:
+            self.in_flight += 1
+
+    def end(self) -> None:
+        with self.idle:
+            self.in_flight -= 1
+            self.idle.notify_all()
+
+    def wait_idle(self, seconds: float) -> bool:
+        """Wait until every request of this grant is settled; False if some still are not after `seconds`."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.in_flight == 0, timeout=seconds)
 
 
 def _status_kind(status: int) -> str:
@@ -129,9 +146,12 @@ class MeteringProxy:
         self._grants[grant.token] = grant
         return grant
 
-    def revoke(self, token: str) -> None:
-        """Refuse every later call made with `token`."""
-        self._grants.pop(token, None)
+    def revoke(self, token: str, settle_seconds: float = 0.0) -> None:
+        """Refuse every later call made with `token`; then wait up to `settle_seconds` for its calls in
+        flight to settle (a streamed reply is settled after its last line: the agent may exit first)."""
+        grant = self._grants.pop(token, None)
+        if grant is not None and settle_seconds > 0:
+            grant.wait_idle(settle_seconds)
 
     def grant_of(self, headers: Any, path: str = "") -> Grant | None:
         """The grant whose token the request carries (`Authorization: Bearer`, `x-api-key`, Gemini's
@@ -157,6 +177,13 @@ class MeteringProxy:
 
     def serve(self, relay: Relay, wire: Wire, grant: Grant, raw: bytes) -> None:
         """Meter and forward one request; every outcome is answered in `wire`'s shape."""
+        grant.begin()
+        try:
+            self._serve(relay, wire, grant, raw)
+        finally:
+            grant.end()
+
+    def _serve(self, relay: Relay, wire: Wire, grant: Grant, raw: bytes) -> None:
         try:
             body, call = self._parse(wire, grant, raw)
         except ValueError as exc:

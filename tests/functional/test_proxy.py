@@ -212,3 +212,22 @@ def test_an_unreachable_upstream_charges_nothing(scripted_server: ScriptedServer
     [call] = model_calls(store, "AS-1")
     assert call.outcome == "error" and (call.input_tokens, call.output_tokens) == (0, 0)
     assert spent_tokens(gateway, "item:AS-1") == 0
+
+
+@pytest.mark.parametrize("wait, settled", [(30.0, True), (0.0, False)], ids=["waited", "not-waited"])
+def test_revoking_a_token_waits_for_its_calls_in_flight_to_settle(wait: float, settled: bool,
+                                                                  scripted_server: ScriptedServer,
+                                                                  gateway: Gateway, proxy: MeteringProxy) -> None:
+    """An agent may exit before its last call is settled (a stream is settled after its last line):
+    the round's spend is read only once the proxy has settled what the agent sent."""
+    scripted_server.add("coder-model", ScriptedReply(content="late", latency=1.0))
+    grant = proxy.grant(CODER)
+    caller = threading.Thread(target=post, args=(f"{proxy.base_url}/chat/completions", json.dumps(CHAT_BODY).encode(),
+                                                 {"Authorization": f"Bearer {grant.token}"}))
+    caller.start()
+    while not model_calls(gateway.store, "AS-1"):  # reserved: the call is in flight upstream
+        threading.Event().wait(0.02)
+    proxy.revoke(grant.token, settle_seconds=wait)
+    outcomes = [call.outcome for call in model_calls(gateway.store, "AS-1")]
+    caller.join()
+    assert outcomes == (["ok"] if settled else ["reserved"])

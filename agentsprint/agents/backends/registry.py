@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agentsprint.agents.backends import AgentBackend
+from agentsprint.agents.backends.aider import AiderBackend
 from agentsprint.agents.backends.claude_code import ClaudeCodeBackend
 from agentsprint.agents.backends.codex import CodexBackend
 from agentsprint.agents.backends.command import CommandBackend
@@ -13,6 +14,7 @@ BACKENDS: dict[str, AgentBackend] = {
     backend.name: backend
     for backend in (
         CommandBackend(),
+        AiderBackend(),
         ClaudeCodeBackend(),
         CodexBackend(),
         GeminiCliBackend(),
