@@ -125,7 +125,7 @@ def random_calls(server: ScriptedServer, store: Store, calls: int, safety_factor
             continue
         overheads.append((time.perf_counter() - started) * 1000 - reply.latency_ms)
         provider_ms.append(reply.latency_ms)
-    scopes = {scope for row in model_calls(store) for scope in json.loads(row["scopes_json"])}
+    scopes = {scope for row in model_calls(store) for scope in json.loads(row.scopes_json)}
     over = [scope for scope in scopes if _overspent(gateway.spend(scope))]
     result: dict[str, Any] = {
         "provider_counting": server.counting.model_dump(), "token_safety_factor": safety_factor,
