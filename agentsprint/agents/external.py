@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 SETTLE_WAIT_S = 10.0
 """After the agent exits: how long its calls still in flight (a stream's last lines) may take to settle
 before the round's spend is read."""
+SUMMARY_CHARS = 500
+"""Characters of the agent's last answer (else of its output's tail) in the round's coder summary."""
 OUTPUT_CAP = 20_000
 """Characters of the agent's own output kept (head and tail) for the round and the escalation package."""
 
@@ -58,6 +60,8 @@ class ExternalOutcome(BaseModel):
     tokens: int = 0
     usd: float = 0.0
     transcript: str = ""
+    final_message: str | None = None
+    """The agent's last answer, read from its output by its backend (None: not found)."""
     """The agent's own record of the round (its session log, else its output), redacted and capped."""
 
 
@@ -93,7 +97,7 @@ class ExternalCoder:
         """Run the agent once; escalate (time, budget) or fail (it did not run) as its outcome says."""
         outcome = self.launch(ctx, self.prompt(ctx, item, plan, findings), worktree)
         judge(outcome)
-        tail = outcome.output.strip()[-500:] or "(no output)"
+        tail = (outcome.final_message or outcome.output.strip())[-SUMMARY_CHARS:] or "(no output)"
         return CoderOutcome(summary=f"external agent exited 0 after {outcome.calls} model calls: {tail}",
                             finished=True, steps=outcome.calls, tokens=outcome.tokens, usd=outcome.usd,
                             transcript=outcome.transcript)
@@ -165,7 +169,8 @@ def run_external(proxy: MeteringProxy, ctx: CallContext, role: ModelSettings, pr
                            stopped=grant.stopped or _budget_stop(backend, grant, result),
                            seconds=result.seconds, calls=len(calls),
                            tokens=sum(c.input_tokens + c.output_tokens for c in calls),
-                           usd=sum(c.usd for c in calls), transcript=transcript)
+                           usd=sum(c.usd for c in calls), transcript=transcript,
+                           final_message=backend.final_message(result.output))
 
 
 def _budget_stop(backend: AgentBackend, grant: Grant, result: Any) -> str | None:

@@ -149,6 +149,8 @@ def test_claude_code_fixes_the_item_through_the_proxy(tmp_path, server, monkeypa
     assert outcome.calls == len(server.requests[MODEL]) and outcome.exit_code == 0
     assert server.errors == []
     base = git(settings.root, "rev-list", "--max-parents=0", "main").strip()
+    summary = round_record(settings)["coder_summary"]
+    assert summary.split(" model calls: ", 1)[1].startswith("Pages start at 1 now."), "QA reads the agent's answer"
     assert round_record(settings)["changed_files"] == ["shop/pagination.py"], \
         "the round committed nothing but the fix: Claude Code's state stayed in its private home"
     diff = git(settings.root, "diff", base, "main", "--", ".", ":!backlog")

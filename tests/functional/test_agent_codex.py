@@ -125,6 +125,8 @@ def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates
         "the commands Codex runs do not see the proxy token"
     assert outbound == [], "Codex reached nothing but the metering proxy (no update, plugin, analytics call)"
     record = round_record(settings)
+    assert record["coder_summary"].split(" model calls: ", 1)[1].startswith("Pages now start at 1"), \
+        "QA reads the agent's answer, not the tail of its JSON events"
     fix = ["-    start = page * per_page", "+    start = (page - 1) * per_page"]
     assert record["changed_files"] == ["shop/pagination.py"] and changed_lines(record["diff"]) == fix
     first = git(settings.root, "rev-list", "--max-parents=0", "main").split()[0]

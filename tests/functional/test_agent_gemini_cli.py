@@ -80,6 +80,8 @@ def test_the_real_gemini_cli_fixes_the_item_through_the_proxy(tmp_path, server):
     print(f"gemini-cli: run_items {time.perf_counter() - started:.1f}s")
 
     record = round_record(settings)
+    assert record["coder_summary"].split(" model calls: ", 1)[1].startswith("Fixed the off-by-one in paginate."), \
+        "QA reads the agent's answer, not the tail of its JSON"
     assert record["changed_files"] == ["shop/pagination.py"], "nothing but the agent's edit lands in the worktree"
     changed = [line for line in record["diff"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert changed == ["-" + OLD, "+" + NEW]

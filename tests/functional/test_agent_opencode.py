@@ -123,6 +123,8 @@ def test_opencode_fixes_the_item_through_the_proxy_then_gates_qa_and_review(tmp_
     assert [(c[4], c[5]) for c in calls] == [(u["prompt_tokens"], u["completion_tokens"]) for u in usage]
     assert [c[6] for c in calls] == pytest.approx([c[4] * PRICES[0] + c[5] * PRICES[1] for c in calls])
     [record] = rounds(settings)
+    assert record["coder_summary"].split(" model calls: ", 1)[1].startswith("Fixed the off-by-one"), \
+        "QA reads the agent's answer, not the tail of its JSON events"
     transcript = record["agent_transcript"]
     assert "Fixed the off-by-one" in transcript and '"tool": "edit"' in transcript, transcript[:2000]
     assert SECRET not in transcript and "[REDACTED]" in transcript

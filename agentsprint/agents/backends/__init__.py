@@ -9,7 +9,9 @@ for every backend (agents/external.py): sandbox, time limit, process group, tran
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -72,8 +74,25 @@ class AgentBackend:
         escalates with reason `budget` instead of being dead-lettered for a non-zero exit."""
         return None
 
+    def final_message(self, output: str) -> str | None:
+        """The agent's last answer in its console output (its machine-readable output format), for the
+        round's coder summary that QA reads; None: the output's tail stands in."""
+        return None
+
     def transcript(self, home: Path, output: str) -> str:
         """The agent's own record of the round, kept (redacted, capped) in the round and the escalation
         package: by default its console output; backends that write a session log return that."""
         return output
 
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON objects of an agent's JSON-lines output, in order (other lines skipped)."""
+    found = []
+    for line in output.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentsprint.agents.backends import AgentBackend, AgentLaunch, LaunchRequest
+from agentsprint.agents.backends import AgentBackend, AgentLaunch, LaunchRequest, json_lines
 
 CONFIG_DIR = ".claude"
 """Claude Code's config folder, under the private home (`CLAUDE_CONFIG_DIR`)."""
@@ -81,6 +81,11 @@ class ClaudeCodeBackend(AgentBackend):
         logs = sorted((home / CONFIG_DIR / "projects").glob("**/*.jsonl"), key=lambda path: path.stat().st_mtime)
         texts = [session_text(path) for path in logs]
         return "\n".join(text for text in texts if text) or output
+
+    def final_message(self, output: str) -> str | None:
+        """The `result` of stream-json's closing `{"type": "result", ...}` line."""
+        results = [entry.get("result") for entry in json_lines(output) if entry.get("type") == "result"]
+        return next((text for text in reversed(results) if isinstance(text, str) and text.strip()), None)
 
     def budget_stop(self, output: str) -> str | None:
         """Why the agent stopped itself for budget: its `--max-budget-usd` fired."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentsprint.agents.backends import AgentBackend, AgentLaunch, LaunchRequest
+from agentsprint.agents.backends import AgentBackend, AgentLaunch, LaunchRequest, json_lines
 
 TOKEN_ENV = "AGENTSPRINT_PROXY_TOKEN"
 """The variable the `agentsprint` provider reads its key from (Codex's `env_key`)."""
@@ -92,6 +92,13 @@ class CodexBackend(AgentBackend):
                 "--dangerously-bypass-approvals-and-sandbox", "-m", request.model_name, "--", prompt_arg(request)]
         env = {"CODEX_HOME": str(request.home / CODEX_DIR), TOKEN_ENV: request.token}
         return AgentLaunch(argv=argv, env=env, files={f"{CODEX_DIR}/config.toml": config_toml(request)})
+
+    def final_message(self, output: str) -> str | None:
+        """The text of the last `agent_message` item `codex exec --json` reports."""
+        texts = [entry["item"].get("text") for entry in json_lines(output)
+                 if entry.get("type") == "item.completed" and isinstance(entry.get("item"), dict)
+                 and entry["item"].get("type") == "agent_message"]
+        return next((text for text in reversed(texts) if isinstance(text, str) and text.strip()), None)
 
     def transcript(self, home: Path, output: str) -> str:
         """Codex's rollout log of the round (its system prompt left out), else its JSONL output."""

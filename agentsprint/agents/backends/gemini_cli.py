@@ -39,6 +39,16 @@ class GeminiCliBackend(AgentBackend):
                "GEMINI_CLI_TRUST_WORKSPACE": "true"}
         return AgentLaunch(argv=argv, env=env, files={".gemini/settings.json": json.dumps(SETTINGS, indent=2)})
 
+    def final_message(self, output: str) -> str | None:
+        """The `response` of the JSON object `--output-format json` prints."""
+        start = output.find("{")
+        try:
+            value = json.loads(output[start:]) if start >= 0 else None
+        except ValueError:
+            return None
+        text = value.get("response") if isinstance(value, dict) else None
+        return text if isinstance(text, str) and text.strip() else None
+
     def transcript(self, home: Path, output: str) -> str:
         """The session log Gemini CLI keeps under ~/.gemini/tmp/<project>/chats, else its output."""
         logs = sorted((home / ".gemini" / "tmp").glob("*/chats/session-*.json*"), key=lambda p: p.stat().st_mtime)

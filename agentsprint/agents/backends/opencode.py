@@ -17,7 +17,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from agentsprint.agents.backends import AgentBackend, AgentLaunch, LaunchRequest
+from agentsprint.agents.backends import AgentBackend, AgentLaunch, LaunchRequest, json_lines
 
 PROVIDER = "agentsprint"
 SESSION_DB = Path(".local/share/opencode/opencode.db")
@@ -80,6 +80,12 @@ class OpenCodeBackend(AgentBackend):
         files = {CONFIG_FILE: json.dumps(opencode_config(request), indent=2), **plugin_files(self.version)}
         return AgentLaunch(argv=argv, env={**ENV, "OPENCODE_CONFIG": str(request.home / CONFIG_FILE)},
                            files=files)
+
+    def final_message(self, output: str) -> str | None:
+        """The last text part of `opencode run --format json`'s events."""
+        texts = [entry["part"].get("text") for entry in json_lines(output)
+                 if entry.get("type") == "text" and isinstance(entry.get("part"), dict)]
+        return next((text for text in reversed(texts) if isinstance(text, str) and text.strip()), None)
 
     def transcript(self, home: Path, output: str) -> str:
         """OpenCode's session log (its SQLite store in home) as JSON lines, else its JSON event output."""
