@@ -62,7 +62,8 @@ def wait_for(event: threading.Event, proc: subprocess.Popen[bytes], timeout: flo
 def show_spent(settings: Settings, item_id: str) -> dict[str, Any]:
     shown = cli(settings.root, "show", item_id, "--json")
     assert shown.returncode == 0, shown.stderr
-    return json.loads(shown.stdout)["spent"]  # type: ignore[no-any-return]
+    spent: dict[str, Any] = json.loads(shown.stdout)["spent"]
+    return spent
 
 
 def charged(settings: Settings, item_id: str) -> tuple[int, float]:
