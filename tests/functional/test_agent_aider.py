@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ PADDING = "I am reading the repository before I change anything. " * 20
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -88,7 +89,8 @@ def round_record(settings: Settings) -> dict[str, Any]:
     return dict(json.loads(rows[0][0]))
 
 
-def test_aider_fixes_the_item_through_the_proxy_and_the_round_keeps_its_redacted_chat(tmp_path, server):
+def test_aider_fixes_the_item_through_the_proxy_and_the_round_keeps_its_redacted_chat(tmp_path: Path,
+                                                                                      server: ScriptedServer) -> None:
     settings = aider_project(tmp_path, server, [])
     server.add("t-coder", fix_reply(settings))
 
@@ -111,7 +113,7 @@ def test_aider_fixes_the_item_through_the_proxy_and_the_round_keeps_its_redacted
     assert SECRET not in json.dumps(record) and "[REDACTED]" in transcript
 
 
-def test_growing_context_through_aider_is_refused_at_the_item_budget(tmp_path, server):
+def test_growing_context_through_aider_is_refused_at_the_item_budget(tmp_path: Path, server: ScriptedServer) -> None:
     replies = [ScriptedReply(content=f"Before I fix anything I need to see {path}.\n\n{PADDING}") for path in LOOK_AT]
     settings = aider_project(tmp_path, server, replies, tokens=6000, usd=5.0)
 
@@ -136,7 +138,7 @@ def test_growing_context_through_aider_is_refused_at_the_item_budget(tmp_path, s
     assert actions.escalation_detail(actions.open_project(settings), "AS-1").reason == "budget"
 
 
-def test_a_missing_aider_executable_dead_letters_the_item_naming_it(tmp_path, server):
+def test_a_missing_aider_executable_dead_letters_the_item_naming_it(tmp_path: Path, server: ScriptedServer) -> None:
     missing = tmp_path / "bin" / "aider"
     settings = aider_project(tmp_path, server, [], executable=str(missing))
 
@@ -179,8 +181,9 @@ def launch_aider(tmp_path: Path, proxy: MeteringProxy, model: str) -> tuple[Path
 
 @pytest.mark.parametrize("model, system_message", [("openai/t-coder", True), ("anthropic/t-coder", False)],
                          ids=["openai-chat", "anthropic-messages"])
-def test_aider_speaks_its_protocol_to_the_proxy_only_and_keeps_its_files_in_home(model, system_message, tmp_path,
-                                                                                 server):
+def test_aider_speaks_its_protocol_to_the_proxy_only_and_keeps_its_files_in_home(model: str, system_message: bool,
+                                                                                 tmp_path: Path,
+                                                                                 server: ScriptedServer) -> None:
     store = Store(f"sqlite:///{tmp_path / 'agentsprint.db'}")
     gateway = proxy_gateway(server, store)
     server.add("coder-model", EDIT)

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class ClaudeScript:
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -137,7 +137,8 @@ def timed_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, ExternalOut
     return runs
 
 
-def test_claude_code_fixes_the_item_through_the_proxy(tmp_path, server, monkeypatch):
+def test_claude_code_fixes_the_item_through_the_proxy(tmp_path: Path, server: ScriptedServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     settings = project(tmp_path, server, fix_steps, tokens=400000, usd=2.0)
     runs = timed_runs(monkeypatch)
 
@@ -173,7 +174,7 @@ def test_claude_code_fixes_the_item_through_the_proxy(tmp_path, server, monkeypa
     assert not any(FAKE_SECRET in data for (data,) in query(settings, "SELECT data_json FROM events"))
 
 
-def test_growing_context_through_claude_code_stops_at_the_item_budget(tmp_path, server):
+def test_growing_context_through_claude_code_stops_at_the_item_budget(tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, growing_steps, tokens=95000, usd=2.0)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
@@ -197,7 +198,7 @@ def test_growing_context_through_claude_code_stops_at_the_item_budget(tmp_path, 
     assert charged == spent, "the budget holds exactly what the calls were charged, nothing twice"
 
 
-def test_claude_code_native_cap_escalates_for_budget(tmp_path, server):
+def test_claude_code_native_cap_escalates_for_budget(tmp_path: Path, server: ScriptedServer) -> None:
     """Claude Code prices calls with its own table ($3 per million input tokens for this model): with
     $0.04 left its --max-budget-usd stops it after the first call, far below agentsprint's own price."""
     settings = project(tmp_path, server, growing_steps, tokens=400000, usd=0.04)
@@ -209,7 +210,8 @@ def test_claude_code_native_cap_escalates_for_budget(tmp_path, server):
     assert [c["outcome"] for c in coder_calls(settings)] == ["ok"], "stopped by its own cap, not the proxy"
 
 
-def test_the_repository_own_claude_settings_cannot_point_the_agent_past_the_proxy(tmp_path, server):
+def test_the_repository_own_claude_settings_cannot_point_the_agent_past_the_proxy(tmp_path: Path,
+                                                                                  server: ScriptedServer) -> None:
     settings = project(tmp_path, server, fix_steps, tokens=400000, usd=2.0)
     folder = settings.root / ".claude"
     folder.mkdir()
@@ -229,7 +231,7 @@ def hanging_steps(cwd: str) -> list[ScriptedReply]:
             use("Bash", command=f"sleep {HANG}", description="Wait", timeout=600000)]
 
 
-def test_claude_code_is_killed_with_its_shells_at_the_time_budget(tmp_path, server):
+def test_claude_code_is_killed_with_its_shells_at_the_time_budget(tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, hanging_steps, tokens=400000, usd=2.0, time="12s")
     started = time.monotonic()
 
@@ -243,7 +245,7 @@ def test_claude_code_is_killed_with_its_shells_at_the_time_budget(tmp_path, serv
     assert f"+{NEW}" in package["package"]["rounds"][-1]["diff"], "its edit is kept in the worktree"
 
 
-def test_a_missing_claude_executable_dead_letters_the_item(tmp_path, server):
+def test_a_missing_claude_executable_dead_letters_the_item(tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, fix_steps, command=str(tmp_path / "no-such" / "claude"))
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
@@ -255,7 +257,7 @@ def test_a_missing_claude_executable_dead_letters_the_item(tmp_path, server):
 
 
 @pytest.mark.skipif(shutil.which("claude") is not None, reason="a claude executable is on PATH here")
-def test_the_claude_executable_is_looked_up_on_path_by_default(tmp_path, server):
+def test_the_claude_executable_is_looked_up_on_path_by_default(tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, fix_steps)
     text = (settings.root / "agentsprint.toml").read_text()
     (settings.root / "agentsprint.toml").write_text(re.sub(r'command = ".*"\n', "", text, count=1))
@@ -268,12 +270,13 @@ def test_the_claude_executable_is_looked_up_on_path_by_default(tmp_path, server)
     assert any("claude: not found on PATH" in (json.loads(data).get("detail") or "") for (data,) in rows)
 
 
-def test_claude_code_starts_with_no_usd_left_and_stops_at_its_own_cap(tmp_path, server):
+def test_claude_code_starts_with_no_usd_left_and_stops_at_its_own_cap(tmp_path: Path, server: ScriptedServer) -> None:
     """Claude Code refuses `--max-budget-usd 0`; with nothing left it still starts, stops at its cap after
     one call, and the backend reads that as a budget stop."""
     server.add(MODEL, ScriptedReply(content="Nothing to do."))
     home, worktree = tmp_path / "home", tmp_path / "wt"
-    home.mkdir(), worktree.mkdir()
+    home.mkdir()
+    worktree.mkdir()
     request = LaunchRequest(executable=str(agent_cli("claude")), prompt_file=tmp_path / "prompt.md", prompt="Say hi.",
                             home=home, proxy_root=server.base_url.removesuffix("/v1"), token="scripted",
                             model=f"anthropic/{MODEL}", usd_left=0.0)

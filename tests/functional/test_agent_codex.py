@@ -37,7 +37,7 @@ CODER_PRICES = (0.0000004, 0.0000016)
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -107,8 +107,8 @@ def changed_lines(diff: str) -> list[str]:
     return [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
 
 
-def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates_qa_and_review(tmp_path, server,
-                                                                                              outbound):
+def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates_qa_and_review(
+        tmp_path: Path, server: ScriptedServer, outbound: list[str]) -> None:
     settings = codex_project(tmp_path, server)
     server.add("t-coder", exec_command(f"{FIX} && env | grep -E '^PATH=|TOKEN|API_KEY'"),
                ScriptedReply(content=f"Pages now start at 1 in shop/pagination.py. (saw {FAKE_KEY} in a log)"))
@@ -148,7 +148,8 @@ def test_codex_fixes_the_item_through_the_proxy_and_the_round_goes_through_gates
     assert FAKE_KEY not in transcript and FAKE_KEY not in json.dumps(record), "the secret is redacted"
 
 
-def test_codex_on_a_growing_context_is_refused_at_the_item_budget_and_the_item_escalates(tmp_path, server):
+def test_codex_on_a_growing_context_is_refused_at_the_item_budget_and_the_item_escalates(
+        tmp_path: Path, server: ScriptedServer) -> None:
     settings = codex_project(tmp_path, server, tokens=34000)
     server.add("t-coder", responder=lambda _body: exec_command("seq 1 1200"))
 
@@ -171,7 +172,7 @@ def test_codex_on_a_growing_context_is_refused_at_the_item_budget_and_the_item_e
     assert "agentsprint refused the call" in transcript, "the escalation package keeps Codex's transcript"
 
 
-def test_a_missing_codex_executable_dead_letters_the_item_naming_it(tmp_path, server):
+def test_a_missing_codex_executable_dead_letters_the_item_naming_it(tmp_path: Path, server: ScriptedServer) -> None:
     settings = codex_project(tmp_path, server, command="no-such-codex")
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
@@ -182,7 +183,7 @@ def test_a_missing_codex_executable_dead_letters_the_item_naming_it(tmp_path, se
     assert coder_calls(settings) == [] and server.requests["t-coder"] == []
 
 
-def test_the_launch_points_codex_at_the_proxy_with_every_prompt_and_phone_home_off(tmp_path):
+def test_the_launch_points_codex_at_the_proxy_with_every_prompt_and_phone_home_off(tmp_path: Path) -> None:
     request = LaunchRequest(executable="codex", prompt_file=tmp_path / "prompt.md", prompt="Fix it.",
                             home=tmp_path / "home", proxy_root="http://127.0.0.1:4321", token="tok-1",
                             model="openai/gpt-5-codex", usd_left=0.25)
@@ -201,7 +202,8 @@ def test_the_launch_points_codex_at_the_proxy_with_every_prompt_and_phone_home_o
     assert config["features"]["unbounded_connection_retries"] is False, "an unreachable proxy ends the run"
 
 
-def test_an_upstream_that_keeps_failing_dead_letters_the_item_and_charges_nothing(tmp_path, server):
+def test_an_upstream_that_keeps_failing_dead_letters_the_item_and_charges_nothing(tmp_path: Path,
+                                                                                  server: ScriptedServer) -> None:
     settings = codex_project(tmp_path, server)
     server.add("t-coder", ScriptedReply(status=500), repeat=True)
 
@@ -230,7 +232,8 @@ def processes_in(folder: Path) -> list[str]:
     return found
 
 
-def test_codex_waiting_on_a_model_past_the_time_budget_is_killed_with_its_children(tmp_path, server):
+def test_codex_waiting_on_a_model_past_the_time_budget_is_killed_with_its_children(tmp_path: Path,
+                                                                                   server: ScriptedServer) -> None:
     settings = codex_project(tmp_path, server, time="10s")
     toml = settings.root / "agentsprint.toml"
     toml.write_text(toml.read_text().replace('call_timeout = "3s"', 'call_timeout = "300s"'))  # the proxy waits

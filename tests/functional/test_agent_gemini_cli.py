@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def gemini_coder(body: dict[str, Any]) -> ScriptedReply:
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -72,7 +73,7 @@ def round_record(settings: Settings) -> dict[str, Any]:
     return dict(json.loads(data))
 
 
-def test_the_real_gemini_cli_fixes_the_item_through_the_proxy(tmp_path, server):
+def test_the_real_gemini_cli_fixes_the_item_through_the_proxy(tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, str(agent_cli("gemini")), {"review": "human"})
 
     started = time.perf_counter()
@@ -97,7 +98,8 @@ def test_the_real_gemini_cli_fixes_the_item_through_the_proxy(tmp_path, server):
     assert FAKE_KEY not in transcript and "[REDACTED]" in transcript
 
 
-def test_growing_context_through_the_real_gemini_cli_stops_at_the_item_budget(tmp_path, server):
+def test_growing_context_through_the_real_gemini_cli_stops_at_the_item_budget(
+        tmp_path: Path, server: ScriptedServer) -> None:
     budget = 21000  # the supervisor's plan (~600) and one ~10.9k-token Gemini CLI call fit; a second does not
     settings = project(tmp_path, server, str(agent_cli("gemini")), tokens=budget)
 
@@ -118,7 +120,8 @@ def test_growing_context_through_the_real_gemini_cli_stops_at_the_item_budget(tm
 
 
 @pytest.mark.parametrize("command, named", [("{tmp}/nowhere/gemini", "{tmp}/nowhere/gemini"), (None, "gemini")])
-def test_a_missing_gemini_executable_dead_letters_the_item(command, named, tmp_path, server):
+def test_a_missing_gemini_executable_dead_letters_the_item(
+        command: str | None, named: str, tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, command and command.format(tmp=tmp_path))
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}

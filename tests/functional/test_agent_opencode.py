@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ PRICES = (0.0000004, 0.0000016)
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -107,7 +108,8 @@ def rounds(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(data) for (data,) in query(settings, "SELECT data_json FROM events WHERE kind = 'round'")]
 
 
-def test_opencode_fixes_the_item_through_the_proxy_then_gates_qa_and_review(tmp_path, server, opencode):
+def test_opencode_fixes_the_item_through_the_proxy_then_gates_qa_and_review(tmp_path: Path, server: ScriptedServer,
+                                                                            opencode: Path) -> None:
     settings = project(tmp_path, server, str(opencode), fixing_coder, review=True)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "awaiting_review"}
@@ -132,7 +134,8 @@ def test_opencode_fixes_the_item_through_the_proxy_then_gates_qa_and_review(tmp_
     assert NEW in git(settings.root, "show", "main:shop/pagination.py")
 
 
-def test_growing_context_through_opencode_stops_at_the_item_budget(tmp_path, server, opencode):
+def test_growing_context_through_opencode_stops_at_the_item_budget(tmp_path: Path, server: ScriptedServer,
+                                                                   opencode: Path) -> None:
     settings = project(tmp_path, server, str(opencode), growing_coder, tokens=40000)
 
     result = run_items(settings, ["AS-1"]).results
@@ -159,7 +162,7 @@ def hanging_coder(body: dict[str, Any]) -> ScriptedReply:
     return ScriptedReply(content="late", hang=60)
 
 
-def test_opencode_is_killed_at_the_items_time_budget(tmp_path, server, opencode):
+def test_opencode_is_killed_at_the_items_time_budget(tmp_path: Path, server: ScriptedServer, opencode: Path) -> None:
     # Each timed-out call stays charged at its reservation (~40k tokens with OpenCode's max_tokens 32000):
     # a budget large enough that time, not tokens, is what runs out.
     settings = project(tmp_path, server, str(opencode), hanging_coder, time="25s", tokens=2_000_000, usd=10.0)
@@ -183,7 +186,7 @@ def processes_in(folder: Path) -> list[str]:
     return found
 
 
-def test_a_missing_opencode_executable_dead_letters_the_item(tmp_path, server):
+def test_a_missing_opencode_executable_dead_letters_the_item(tmp_path: Path, server: ScriptedServer) -> None:
     settings = project(tmp_path, server, "no-such-opencode", fixing_coder)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
@@ -194,7 +197,7 @@ def test_a_missing_opencode_executable_dead_letters_the_item(tmp_path, server):
     assert coder_calls(settings) == []
 
 
-def test_the_backend_is_ready_in_the_configuration(tmp_path):
+def test_the_backend_is_ready_in_the_configuration(tmp_path: Path) -> None:
     (tmp_path / "agentsprint.toml").write_text('[models.coder]\nmodel = "openai/x"\nbackend = "opencode"\n')
     assert load_settings(tmp_path, environ={}).models["coder"].backend == "opencode"
 
@@ -214,7 +217,9 @@ def outside_connections(log: Path) -> list[str]:
 
 @pytest.mark.skipif(shutil.which("strace") is None and not os.environ.get("AGENTSPRINT_TEST_AGENTS_REQUIRED"),
                     reason="needs strace to watch OpenCode's connections (CI installs it)")
-def test_opencode_reaches_only_the_proxy_and_writes_nothing_into_the_worktree(tmp_path, scripted_server, opencode):
+def test_opencode_reaches_only_the_proxy_and_writes_nothing_into_the_worktree(tmp_path: Path,
+                                                                              scripted_server: ScriptedServer,
+                                                                              opencode: Path) -> None:
     """The backend's own launch (argv, env, files), run under strace outside the sandbox: every
     connection OpenCode opens goes to loopback (no models.dev, npm, update check or share), its one
     call is metered, and the git checkout it ran in is left clean."""

@@ -116,7 +116,8 @@ def coder(env: Env, **limits: int) -> BuiltinCoder:
 
 
 def last_user_text(request: dict[str, Any]) -> str:
-    return next(m["content"] for m in reversed(request["messages"]) if m["role"] == "user")
+    text: str = next(m["content"] for m in reversed(request["messages"]) if m["role"] == "user")
+    return text
 
 
 def test_supervisor_plans_with_only_submit_plan(env: Env) -> None:

@@ -55,7 +55,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
     return root, settings
 
 
-def test_a_real_runs_export_verifies_with_the_documented_stdlib_script(project, tmp_path):
+def test_a_real_runs_export_verifies_with_the_documented_stdlib_script(
+        project: tuple[Path, Settings], tmp_path: Path) -> None:
     root, settings = project
     out = tmp_path / "events.jsonl"
     done = cli(root, "audit", "export", "-o", str(out))
@@ -73,7 +74,7 @@ def test_a_real_runs_export_verifies_with_the_documented_stdlib_script(project, 
     assert events[-1]["hash"] in cli(root, "audit", "verify").stdout, "verify prints the same head"
 
 
-def test_the_documented_script_names_a_tampered_export_line(project, tmp_path):
+def test_the_documented_script_names_a_tampered_export_line(project: tuple[Path, Settings], tmp_path: Path) -> None:
     root, _ = project
     out = tmp_path / "events.jsonl"
     assert cli(root, "audit", "export", "-o", str(out)).returncode == 0
@@ -86,7 +87,8 @@ def test_the_documented_script_names_a_tampered_export_line(project, tmp_path):
     assert checked.returncode == 1 and f"line 4: event #{tampered['seq']} does not match its hash" in checked.stderr
 
 
-def test_item_export_is_only_that_items_events_and_checks_as_filtered(project, tmp_path):
+def test_item_export_is_only_that_items_events_and_checks_as_filtered(
+        project: tuple[Path, Settings], tmp_path: Path) -> None:
     root, _ = project
     out = tmp_path / "item.jsonl"
     assert cli(root, "audit", "export", "--item", "as-1", "--since", "2020-01-01", "-o", str(out)).returncode == 0
@@ -96,7 +98,7 @@ def test_item_export_is_only_that_items_events_and_checks_as_filtered(project, t
     assert stdlib_python(str(documented_script(tmp_path)), str(out)).returncode == 1, "gaps fail a full check"
 
 
-def test_show_prints_the_items_timeline_with_who_did_what(project):
+def test_show_prints_the_items_timeline_with_who_did_what(project: tuple[Path, Settings]) -> None:
     root, _ = project
     done = cli(root, "audit", "show", "AS-1")
     assert done.returncode == 0, done.stderr
@@ -124,7 +126,8 @@ def _forge_from(db: Path, seq: int) -> None:
             prev = digest
 
 
-def test_anchor_then_a_rebuilt_table_fails_verify_naming_the_event(project, tmp_path):
+def test_anchor_then_a_rebuilt_table_fails_verify_naming_the_event(
+        project: tuple[Path, Settings], tmp_path: Path) -> None:
     root, settings = project
     intact = cli(root, "audit", "verify", "--json")
     assert intact.returncode == 0, intact.stderr
@@ -144,7 +147,7 @@ def test_anchor_then_a_rebuilt_table_fails_verify_naming_the_event(project, tmp_
     assert "head: #" in plain.stdout
 
 
-def test_audit_errors_exit_2_without_a_traceback(tmp_path):
+def test_audit_errors_exit_2_without_a_traceback(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     assert cli(tmp_path, "init").returncode == 0
     missing = cli(tmp_path, "audit", "verify")

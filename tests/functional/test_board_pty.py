@@ -18,6 +18,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyte
@@ -105,7 +106,7 @@ def board_of(frame: list[str]) -> tuple[str, list[list[str]], int] | None:
 
 
 @pytest.fixture
-def project(tmp_path: Path):
+def project(tmp_path: Path) -> Iterator[Path]:
     with ScriptedServer() as server:
         items = [item(item_id, dod=[], scope=["shop/**"]) for item_id in IDS]
         yield make_project(tmp_path / "p", server, items, _book()).root

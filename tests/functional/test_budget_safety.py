@@ -70,7 +70,8 @@ def _overspent(gateway: Gateway, rows: list[CallRecord]) -> list[str]:
     return [s for s in scopes if gateway.spend(s).spent_tokens > (gateway.spend(s).limit_tokens or 0)]
 
 
-def test_a_provider_counting_15_percent_more_overshoots_without_a_safety_factor_within_the_estimates_error(store):
+def test_a_provider_counting_15_percent_more_overshoots_without_a_safety_factor_within_the_estimates_error(
+        store: Store) -> None:
     gateway, rows = _random_calls(Counting(input_factor=1.15), store, safety_factor=1.0)
 
     overshoots = [json.loads(r.attributes_json).get("agentsprint.overshoot_tokens", 0) for r in rows]
@@ -81,7 +82,7 @@ def test_a_provider_counting_15_percent_more_overshoots_without_a_safety_factor_
         assert row.output_tokens <= row.granted_max_tokens
 
 
-def test_the_default_safety_factor_covers_a_provider_counting_15_percent_more(store):
+def test_the_default_safety_factor_covers_a_provider_counting_15_percent_more(store: Store) -> None:
     factor = RunSettings().token_safety_factor
     gateway, rows = _random_calls(Counting(input_factor=1.15), store, safety_factor=factor)
 
@@ -92,7 +93,7 @@ def test_the_default_safety_factor_covers_a_provider_counting_15_percent_more(st
     assert all(json.loads(r.attributes_json).get("agentsprint.overshoot_tokens", 0) == 0 for r in rows)
 
 
-def test_a_provider_with_another_tokenizer_is_covered_by_the_default_safety_factor(store):
+def test_a_provider_with_another_tokenizer_is_covered_by_the_default_safety_factor(store: Store) -> None:
     gateway, rows = _random_calls(Counting(encoding="o200k_base", input_factor=1.1), store,
                                   safety_factor=RunSettings().token_safety_factor)
 
@@ -101,7 +102,7 @@ def test_a_provider_with_another_tokenizer_is_covered_by_the_default_safety_fact
 
 
 @pytest.mark.parametrize("with_tool_calls", [False, True])
-def test_the_estimate_agrees_with_litellms_token_counter(with_tool_calls):
+def test_the_estimate_agrees_with_litellms_token_counter(with_tool_calls: bool) -> None:
     import litellm
 
     rng = random.Random(5)

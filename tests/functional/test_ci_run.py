@@ -10,11 +10,13 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from runner_support import git, item, make_project, query
 
+from agentsprint.config import Settings
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.money import usd_text
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
@@ -46,6 +48,8 @@ def book() -> ScriptBook:
                                      tool_call("finish", summary="three")]})
 
 
+# a run of the installed script, and the folder holding its JUnit file and step summary
+CiRun = tuple[subprocess.CompletedProcess[str], Path]
 ITEMS = [item("AS-1", dod=[{"tests": "python -m unittest -q"}, {"review": "human"}]),
          item("AS-2", dod=[{"tests": "python -m unittest -q shop.test_total"}], rounds=1,
               scope=["shop/test_total.py"]),
@@ -53,14 +57,14 @@ ITEMS = [item("AS-1", dod=[{"tests": "python -m unittest -q"}, {"review": "human
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory):
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     root = tmp_path_factory.mktemp("ci") / "p"
     with ScriptedServer() as server:
         yield make_project(root, server, ITEMS, book())
 
 
 @pytest.fixture(scope="module")
-def good_run(project, tmp_path_factory: pytest.TempPathFactory):
+def good_run(project: Settings, tmp_path_factory: pytest.TempPathFactory) -> CiRun:
     """CI=true (no --ci flag), colours forced: AS-1 awaits review, AS-3 is done -> exit 0."""
     out = tmp_path_factory.mktemp("good")
     summary = out / "summary.md"
@@ -71,7 +75,7 @@ def good_run(project, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def bad_run(good_run, project, tmp_path_factory: pytest.TempPathFactory):
+def bad_run(good_run: CiRun, project: Settings, tmp_path_factory: pytest.TempPathFactory) -> CiRun:
     """--ci --json: AS-2's gate fails its only round -> escalated -> exit 1."""
     out = tmp_path_factory.mktemp("bad")
     done = cli(project.root, "run", "--ci", "--json", "--item", "AS-2", "--junit", str(out / "junit.xml"),
@@ -79,12 +83,12 @@ def bad_run(good_run, project, tmp_path_factory: pytest.TempPathFactory):
     return done, out
 
 
-def test_every_item_done_or_awaiting_review_exits_0(good_run) -> None:
+def test_every_item_done_or_awaiting_review_exits_0(good_run: CiRun) -> None:
     done, _ = good_run
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_ci_output_is_plain_lines_and_a_summary_table_without_colours(good_run) -> None:
+def test_ci_output_is_plain_lines_and_a_summary_table_without_colours(good_run: CiRun) -> None:
     done, _ = good_run
     assert ESC not in done.stdout and ESC not in done.stderr, "CI=true means no colours, even if forced"
     events = done.stderr.splitlines()
@@ -95,7 +99,7 @@ def test_ci_output_is_plain_lines_and_a_summary_table_without_colours(good_run) 
     assert any("AS-3" in line and "done" in line for line in table), done.stdout
 
 
-def test_junit_has_one_passing_testcase_per_item(good_run) -> None:
+def test_junit_has_one_passing_testcase_per_item(good_run: CiRun) -> None:
     _, out = good_run
     suite = ET.parse(out / "junit.xml").getroot()
     assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "2", "0")
@@ -104,7 +108,7 @@ def test_junit_has_one_passing_testcase_per_item(good_run) -> None:
     assert "AS-1 Item AS-1: awaiting_review" in (cases["AS-1"].findtext("system-out") or "")
 
 
-def test_step_summary_is_appended_with_outcomes_spend_and_review_queue(good_run) -> None:
+def test_step_summary_is_appended_with_outcomes_spend_and_review_queue(good_run: CiRun) -> None:
     _, out = good_run
     text = (out / "summary.md").read_text()
     assert text.startswith("# earlier step\n## agentsprint run "), "appended, not overwritten"
@@ -115,14 +119,14 @@ def test_step_summary_is_appended_with_outcomes_spend_and_review_queue(good_run)
     assert "**AS-1** Item AS-1: `agentsprint review show AS-1`" in queue and "AS-3" not in queue
 
 
-def test_an_escalated_item_exits_1(bad_run) -> None:
+def test_an_escalated_item_exits_1(bad_run: CiRun) -> None:
     done, _ = bad_run
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["results"] == {"AS-2": "escalated"} and report["ok"] is False
 
 
-def test_json_summary_carries_spend_budget_escalation_and_review_queue(bad_run) -> None:
+def test_json_summary_carries_spend_budget_escalation_and_review_queue(bad_run: CiRun) -> None:
     done, _ = bad_run
     report = json.loads(done.stdout)
     (outcome,) = report["items"]
@@ -131,7 +135,7 @@ def test_json_summary_carries_spend_budget_escalation_and_review_queue(bad_run) 
     assert report["review_queue"] == ["AS-1"], "AS-1 still waits from the earlier run"
 
 
-def test_junit_failure_carries_reason_and_escalation_summary(bad_run) -> None:
+def test_junit_failure_carries_reason_and_escalation_summary(bad_run: CiRun) -> None:
     _, out = bad_run
     suite = ET.parse(out / "junit.xml").getroot()
     assert (suite.get("tests"), suite.get("failures")) == ("1", "1")
@@ -144,7 +148,7 @@ def test_junit_failure_carries_reason_and_escalation_summary(bad_run) -> None:
     assert "spent by coder" in body
 
 
-def test_step_summary_names_what_was_not_done(bad_run) -> None:
+def test_step_summary_names_what_was_not_done(bad_run: CiRun) -> None:
     _, out = bad_run
     text = (out / "summary.md").read_text()
     assert "**1 of 1 item(s) not done** (AS-2 escalated)" in text
@@ -152,7 +156,7 @@ def test_step_summary_names_what_was_not_done(bad_run) -> None:
 
 
 @pytest.fixture(scope="module")
-def sprint_run(tmp_path_factory: pytest.TempPathFactory):
+def sprint_run(tmp_path_factory: pytest.TempPathFactory) -> CiRun:
     """`run --sprint S1 --ci --json --junit` of a fresh project whose committed sprint file holds AS-3."""
     root, out = tmp_path_factory.mktemp("sprint") / "p", tmp_path_factory.mktemp("sprint-out")
     with ScriptedServer() as server:
@@ -167,7 +171,7 @@ def sprint_run(tmp_path_factory: pytest.TempPathFactory):
     return done, out
 
 
-def test_a_sprint_run_reports_its_spend_against_the_sprint_capacity(sprint_run) -> None:
+def test_a_sprint_run_reports_its_spend_against_the_sprint_capacity(sprint_run: CiRun) -> None:
     done, out = sprint_run
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
@@ -182,8 +186,8 @@ def test_a_sprint_run_reports_its_spend_against_the_sprint_capacity(sprint_run) 
 
 
 @pytest.mark.parametrize("args", [["--item", "AS-99"], ["--sprint", "nope"], ["--item", "AS-1", "--sprint", "x"]])
-def test_a_usage_error_exits_2_before_any_spend_and_writes_no_report(bad_run, project, tmp_path: Path,
-                                                                     args: list[str]) -> None:
+def test_a_usage_error_exits_2_before_any_spend_and_writes_no_report(
+        bad_run: CiRun, project: Settings, tmp_path: Path, args: list[str]) -> None:
     calls = query(project, "SELECT COUNT(*) FROM model_calls")
     done = cli(project.root, "run", "--ci", "--junit", str(tmp_path / "junit.xml"), *args,
                GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"))

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def cli(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProc
     return subprocess.run([AGENTSPRINT, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_demo_runs_the_whole_flow_offline_in_under_a_minute(tmp_path):
+def test_demo_runs_the_whole_flow_offline_in_under_a_minute(tmp_path: Path) -> None:
     started = time.monotonic()
     done = cli(tmp_path, "demo", "--dir", str(tmp_path / "demo"))
     seconds = time.monotonic() - started
@@ -43,7 +44,7 @@ def test_demo_runs_the_whole_flow_offline_in_under_a_minute(tmp_path):
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path: Path) -> Iterator[Path]:
     book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
                       {("AS-1", 1): CODER[("AS-1", 1)],
                        ("AS-2", 1): [tool_call("write_file", path="shop/x.py", content="X = 1\n"),
@@ -55,7 +56,7 @@ def project(tmp_path):
         yield make_project(tmp_path / "p", server, items, book).root
 
 
-def test_run_json_junit_review_and_escalations(project, tmp_path):
+def test_run_json_junit_review_and_escalations(project: Path, tmp_path: Path) -> None:
     junit = tmp_path / "report.xml"
     done = cli(project, "run", "--ci", "--json", "--junit", str(junit), "--parallel", "2")
 
@@ -80,17 +81,17 @@ def test_run_json_junit_review_and_escalations(project, tmp_path):
     assert json.loads(cli(project, "escalations", "list", "--json").stdout) == []
 
 
-def test_run_with_unknown_item_is_a_usage_error(project):
+def test_run_with_unknown_item_is_a_usage_error(project: Path) -> None:
     done = cli(project, "run", "--item", "AS-99")
     assert done.returncode == 2 and "AS-99" in done.stderr
 
 
-def test_stop_with_nothing_running(project):
+def test_stop_with_nothing_running(project: Path) -> None:
     done = cli(project, "stop")
     assert done.returncode == 0 and "nothing was running" in done.stdout
 
 
-def test_demo_on_a_terminal_draws_the_live_board(tmp_path):
+def test_demo_on_a_terminal_draws_the_live_board(tmp_path: Path) -> None:
     """On a TTY the run shows a rich Live board (the path CI logs and pipes never take)."""
     import pty
 
@@ -119,7 +120,7 @@ def test_demo_on_a_terminal_draws_the_live_board(tmp_path):
     assert "Traceback" not in text and "tokens / budget" in text and "AS-2: done (ok)" in text
 
 
-def test_a_base_branch_that_does_not_exist_is_a_config_error(project):
+def test_a_base_branch_that_does_not_exist_is_a_config_error(project: Path) -> None:
     config = project / "agentsprint.toml"
     config.write_text(config.read_text().replace('base_branch = "main"', 'base_branch = "trunk"'))
     done = cli(project, "run", "--item", "AS-1")
@@ -127,7 +128,7 @@ def test_a_base_branch_that_does_not_exist_is_a_config_error(project):
     assert json.loads(cli(project, "show", "AS-1", "--json").stdout)["status"] == "todo", "no item was touched"
 
 
-def test_run_with_nothing_to_do_says_so(tmp_path):
+def test_run_with_nothing_to_do_says_so(tmp_path: Path) -> None:
     from agentsprint.runner.demo import create_sample
 
     create_sample(tmp_path / "p", "http://127.0.0.1:9/v1", items=[])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from runner_support import git, item, make_project, query
 
@@ -22,12 +25,12 @@ def _edit(new: str, latency: float = 0.0) -> list[Reply]:
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
 
-def test_static_prefix_and_overlap_rules():
+def test_static_prefix_and_overlap_rules() -> None:
     assert static_prefix("src/api/**") == "src/api/"
     assert static_prefix("src/*.py") == "src/"
     assert static_prefix("agentsprint.toml") == "agentsprint.toml"
@@ -38,7 +41,8 @@ def test_static_prefix_and_overlap_rules():
     assert overlapping_pairs([a, b, c]) == [("AS-1", "AS-2")]
 
 
-def test_same_line_conflict_higher_precedence_merges_first_later_escalates_with_both_diffs(tmp_path, server):
+def test_same_line_conflict_higher_precedence_merges_first_later_escalates_with_both_diffs(
+        tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
                       {("AS-1", 1): _edit("    start = (page - 1) * per_page", latency=2.0),
                        ("AS-2", 1): _edit("    start = max(page - 1, 0) * per_page")})
@@ -58,7 +62,7 @@ def test_same_line_conflict_higher_precedence_merges_first_later_escalates_with_
     assert "(page - 1) * per_page" in (settings.root / "shop" / "pagination.py").read_text()
 
 
-def test_different_files_with_overlapping_scopes_both_merge(tmp_path, server):
+def test_different_files_with_overlapping_scopes_both_merge(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
                       {("AS-1", 1): _edit("    start = (page - 1) * per_page", latency=2.0),
                        ("AS-2", 1): [tool_call("write_file", path="shop/extra.py", content="EXTRA = 1\n"),
@@ -74,13 +78,13 @@ def test_different_files_with_overlapping_scopes_both_merge(tmp_path, server):
     assert [d[0] for d in done] == ["AS-1", "AS-2"], "the bug merges before the feature (policy.precedence)"
 
 
-def test_overlap_groups_join_chains_and_keep_apart_what_does_not_touch():
+def test_overlap_groups_join_chains_and_keep_apart_what_does_not_touch() -> None:
     pairs = [("AS-1", "AS-2"), ("AS-7", "AS-9"), ("AS-2", "AS-3"), ("AS-3", "AS-1")]
     assert overlap_groups(pairs) == [["AS-1", "AS-2", "AS-3"], ["AS-7", "AS-9"]]
     assert overlap_groups([]) == []
 
 
-def test_skipped_line_counts_by_status_most_common_first():
+def test_skipped_line_counts_by_status_most_common_first() -> None:
     from agentsprint.runner.selection import skipped_line
 
     assert skipped_line({"AS-1": "dropped", "AS-2": "escalated", "AS-3": "escalated"}) == \

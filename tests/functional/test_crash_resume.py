@@ -157,7 +157,7 @@ def _stop(proc: subprocess.Popen[bytes], attempt: Attempt, kills: Kills, errors:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_resume_ends_like_an_uninterrupted_run(tmp_path):
+def test_sigkill_at_random_points_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     clock = RequestClock()
     with ScriptedServer() as server:
         serve_book(server, sprint_book(), *LATENCY, clock=clock)

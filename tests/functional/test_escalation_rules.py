@@ -5,6 +5,8 @@ Each test fails when its rule is switched off in agentsprint/runner/flow.py or a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +30,7 @@ max_tokens = 512
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -41,7 +43,8 @@ def _write(content: str) -> list[Any]:
     return [tool_call("write_file", path="shop/note.py", content=content), tool_call("finish", summary="wrote it")]
 
 
-def test_out_of_budget_mid_round_the_package_holds_the_plan_diff_tool_calls_and_spend(tmp_path, server):
+def test_out_of_budget_mid_round_the_package_holds_the_plan_diff_tool_calls_and_spend(
+        tmp_path: Path, server: ScriptedServer) -> None:
     coder = [tool_call("write_file", path="shop/note.py", content="NOTE = 1\n"), tool_call("list_files", path="."),
              tool_call("list_files", path="shop"), tool_call("finish", summary="x")]
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): coder})
@@ -60,7 +63,7 @@ def test_out_of_budget_mid_round_the_package_holds_the_plan_diff_tool_calls_and_
     assert partial["spend"]["calls"] >= 2 and partial["spend"]["input_tokens"] > 0, "supervisor and coder paid"
 
 
-def test_the_security_reviewers_reject_overrides_qas_approve(tmp_path, server):
+def test_the_security_reviewers_reject_overrides_qas_approve(tmp_path: Path, server: ScriptedServer) -> None:
     verdict = tool_call("submit_verdict", verdict="reject", reasons=["the password is logged in clear"])
     server.add("t-security", responder=lambda body: ScriptedReply(tool_calls=[verdict]))
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): _write("NOTE = 1\n")})
@@ -74,7 +77,7 @@ def test_the_security_reviewers_reject_overrides_qas_approve(tmp_path, server):
     assert last["verdict"] == "reject" and last["reasons"] == ["security: the password is logged in clear"]
 
 
-def test_the_wall_clock_budget_escalates_with_reason_time(tmp_path, server):
+def test_the_wall_clock_budget_escalates_with_reason_time(tmp_path: Path, server: ScriptedServer) -> None:
     slow = ScriptedReply(tool_calls=[tool_call("list_files", path=".")], latency=2.2)
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): [slow, tool_call("finish", summary="x")]})
     settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[], time="2s")], book)
@@ -87,7 +90,7 @@ def test_the_wall_clock_budget_escalates_with_reason_time(tmp_path, server):
     assert not server.requests.get("t-qa"), "the item stopped in the coder's turn"
 
 
-def test_the_same_failing_gate_output_across_rounds_is_a_loop(tmp_path, server):
+def test_the_same_failing_gate_output_across_rounds_is_a_loop(tmp_path: Path, server: ScriptedServer) -> None:
     coder = {("AS-1", r): _write(f"ROUND = {r}\n") for r in range(1, 6)}  # a new diff every round
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, coder)
     settings = make_project(tmp_path / "p", server, [item("AS-1", rounds=5)], book)  # the tests gate fails
@@ -99,7 +102,7 @@ def test_the_same_failing_gate_output_across_rounds_is_a_loop(tmp_path, server):
     assert [r["round"] for r in detail["package"]["rounds"]] == [1, 2, 3]
 
 
-def test_the_same_diff_across_rounds_is_a_loop(tmp_path, server):
+def test_the_same_diff_across_rounds_is_a_loop(tmp_path: Path, server: ScriptedServer) -> None:
     coder = {("AS-1", r): _write("NOTE = 1\n") for r in range(1, 6)}
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, coder, {("AS-1", r): REJECT for r in range(1, 6)})
     settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[], rounds=5)], book)
@@ -111,7 +114,7 @@ def test_the_same_diff_across_rounds_is_a_loop(tmp_path, server):
     assert [r["round"] for r in detail["package"]["rounds"]] == [1, 2, 3]
 
 
-def test_the_supervisor_escalates_through_submit_plan(tmp_path, server):
+def test_the_supervisor_escalates_through_submit_plan(tmp_path: Path, server: ScriptedServer) -> None:
     plan = tool_call("submit_plan", steps=[], acceptance=[], escalate="the item contradicts tests/test_pagination.py")
     book = ScriptBook({"AS-1": plan}, {("AS-1", 1): _write("NOTE = 1\n")})
     settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[])], book)
@@ -127,7 +130,8 @@ def test_the_supervisor_escalates_through_submit_plan(tmp_path, server):
 REFUSED = ["curl http://127.0.0.1:9/x", "wget http://127.0.0.1:9/y", "sh -c true", "git push", "make deploy"]
 
 
-def test_a_coder_that_keeps_asking_for_what_the_policy_refuses_escalates_with_reason_policy(tmp_path, server):
+def test_a_coder_that_keeps_asking_for_what_the_policy_refuses_escalates_with_reason_policy(
+        tmp_path: Path, server: ScriptedServer) -> None:
     coder = [*(tool_call("run", command=command) for command in REFUSED), tool_call("finish", summary="x")]
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): coder})
     settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[])], book)
@@ -141,7 +145,7 @@ def test_a_coder_that_keeps_asking_for_what_the_policy_refuses_escalates_with_re
     assert not server.requests.get("t-qa"), "QA was not asked about work the policy stopped"
 
 
-def test_an_allowed_call_between_refusals_starts_the_count_again(tmp_path, server):
+def test_an_allowed_call_between_refusals_starts_the_count_again(tmp_path: Path, server: ScriptedServer) -> None:
     allowed = tool_call("list_files", path="shop")
     coder = [*(tool_call("run", command=c) for c in REFUSED[:4]), allowed,
              *(tool_call("run", command=c) for c in REFUSED[:4]), tool_call("finish", summary="gave up on curl")]

@@ -6,6 +6,7 @@ The agent here is tests/fakes/fake_agent_cli.py, a fake written for these tests:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from proxy_support import fake_agent_command
 from runner_support import TEST_CONFIG, git, item, make_project, query
 
+from agentsprint.config import Settings
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.runner import actions
 from agentsprint.runner.demo import demo_sandbox
@@ -23,12 +25,12 @@ FIX = ("--replace", "shop/pagination.py", "    start = page * per_page", "    st
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
 
-def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str = "", **budget: Any):
+def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str = "", **budget: Any) -> Settings:
     """A project whose coder is the fake agent CLI run with `options`; item AS-1 with `budget`.
 
     The agent's own log goes to a folder outside the worktree (inside bubblewrap: the sandbox's private
@@ -42,19 +44,19 @@ def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str =
     return make_project(tmp_path / "p", server, [item("AS-1", dod=gates, **budget)], book, config=config)
 
 
-def failure(settings) -> str:
+def failure(settings: Settings) -> str:
     """The detail the item was dead-lettered with."""
     rows = query(settings, "SELECT data_json FROM events WHERE kind = 'item.status'")
     [failed] = [json.loads(data) for (data,) in rows if json.loads(data)["to"] == "failed"]
     return str(failed["detail"])
 
 
-def coder_calls(settings) -> list[tuple[str, int, str]]:
+def coder_calls(settings: Settings) -> list[tuple[str, int, str]]:
     return query(settings, "SELECT outcome, round, role FROM model_calls WHERE role = 'coder' ORDER BY id")
 
 
 @pytest.mark.parametrize("protocol", ["openai-chat", "anthropic-messages", "openai-responses"])
-def test_the_fake_agent_fixes_the_item_through_the_proxy(protocol, tmp_path, server):
+def test_the_fake_agent_fixes_the_item_through_the_proxy(protocol: str, tmp_path: Path, server: ScriptedServer) -> None:
     settings = external(tmp_path, server, "--protocol", protocol, "--calls", "2", *FIX)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "done"}
@@ -66,7 +68,8 @@ def test_the_fake_agent_fixes_the_item_through_the_proxy(protocol, tmp_path, ser
     assert rounds and json.loads(rounds[0][1]).get("coder_summary", "").startswith("external agent exited 0")
 
 
-def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_budget(tmp_path, server):
+def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_budget(
+        tmp_path: Path, server: ScriptedServer) -> None:
     settings = external(tmp_path, server, "--ignore-refusals", "--calls", "100000", tokens=9000)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
@@ -82,7 +85,8 @@ def test_an_agent_that_ignores_refusals_is_stopped_and_the_item_escalates_for_bu
     assert spent[0][0] + spent[0][1] <= 9000
 
 
-def test_an_agent_that_exits_non_zero_after_a_budget_refusal_escalates_for_budget(tmp_path, server):
+def test_an_agent_that_exits_non_zero_after_a_budget_refusal_escalates_for_budget(tmp_path: Path,
+                                                                                  server: ScriptedServer) -> None:
     """Some agents (Codex) end with an error status when the proxy refuses their call: that is the budget."""
     settings = external(tmp_path, server, "--exit", "1", tokens=9000)
 
@@ -98,7 +102,8 @@ def test_an_agent_that_exits_non_zero_after_a_budget_refusal_escalates_for_budge
 @pytest.mark.parametrize("options, needle", [
     (("--exit", "3"), "exited with status 3"),
 ])
-def test_an_agent_that_fails_dead_letters_the_item(options, needle, tmp_path, server):
+def test_an_agent_that_fails_dead_letters_the_item(
+        options: tuple[str, ...], needle: str, tmp_path: Path, server: ScriptedServer) -> None:
     settings = external(tmp_path, server, "--calls", "1", *options)
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "failed"}
@@ -106,7 +111,7 @@ def test_an_agent_that_fails_dead_letters_the_item(options, needle, tmp_path, se
     assert needle in failure(settings)
 
 
-def test_a_missing_executable_dead_letters_the_item(tmp_path, server):
+def test_a_missing_executable_dead_letters_the_item(tmp_path: Path, server: ScriptedServer) -> None:
     settings = external(tmp_path, server)
     text = (settings.root / "agentsprint.toml").read_text()
     command = fake_agent_command("--log-dir", str(tmp_path))
@@ -119,7 +124,7 @@ def test_a_missing_executable_dead_letters_the_item(tmp_path, server):
     assert coder_calls(settings) == []
 
 
-def test_a_hanging_agent_is_killed_at_the_time_budget(tmp_path, server):
+def test_a_hanging_agent_is_killed_at_the_time_budget(tmp_path: Path, server: ScriptedServer) -> None:
     settings = external(tmp_path, server, "--sleep", "60", time="3s")
 
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
@@ -129,7 +134,8 @@ def test_a_hanging_agent_is_killed_at_the_time_budget(tmp_path, server):
 
 
 @pytest.mark.skipif(demo_sandbox() != "bwrap", reason="needs a working bubblewrap")
-def test_an_agent_cannot_write_outside_its_worktree_and_its_work_is_kept(tmp_path, server):
+def test_an_agent_cannot_write_outside_its_worktree_and_its_work_is_kept(
+        tmp_path: Path, server: ScriptedServer) -> None:
     outside = tmp_path / "p" / "shop" / "pricing.py"
     settings = external(tmp_path, server, "--calls", "1", *FIX, "--write", str(outside), "owned\n")
 
@@ -141,7 +147,8 @@ def test_an_agent_cannot_write_outside_its_worktree_and_its_work_is_kept(tmp_pat
     assert "(page - 1) * per_page" in branch, "the agent's work in its worktree is committed on the item branch"
 
 
-def test_the_agent_keeps_its_state_in_a_private_home_and_its_transcript_is_kept_redacted(tmp_path, server):
+def test_the_agent_keeps_its_state_in_a_private_home_and_its_transcript_is_kept_redacted(
+        tmp_path: Path, server: ScriptedServer) -> None:
     secret = "ghp_" + "a1B2" * 9
     settings = external(tmp_path, server, "--calls", "1", *FIX, "--home-file", ".agent/session.json", "null",
                         "--say", f"debug: using {secret}")
@@ -159,7 +166,8 @@ def test_the_agent_keeps_its_state_in_a_private_home_and_its_transcript_is_kept_
     assert json.loads(data)["changed_files"] == ["shop/pagination.py"], "none of the agent's state is in the diff"
 
 
-def test_a_subscription_login_is_sent_as_a_bearer_token_and_its_cost_is_imputed(tmp_path, server, monkeypatch):
+def test_a_subscription_login_is_sent_as_a_bearer_token_and_its_cost_is_imputed(
+        tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_LOGIN_TOKEN", "oat-login-of-the-user")
     settings = external(tmp_path, server, "--protocol", "anthropic-messages", "--calls", "2", *FIX,
                         extra='subscription = true\napi_key_env = "AGENT_LOGIN_TOKEN"\n')

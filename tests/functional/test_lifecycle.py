@@ -9,16 +9,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from runner_support import git, item, make_project, query, state_of
 
-from agentsprint.domain import ItemType, Status
+from agentsprint.config import Settings
+from agentsprint.domain import Item, ItemType, Status
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.runner import actions
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
-from agentsprint.runner.service import run_items
+from agentsprint.runner.service import RunReport, run_items
 from agentsprint.store.items import transition
 
 AGENTSPRINT = str(Path(sys.executable).parent / "agentsprint")
@@ -44,7 +46,7 @@ def note_writer(name: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -52,7 +54,8 @@ def server():
 # --- promise 3: shadow runs ---------------------------------------------------------------------------
 
 
-def test_shadow_spend_has_its_own_scope_and_the_real_run_starts_at_round_one(tmp_path, server):
+def test_shadow_spend_has_its_own_scope_and_the_real_run_starts_at_round_one(
+        tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
 
@@ -77,7 +80,7 @@ def test_shadow_spend_has_its_own_scope_and_the_real_run_starts_at_round_one(tmp
         "the real run starts at round 1, not after the shadow's rounds"
 
 
-def test_shadow_run_stops_at_the_items_budget_without_charging_it(tmp_path, server):
+def test_shadow_run_stops_at_the_items_budget_without_charging_it(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): [tool_call("read_file", path="shop/pagination.py"),
                                                                tool_call("list_files", path="."),
                                                                tool_call("list_files", path="shop"),
@@ -94,7 +97,7 @@ def test_shadow_run_stops_at_the_items_budget_without_charging_it(tmp_path, serv
     assert real_rows in ([], [(0,)]), "nothing charged to the real item budget"
 
 
-def test_shadow_note_in_json_and_junit_names_the_branch(tmp_path, server):
+def test_shadow_note_in_json_and_junit_names_the_branch(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
     junit = tmp_path / "report.xml"
@@ -112,14 +115,15 @@ def test_shadow_note_in_json_and_junit_names_the_branch(tmp_path, server):
 # --- promise 4: drop, selection by live status, overlap warnings, exit code ---------------------------
 
 
-def _escalating_project(tmp_path: Path, server: ScriptedServer, ids: list[str], extra: list | None = None):
+def _escalating_project(
+        tmp_path: Path, server: ScriptedServer, ids: list[str], extra: list[Item] | None = None) -> Settings:
     book = ScriptBook({i: PLANS["AS-1"] for i in ids}, {(i, 1): note_writer(i.lower().replace("-", "")) for i in ids},
                       {(i, 1): REJECT for i in ids})
     items = [item(i, dod=[], rounds=1, type_=ItemType.FEATURE) for i in ids] + (extra or [])
     return make_project(tmp_path / "p", server, items, book)
 
 
-def test_drop_writes_dropped_into_the_committed_item_file(tmp_path, server):
+def test_drop_writes_dropped_into_the_committed_item_file(tmp_path: Path, server: ScriptedServer) -> None:
     settings = _escalating_project(tmp_path, server, ["AS-1"])
     assert run_items(settings, ["AS-1"]).results == {"AS-1": "escalated"}
 
@@ -136,7 +140,7 @@ def test_drop_writes_dropped_into_the_committed_item_file(tmp_path, server):
     assert [(r["id"], r["status"]) for r in listed] == [("AS-1", "dropped")], "a fresh clone does not run it"
 
 
-def test_drop_refuses_when_the_item_file_has_uncommitted_changes(tmp_path, server):
+def test_drop_refuses_when_the_item_file_has_uncommitted_changes(tmp_path: Path, server: ScriptedServer) -> None:
     settings = _escalating_project(tmp_path, server, ["AS-1"])
     run_items(settings, ["AS-1"])
     path = item_file(settings.root, "AS-1")
@@ -149,7 +153,7 @@ def test_drop_refuses_when_the_item_file_has_uncommitted_changes(tmp_path, serve
     assert json.loads(cli(settings.root, "show", "AS-1", "--json").stdout)["status"] == "escalated"
 
 
-def test_bare_run_takes_only_runnable_items_and_exits_by_what_it_ran(tmp_path, server):
+def test_bare_run_takes_only_runnable_items_and_exits_by_what_it_ran(tmp_path: Path, server: ScriptedServer) -> None:
     settings = _escalating_project(tmp_path, server, ["AS-1", "AS-2", "AS-3"])
     assert run_items(settings, ["AS-1", "AS-2", "AS-3"]).results == {i: "escalated" for i in ("AS-1", "AS-2",
                                                                                                 "AS-3")}
@@ -169,7 +173,7 @@ def test_bare_run_takes_only_runnable_items_and_exits_by_what_it_ran(tmp_path, s
     assert lines == ["skipped 3 items: 2 escalated, 1 dropped"], plain.stdout + plain.stderr
 
 
-def test_bare_run_uses_the_live_status_not_the_file(tmp_path, server):
+def test_bare_run_uses_the_live_status_not_the_file(tmp_path: Path, server: ScriptedServer) -> None:
     settings = _escalating_project(tmp_path, server, ["AS-1", "AS-2"])
     svc = actions.open_project(settings)
     with svc.store.session() as session:  # dropped in the store; the file (not yet updated) says todo
@@ -181,7 +185,7 @@ def test_bare_run_uses_the_live_status_not_the_file(tmp_path, server):
     assert report.results == {"AS-2": "escalated"} and report.skipped == {"AS-1": "dropped"}
 
 
-def test_overlap_warnings_are_one_grouped_line_among_this_runs_items(tmp_path, server):
+def test_overlap_warnings_are_one_grouped_line_among_this_runs_items(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({i: PLANS["AS-1"] for i in ("AS-1", "AS-2", "AS-3", "AS-4")},
                       {(i, 1): note_writer(i.lower().replace("-", "")) for i in ("AS-1", "AS-2", "AS-3", "AS-4")},
                       {("AS-4", 1): REJECT})
@@ -197,7 +201,7 @@ def test_overlap_warnings_are_one_grouped_line_among_this_runs_items(tmp_path, s
     assert "AS-1, AS-2, AS-3" in overlap[0] and "AS-4" not in overlap[0]
 
 
-def test_the_cli_prints_the_overlap_warning_once_before_any_item_starts(tmp_path, server):
+def test_the_cli_prints_the_overlap_warning_once_before_any_item_starts(tmp_path: Path, server: ScriptedServer) -> None:
     ids = ("AS-1", "AS-2", "AS-3")
     book = ScriptBook({i: PLANS["AS-1"] for i in ids}, {(i, 1): note_writer(i.lower().replace("-", "")) for i in ids})
     settings = make_project(tmp_path / "p", server, [item(i, dod=[], type_=ItemType.FEATURE) for i in ids], book)
@@ -215,7 +219,7 @@ def test_the_cli_prints_the_overlap_warning_once_before_any_item_starts(tmp_path
 # --- promise 5: a merge refused for the user's uncommitted file --------------------------------------
 
 
-def _blocked_merge(tmp_path: Path, server: ScriptedServer):
+def _blocked_merge(tmp_path: Path, server: ScriptedServer) -> tuple[Settings, Path, RunReport]:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
     user_file = settings.root / "shop" / "pagination.py"
@@ -225,7 +229,7 @@ def _blocked_merge(tmp_path: Path, server: ScriptedServer):
 
 
 def test_a_merge_refused_for_an_uncommitted_file_waits_and_the_next_run_merges_without_a_model_call(
-        tmp_path, server):
+        tmp_path: Path, server: ScriptedServer) -> None:
     settings, user_file, report = _blocked_merge(tmp_path, server)
 
     assert report.results == {"AS-1": "awaiting_review"}, report.notes
@@ -246,7 +250,7 @@ def test_a_merge_refused_for_an_uncommitted_file_waits_and_the_next_run_merges_w
     assert "status: done" in item_file(settings.root, "AS-1").read_text()
 
 
-def test_review_approve_merges_a_blocked_item_once_the_tree_is_clean(tmp_path, server):
+def test_review_approve_merges_a_blocked_item_once_the_tree_is_clean(tmp_path: Path, server: ScriptedServer) -> None:
     settings, _, report = _blocked_merge(tmp_path, server)
     assert report.results == {"AS-1": "awaiting_review"}
     paid = requests_made(server)
@@ -265,7 +269,7 @@ def test_review_approve_merges_a_blocked_item_once_the_tree_is_clean(tmp_path, s
 # --- promise 8: budget top-ups in show and list ------------------------------------------------------
 
 
-def test_show_and_list_report_the_effective_budget_after_a_top_up(tmp_path, server):
+def test_show_and_list_report_the_effective_budget_after_a_top_up(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): [tool_call("read_file", path="shop/pagination.py"),
                                                                tool_call("list_files", path="."),
                                                                tool_call("list_files", path="shop"),

@@ -11,11 +11,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from runner_support import git, item, make_project, query
 
+from agentsprint.config import Settings
 from agentsprint.llm.scripted import ScriptedServer, tool_call
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 
@@ -42,7 +44,7 @@ def cli(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory):
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """One run: AS-1 awaits review, AS-2 escalates on a noisy coloured gate, AS-3 is done."""
     book = ScriptBook({"AS-1": PLANS["AS-1"]},
                       {("AS-1", 1): CODER[("AS-1", 1)],
@@ -63,7 +65,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory):
         yield settings
 
 
-def test_gate_output_is_stored_without_colour_codes(ran) -> None:
+def test_gate_output_is_stored_without_colour_codes(ran: Settings) -> None:
     packages = [json.loads(row[0]) for row in query(ran, "SELECT package_json FROM escalations WHERE item_id = 'AS-2'")]
     outputs = [gate["output"] for rnd in packages[0]["rounds"] for gate in rnd["gates"] if gate["name"] == "tests"]
     assert outputs and "THE REAL ERROR" in outputs[0], "the gate's output is in the package"
@@ -72,7 +74,7 @@ def test_gate_output_is_stored_without_colour_codes(ran) -> None:
     assert ESC not in shown.stdout and "[32m" not in shown.stdout
 
 
-def test_escalations_show_prints_the_end_of_the_gate_output_and_plain_plurals_and_money(ran) -> None:
+def test_escalations_show_prints_the_end_of_the_gate_output_and_plain_plurals_and_money(ran: Settings) -> None:
     shown = cli(ran.root, "escalations", "show", "AS-2")
 
     assert shown.returncode == 0, shown.stderr
@@ -86,7 +88,7 @@ def test_escalations_show_prints_the_end_of_the_gate_output_and_plain_plurals_an
     assert all(len(repr(s["usd"]).split(".")[-1]) <= 6 for s in package["spend"]), package["spend"]
 
 
-def test_review_show_piped_to_a_file_applies_with_git(ran, tmp_path: Path) -> None:
+def test_review_show_piped_to_a_file_applies_with_git(ran: Settings, tmp_path: Path) -> None:
     patch = tmp_path / "AS-1.patch"
     with patch.open("w") as out:
         done = subprocess.run([AGENTSPRINT, "review", "show", "AS-1"], cwd=ran.root, stdout=out,
@@ -98,7 +100,7 @@ def test_review_show_piped_to_a_file_applies_with_git(ran, tmp_path: Path) -> No
     assert check.returncode == 0, check.stderr + text
 
 
-def test_show_finds_ids_in_any_case_and_says_not_found(ran) -> None:
+def test_show_finds_ids_in_any_case_and_says_not_found(ran: Settings) -> None:
     lower = cli(ran.root, "show", "as-3", "--json")
     assert lower.returncode == 0 and json.loads(lower.stdout)["id"] == "AS-3"
     missing = cli(ran.root, "show", "AS-99")
@@ -107,13 +109,13 @@ def test_show_finds_ids_in_any_case_and_says_not_found(ran) -> None:
     assert spent > 0 and spent == round(spent, 6), "USD in JSON is rounded to a millionth"
 
 
-def test_list_accepts_the_board_status_queued(ran) -> None:
+def test_list_accepts_the_board_status_queued(ran: Settings) -> None:
     listed = cli(ran.root, "list", "--status", "queued", "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == [], "nothing waits to start after the run"
 
 
-def test_a_resolved_escalation_is_not_shown_as_open(ran, tmp_path: Path) -> None:
+def test_a_resolved_escalation_is_not_shown_as_open(ran: Settings, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-a", str(ran.root), str(copy)], check=True)
     assert cli(copy, "escalations", "retry", "AS-2", "--add-rounds", "1").returncode == 0
@@ -122,7 +124,7 @@ def test_a_resolved_escalation_is_not_shown_as_open(ran, tmp_path: Path) -> None
     assert not shown.stdout.startswith("AS-2 escalated:")
 
 
-def test_clean_removes_done_and_keeps_waiting_and_escalated_work(ran) -> None:
+def test_clean_removes_done_and_keeps_waiting_and_escalated_work(ran: Settings) -> None:
     """Last of the tests on `ran`: it removes AS-3's work."""
     root = ran.root
     before = git(root, "branch", "--list", "agentsprint/*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ BROKEN_ITEM = "---\nid: AS-9\ntitle: [unclosed\n---\nbody\n"
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -47,7 +48,7 @@ def _commit_all(root: Path) -> None:
     git(root, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "setup")
 
 
-def test_every_problem_is_listed_at_once_with_exit_2_and_no_model_call(tmp_path, server):
+def test_every_problem_is_listed_at_once_with_exit_2_and_no_model_call(tmp_path: Path, server: ScriptedServer) -> None:
     root = _project(tmp_path / "p", server)
     config = (root / "agentsprint.toml").read_text()
     config = config.replace('model = "openai/t-coder"', 'model = "openai/t-coder"\napi_key_env = "T_CODER_KEY"')
@@ -70,7 +71,7 @@ def test_every_problem_is_listed_at_once_with_exit_2_and_no_model_call(tmp_path,
     assert server.requests == {}, "no model was called"
 
 
-def test_a_selected_item_file_that_is_not_committed_is_refused(tmp_path, server):
+def test_a_selected_item_file_that_is_not_committed_is_refused(tmp_path: Path, server: ScriptedServer) -> None:
     root = _project(tmp_path / "p", server)
     item_file = next((root / "backlog").glob("AS-1-*.md"))
     item_file.write_text(item_file.read_text().replace("Work on AS-1.", "Work on AS-1 (edited)."))
@@ -82,7 +83,7 @@ def test_a_selected_item_file_that_is_not_committed_is_refused(tmp_path, server)
     assert server.requests == {}
 
 
-def test_an_edited_but_protected_config_does_not_stop_a_run(tmp_path, server):
+def test_an_edited_but_protected_config_does_not_stop_a_run(tmp_path: Path, server: ScriptedServer) -> None:
     root = _project(tmp_path / "p", server)
     config = root / "agentsprint.toml"
     config.write_text(config.read_text().replace("parallel = 2", "parallel = 1"))
@@ -92,7 +93,7 @@ def test_an_edited_but_protected_config_does_not_stop_a_run(tmp_path, server):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_a_bare_run_reports_a_backlog_file_that_does_not_parse(tmp_path, server):
+def test_a_bare_run_reports_a_backlog_file_that_does_not_parse(tmp_path: Path, server: ScriptedServer) -> None:
     root = _project(tmp_path / "p", server)
     (root / "backlog" / "AS-9-broken.md").write_text(BROKEN_ITEM)
     _commit_all(root)
@@ -103,7 +104,7 @@ def test_a_bare_run_reports_a_backlog_file_that_does_not_parse(tmp_path, server)
     assert "AS-9-broken.md:" in done.stderr and server.requests == {}
 
 
-def test_a_loopback_server_needs_no_key_and_a_clean_project_runs(tmp_path, server):
+def test_a_loopback_server_needs_no_key_and_a_clean_project_runs(tmp_path: Path, server: ScriptedServer) -> None:
     root = _project(tmp_path / "p", server)
 
     done = cli(root, "run", "--ci", "--item", "AS-1")
@@ -113,7 +114,7 @@ def test_a_loopback_server_needs_no_key_and_a_clean_project_runs(tmp_path, serve
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_key_is_kind_auth_and_not_retried(tmp_path, server, status):
+def test_a_refused_key_is_kind_auth_and_not_retried(tmp_path: Path, server: ScriptedServer, status: int) -> None:
     server.add("coder-model", ScriptedReply(status=status), ScriptedReply(content="ok"))
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     gateway = Gateway(settings_for(server, run={"num_retries": 3}), store, backoff=0.0)
@@ -126,7 +127,8 @@ def test_a_refused_key_is_kind_auth_and_not_retried(tmp_path, server, status):
     assert len(server.requests["coder-model"]) == 1, "an auth error is never retried"
 
 
-def test_a_missing_provider_key_is_kind_auth_not_a_retried_server_error(tmp_path, server, monkeypatch):
+def test_a_missing_provider_key_is_kind_auth_not_a_retried_server_error(
+        tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     settings = settings_for(server, run={"num_retries": 3},

@@ -62,7 +62,8 @@ def call(proxy: MeteringProxy, body: dict[str, Any], *, stream: bool = False, ke
 def stream_usage(text: str) -> dict[str, Any]:
     """The last usageMetadata of a Gemini event stream."""
     events = [sse_events(line.encode()) for line in text.splitlines()]
-    return [event for event in events if event][-1]["usageMetadata"]
+    usage: dict[str, Any] = [event for event in events if event][-1]["usageMetadata"]
+    return usage
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from runner_support import item, make_project, query
@@ -17,12 +19,13 @@ KEY = "sk-" + "live0123456789abcdefghij0123456789"
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
 
-def test_a_key_the_coder_writes_and_reads_never_reaches_the_model_or_the_store(tmp_path, server):
+def test_a_key_the_coder_writes_and_reads_never_reaches_the_model_or_the_store(
+        tmp_path: Path, server: ScriptedServer) -> None:
     steps = [tool_call("write_file", path="shop/config.py", content=f"API_KEY = '{KEY}'\n"),
              tool_call("read_file", path="shop/config.py"),
              tool_call("search", pattern="API_KEY", path="shop"),
@@ -40,7 +43,7 @@ def test_a_key_the_coder_writes_and_reads_never_reaches_the_model_or_the_store(t
         assert rows and all(KEY not in (value or "") for (value,) in rows), f"{table}.{column} holds the key"
 
 
-def test_a_key_pasted_into_an_item_body_is_not_sent_to_any_model(tmp_path, server):
+def test_a_key_pasted_into_an_item_body_is_not_sent_to_any_model(tmp_path: Path, server: ScriptedServer) -> None:
     body = f"Call the billing API with key {KEY} (the staging one).\n\n## Acceptance criteria\n- it works\n"
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): [tool_call("finish", summary="nothing to do")]})
     settings = make_project(tmp_path / "p", server, [item("AS-1", dod=[], rounds=1, body=body)], book)
@@ -55,7 +58,7 @@ def test_a_key_pasted_into_an_item_body_is_not_sent_to_any_model(tmp_path, serve
     assert rows and all(KEY not in (value or "") for (value,) in rows)
 
 
-def test_search_does_not_follow_a_symlink_out_of_the_worktree(tmp_path):
+def test_search_does_not_follow_a_symlink_out_of_the_worktree(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("TOPSECRET=hunter2\n")
     worktree = tmp_path / "wt"

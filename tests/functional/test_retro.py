@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from runner_support import item, make_project
@@ -52,9 +52,16 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
+class RanSprint(NamedTuple):
+    root: Path
+    server: ScriptedServer
+    shadow_usage: list[dict[str, Any]]
+
+
 @pytest.fixture(scope="module")
-def sprint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ScriptedServer]]:
-    """The sprint above, run and reviewed; yields the project root and the server that answered it."""
+def sprint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RanSprint]:
+    """The sprint above, run and reviewed; yields the project root, the server that answered it and the
+    usage it reported for the shadow run."""
     with ScriptedServer() as server:
         book = ScriptBook({i: PLANS["AS-1"] for i in ("AS-1", "AS-2", "AS-3")},
                           {("AS-1", 1): writer("one"), ("AS-2", 1): writer("two"), ("AS-3", 1): writer("three"),
@@ -66,7 +73,7 @@ def sprint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Scr
         settings = make_project(tmp_path_factory.mktemp("retro") / "p", server, items, book)
         root = settings.root
         assert run_items(settings, ["AS-1"], shadow=True).results == {"AS-1": "awaiting_review"}
-        server.shadow_usage = list(server.usage)  # type: ignore[attr-defined]
+        shadow_usage = list(server.usage)
         server.usage.clear()
         assert run_items(settings, ["AS-1", "AS-2", "AS-3"]).results == {
             "AS-1": "awaiting_review", "AS-2": "escalated", "AS-3": "awaiting_review"}
@@ -76,7 +83,7 @@ def sprint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Scr
         ok(cli(root, "review", "approve", "AS-3"))
         (root / "backlog" / "sprints").mkdir(exist_ok=True)
         (root / "backlog" / "sprints" / "S1.yml").write_text(SPRINT_FILE)
-        yield root, server
+        yield RanSprint(root, server, shadow_usage)
 
 
 def exported(root: Path, fmt: str, *scope: str) -> str:
@@ -85,8 +92,8 @@ def exported(root: Path, fmt: str, *scope: str) -> str:
     return target.read_text()
 
 
-def test_json_totals_equal_what_the_model_server_reported(sprint):
-    root, server = sprint
+def test_json_totals_equal_what_the_model_server_reported(sprint: RanSprint) -> None:
+    root, server, _ = sprint
     report = json.loads(exported(root, "json", "--sprint", "S1"))
     reported = server.usage
     assert report["calls_total"] == len(reported) > 0
@@ -101,16 +108,15 @@ def test_json_totals_equal_what_the_model_server_reported(sprint):
     assert sum(v["usd"] for v in roles) == pytest.approx(report["usd_total"], abs=0.5e-6 * (len(roles) + 1))
 
 
-def test_a_shadow_run_is_reported_apart(sprint):
-    root, server = sprint
+def test_a_shadow_run_is_reported_apart(sprint: RanSprint) -> None:
+    root, _, shadow = sprint
     report = json.loads(exported(root, "json", "--sprint", "S1"))
-    shadow = server.shadow_usage
     assert report["shadow"]["calls"] == len(shadow) > 0 and report["shadow"]["items"] == ["AS-1"]
     assert report["shadow"]["tokens_total"] == sum(u["prompt_tokens"] + u["completion_tokens"] for u in shadow)
 
 
-def test_json_figures_of_the_sprint(sprint):
-    root, _ = sprint
+def test_json_figures_of_the_sprint(sprint: RanSprint) -> None:
+    root = sprint.root
     report = json.loads(exported(root, "json", "--sprint", "S1"))
     assert report["schema_version"] == 1 and report["scope"]["sprint"]["name"] == "S1"
     assert (report["items_planned"], report["items_done"], report["items_escalated"]) == (3, 2, 1)
@@ -126,9 +132,9 @@ def test_json_figures_of_the_sprint(sprint):
     assert report["budget_overruns"] == []
 
 
-def test_forecast_error_measures_done_items_against_planning_forecasts(sprint):
+def test_forecast_error_measures_done_items_against_planning_forecasts(sprint: RanSprint) -> None:
     """AS-1 and AS-3 are the done bugs: each is forecast from the other (as `show` prints), AS-3 ran two rounds."""
-    root, _ = sprint
+    root = sprint.root
     report = json.loads(exported(root, "json", "--sprint", "S1"))
     spent = {r["id"]: float(r["usd"]) for r in csv.DictReader(io.StringIO(exported(root, "csv", "--sprint", "S1")))}
     forecast = {i: json.loads(ok(cli(root, "show", i, "--json")))["forecast"] for i in ("AS-1", "AS-3")}
@@ -142,8 +148,8 @@ def test_forecast_error_measures_done_items_against_planning_forecasts(sprint):
     assert f"median {median} over their forecast" in ok(cli(root, "retro", "--sprint", "S1"))
 
 
-def test_every_format_shows_the_same_figures(sprint):
-    root, _ = sprint
+def test_every_format_shows_the_same_figures(sprint: RanSprint) -> None:
+    root = sprint.root
     report = json.loads(exported(root, "json"))
     markdown = exported(root, "md")
     for heading in ("## Findings", "## Outcome", "## Token ROI", "## Handoffs", "## Review bottleneck",
@@ -159,8 +165,8 @@ def test_every_format_shows_the_same_figures(sprint):
     assert "Findings" in terminal and "Token ROI" in terminal
 
 
-def test_bad_scopes_are_usage_errors(sprint):
-    root, _ = sprint
+def test_bad_scopes_are_usage_errors(sprint: RanSprint) -> None:
+    root = sprint.root
     for args, message in ((["--sprint", "S9"], "no sprint named 'S9'"), (["--item", "AS-99"], "AS-99: no such item"),
                           (["--since", "yesterday"], "--since 'yesterday': not a date"),
                           (["--format", "pdf"], "--format 'pdf'"), (["-o", "out.txt"], "-o out.txt")):
@@ -169,8 +175,8 @@ def test_bad_scopes_are_usage_errors(sprint):
         assert "Traceback" not in done.stderr
 
 
-def test_trend_lists_the_sprint(sprint):
-    root, _ = sprint
+def test_trend_lists_the_sprint(sprint: RanSprint) -> None:
+    root = sprint.root
     trend = json.loads(ok(cli(root, "retro", "--trend", "--format", "json")))
     assert [row["sprint"] for row in trend["trend"]] == ["S1"]
     assert trend["trend"][0]["first_pass_rate"] == 1.0
@@ -265,10 +271,10 @@ def coloured_pixels(image: Any, box: tuple[int, int, int, int]) -> int:
 
 
 @needs_chromium
-def test_the_html_report_draws_every_chart_offline(sprint, tmp_path):
+def test_the_html_report_draws_every_chart_offline(sprint: RanSprint, tmp_path: Path) -> None:
     from PIL import Image
 
-    root, _ = sprint
+    root = sprint.root
     page = tmp_path / "retro.html"
     page.write_text(exported(root, "html", "--sprint", "S1"))
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//""", page.read_text()), \
@@ -285,7 +291,7 @@ def test_the_html_report_draws_every_chart_offline(sprint, tmp_path):
 
 
 @needs_chromium
-def test_the_network_check_sees_a_remote_reference(tmp_path):
+def test_the_network_check_sees_a_remote_reference(tmp_path: Path) -> None:
     page = tmp_path / "remote.html"
     page.write_text('<!doctype html><html><body><img src="https://cdn.example.com/chart.png"></body></html>')
     requests = chromium(page, tmp_path / "x.png", f"--screenshot={tmp_path / 'x.png'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ REJECT = tool_call("submit_verdict", verdict="reject", reasons=["not good enough
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
 
@@ -33,7 +34,8 @@ def _unittest_passes(root: Path) -> bool:
     return done.returncode == 0
 
 
-def test_success_awaits_review_then_approve_merges_and_tests_pass_on_base(tmp_path, server):
+def test_success_awaits_review_then_approve_merges_and_tests_pass_on_base(
+        tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     root = tmp_path / "p"
     settings = make_project(root, server, [item("AS-1", dod=[{"tests": "python -m unittest -q"}, "secrets",
@@ -57,7 +59,7 @@ def test_success_awaits_review_then_approve_merges_and_tests_pass_on_base(tmp_pa
     assert reviews[0][0] == "approve" and reviews[0][1] == "lead" and reviews[0][2] <= reviews[0][3]
 
 
-def test_three_rejections_escalate_with_the_package(tmp_path, server):
+def test_three_rejections_escalate_with_the_package(tmp_path: Path, server: ScriptedServer) -> None:
     coder = {("AS-1", r): [tool_call("write_file", path="shop/note.py", content=f"ROUND = {r}\n"),
                            tool_call("finish", summary=f"round {r}")] for r in (1, 2, 3)}
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, coder, {("AS-1", r): REJECT for r in (1, 2, 3)})
@@ -77,7 +79,7 @@ def test_three_rejections_escalate_with_the_package(tmp_path, server):
     assert branch_files == "ROUND = 3\n", "the work is preserved on the item branch"
 
 
-def test_budget_exhaustion_escalates_without_overspending(tmp_path, server):
+def test_budget_exhaustion_escalates_without_overspending(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): [tool_call("read_file", path="shop/pagination.py"),
                                                                tool_call("list_files", path="."),
                                                                tool_call("list_files", path="shop"),
@@ -94,7 +96,7 @@ def test_budget_exhaustion_escalates_without_overspending(tmp_path, server):
     assert refused == 1
 
 
-def test_protected_test_edit_fails_the_gate(tmp_path, server):
+def test_protected_test_edit_fails_the_gate(tmp_path: Path, server: ScriptedServer) -> None:
     cheat = [tool_call("write_file", path="tests/test_pagination.py", content="# all good\n"),
              tool_call("finish", summary="tests fixed")]
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): cheat})
@@ -109,7 +111,7 @@ def test_protected_test_edit_fails_the_gate(tmp_path, server):
     assert not server.requests.get("t-qa"), "a failing gate rejects without a QA model call"
 
 
-def test_path_escape_and_disallowed_command_are_refused_and_recorded(tmp_path, server):
+def test_path_escape_and_disallowed_command_are_refused_and_recorded(tmp_path: Path, server: ScriptedServer) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("top secret")
     steps = [tool_call("read_file", path="../../secret.txt"), tool_call("read_file", path=str(outside)),
@@ -126,7 +128,7 @@ def test_path_escape_and_disallowed_command_are_refused_and_recorded(tmp_path, s
     assert all("top secret" not in (m.get("content") or "") for m in tool_messages)
 
 
-def test_malformed_handoff_is_counted_and_recovered(tmp_path, server):
+def test_malformed_handoff_is_counted_and_recovered(tmp_path: Path, server: ScriptedServer) -> None:
     steps = [ScriptedReply(content="I will now fix the bug by editing the file."),
              tool_call("teleport", where="prod"),
              ScriptedReply(tool_calls=[tool_call("read_file", path="shop/pagination.py")], malformed_json=True),
@@ -143,7 +145,7 @@ def test_malformed_handoff_is_counted_and_recovered(tmp_path, server):
     assert "teleport" in replies_to_model, "the validation error was sent back to the model"
 
 
-def test_provider_500s_are_retried(tmp_path, server):
+def test_provider_500s_are_retried(tmp_path: Path, server: ScriptedServer) -> None:
     server.add("t-supervisor", ScriptedReply(status=500), ScriptedReply(status=500))
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
@@ -154,7 +156,7 @@ def test_provider_500s_are_retried(tmp_path, server):
     assert retries == 2
 
 
-def test_provider_down_dead_letters_the_item_with_a_clear_reason(tmp_path, server):
+def test_provider_down_dead_letters_the_item_with_a_clear_reason(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     settings = make_project(tmp_path / "p", server, [item("AS-1")], book,
                             config=TEST_CONFIG.replace("{base}", "http://127.0.0.1:9/v1"))
@@ -166,7 +168,8 @@ def test_provider_down_dead_letters_the_item_with_a_clear_reason(tmp_path, serve
     assert "connection" in failed[0].detail.lower() or "127.0.0.1:9" in failed[0].detail
 
 
-def test_a_provider_failure_reaches_the_item_with_its_kind_and_retry_count(tmp_path, server):
+def test_a_provider_failure_reaches_the_item_with_its_kind_and_retry_count(
+        tmp_path: Path, server: ScriptedServer) -> None:
     server.add("t-supervisor", *[ScriptedReply(status=500)] * 3)  # num_retries = 2: three attempts, all fail
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX})
     settings = make_project(tmp_path / "p", server, [item("AS-1")], book)
@@ -178,7 +181,7 @@ def test_a_provider_failure_reaches_the_item_with_its_kind_and_retry_count(tmp_p
     assert failed.detail.endswith("(after 2 retries)"), failed.detail
 
 
-def test_depends_on_waits_for_the_dependency(tmp_path, server):
+def test_depends_on_waits_for_the_dependency(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX, ("AS-2", 1): [
         tool_call("write_file", path="shop/extra.py", content="X = 1\n"), tool_call("finish", summary="x")]})
     items = [item("AS-2", depends_on=["AS-1"], type_=ItemType.FEATURE),
@@ -195,7 +198,7 @@ def test_depends_on_waits_for_the_dependency(tmp_path, server):
     assert [s[0] for s in starts] == ["AS-1", "AS-2"] and starts[1][1] >= ends["AS-1"]
 
 
-def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, server):
+def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): FIX, ("AS-1", 2): [
         tool_call("write_file", path="shop/notes.py", content="NOTE = 'pages start at 1'\n"),
         tool_call("finish", summary="documented")]})
@@ -215,7 +218,7 @@ def test_human_reject_starts_a_new_round_with_the_comment_as_finding(tmp_path, s
 
 
 @pytest.mark.postgres
-def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
+def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path: Path, server: ScriptedServer) -> None:
     from worker_support import fresh_database
 
     base = postgres_url()
@@ -237,7 +240,7 @@ def test_run_on_postgres_uses_its_own_executor_and_retires_it(tmp_path, server):
         store.close()
 
 
-def test_shadow_run_measures_but_leaves_the_item_and_the_base_untouched(tmp_path, server):
+def test_shadow_run_measures_but_leaves_the_item_and_the_base_untouched(tmp_path: Path, server: ScriptedServer) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
                       {("AS-1", 1): FIX, ("AS-2", 1): [
                           tool_call("write_file", path="shop/extra.py", content="X = 1\n"),

@@ -21,7 +21,7 @@ from durability_support import ITEM_IDS, cli, kill_group, new_project, serve_boo
 from runner_support import TEST_CONFIG, query
 
 from agentsprint.config import Settings
-from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
+from agentsprint.llm.scripted import Responder, ScriptedReply, ScriptedServer
 from agentsprint.money import usd_value
 from agentsprint.runner.stopping import INTERRUPT_DRAIN_SECONDS
 
@@ -37,7 +37,7 @@ class Hold:
         for model, responder in sprint_book().responders("t").items():
             server.add(model, responder=self.wrap(model, responder))
 
-    def wrap(self, model: str, responder: Any) -> Any:
+    def wrap(self, model: str, responder: Responder) -> Responder:
         def answer(body: dict[str, Any]) -> ScriptedReply:
             reply = responder(body)
             with self.lock:
@@ -62,7 +62,8 @@ def wait_for(event: threading.Event, proc: subprocess.Popen[bytes], timeout: flo
 def show_spent(settings: Settings, item_id: str) -> dict[str, Any]:
     shown = cli(settings.root, "show", item_id, "--json")
     assert shown.returncode == 0, shown.stderr
-    return json.loads(shown.stdout)["spent"]  # type: ignore[no-any-return]
+    spent: dict[str, Any] = json.loads(shown.stdout)["spent"]
+    return spent
 
 
 def charged(settings: Settings, item_id: str) -> tuple[int, float]:

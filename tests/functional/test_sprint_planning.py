@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from runner_support import git, query
@@ -14,12 +16,12 @@ from agentsprint.llm.scripted import ScriptedServer
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path: Path) -> Iterator[Path]:
     with ScriptedServer() as server:
         yield sprint_project(tmp_path / "p", server)
 
 
-def test_plan_commit_and_run_a_sprint_in_ci(project):
+def test_plan_commit_and_run_a_sprint_in_ci(project: Path) -> None:
     plan = plan_and_commit(project, "S1", "--tokens", "200000", "--usd", "2", "--review-hours", "1")
 
     assert [i["id"] for i in plan["items"]] == ["AS-1", "AS-2"]
@@ -60,7 +62,7 @@ def test_plan_commit_and_run_a_sprint_in_ci(project):
     assert "items: [AS-2]" in (project / "backlog/sprints/S2.yml").read_text()
 
 
-def test_a_sprint_of_items_that_pass_exits_0(project):
+def test_a_sprint_of_items_that_pass_exits_0(project: Path) -> None:
     plan_and_commit(project, "S1", "--tokens", "200000", "--usd", "0.6")
     assert json.loads(cli(project, "sprint", "show", "S1", "--json").stdout)["items"][0]["id"] == "AS-1"
 
@@ -73,7 +75,7 @@ def test_a_sprint_of_items_that_pass_exits_0(project):
     assert "retro: cost per done item $" in closed.stdout and "first-pass rate 100" in closed.stdout, closed.stdout
 
 
-def test_a_sprint_file_naming_an_unknown_item_or_a_negative_capacity_is_refused_at_its_line(project):
+def test_a_sprint_file_naming_an_unknown_item_or_a_negative_capacity_is_refused_at_its_line(project: Path) -> None:
     path = project / "backlog/sprints/S9.yml"
     path.parent.mkdir()
     text = "name: S9\ncapacity: {tokens: 100}\nitems:\n  - AS-1\n  - AS-77\n"
@@ -101,7 +103,7 @@ def test_a_sprint_file_naming_an_unknown_item_or_a_negative_capacity_is_refused_
     assert unknown.returncode == 2
 
 
-def test_forecast_apply_rewrites_the_budget_from_history(project):
+def test_forecast_apply_rewrites_the_budget_from_history(project: Path) -> None:
     plan_and_commit(project, "S1", "--tokens", "200000", "--usd", "0.6")
     assert cli(project, "run", "--sprint", "S1", "--ci").returncode == 0
     table = json.loads(cli(project, "forecast", "--type", "bug", "--json").stdout)
@@ -127,7 +129,7 @@ def test_forecast_apply_rewrites_the_budget_from_history(project):
     assert "forecast  p50" in page and "budget below the forecast p50 (tokens)" in page
 
 
-def test_sprint_show_has_the_review_queue_against_review_hours(tmp_path):
+def test_sprint_show_has_the_review_queue_against_review_hours(tmp_path: Path) -> None:
     from runner_support import item
 
     with ScriptedServer() as server:
@@ -148,7 +150,7 @@ def test_sprint_show_has_the_review_queue_against_review_hours(tmp_path):
         assert [(s["name"], s["by_status"]) for s in listed] == [("S1", {"awaiting_review": 1})]
 
 
-def test_epics_are_files_with_their_items_and_spend(project):
+def test_epics_are_files_with_their_items_and_spend(project: Path) -> None:
     made = cli(project, "epic", "new", "billing", "--tokens", "1000", "--usd", "2", "--title", "Billing")
     assert made.returncode == 0 and (project / "backlog/epics/billing.yml").is_file()
     assert cli(project, "epic", "new", "billing", "--tokens", "1", "--usd", "1").returncode == 2

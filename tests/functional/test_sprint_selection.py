@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from runner_support import item, make_project
 from test_cli_run import cli
 
+from agentsprint.config import Settings
 from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.runner.demo_script import CODER, PLANS, ScriptBook
 from agentsprint.runner.service import RunError, run_items
@@ -17,7 +20,7 @@ from agentsprint.store.tables import SprintItemRow, SprintRow
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path: Path) -> Iterator[Settings]:
     book = ScriptBook({"AS-1": PLANS["AS-1"]}, {("AS-1", 1): CODER[("AS-1", 1)]})
     with ScriptedServer() as server:
         settings = make_project(tmp_path / "p", server, [item("AS-1"), item("AS-2", scope=["shop/x.py"])], book)
@@ -29,7 +32,7 @@ def project(tmp_path):
         yield settings
 
 
-def test_list_and_run_a_sprint(project):
+def test_list_and_run_a_sprint(project: Settings) -> None:
     listed = json.loads(cli(project.root, "list", "--sprint", "S1", "--json").stdout)
     assert [i["id"] for i in listed] == ["AS-1"]
     assert cli(project.root, "list", "--sprint", "nope").returncode == 2
@@ -39,7 +42,7 @@ def test_list_and_run_a_sprint(project):
         run_items(project, sprint="nope")
 
 
-def test_items_of_a_sprint_share_its_budget(tmp_path):
+def test_items_of_a_sprint_share_its_budget(tmp_path: Path) -> None:
     book = ScriptBook({"AS-1": PLANS["AS-1"], "AS-2": PLANS["AS-1"]},
                       {("AS-1", 1): CODER[("AS-1", 1)], ("AS-2", 1): CODER[("AS-1", 1)]})
     with ScriptedServer() as server:
@@ -67,7 +70,7 @@ def _two_items_book() -> ScriptBook:
                       {("AS-1", 1): CODER[("AS-1", 1)], ("AS-2", 1): CODER[("AS-1", 1)]})
 
 
-def test_a_sprint_budget_applies_even_when_items_are_run_by_id(tmp_path):
+def test_a_sprint_budget_applies_even_when_items_are_run_by_id(tmp_path: Path) -> None:
     from runner_support import query
 
     with ScriptedServer() as server:
@@ -88,7 +91,7 @@ def test_a_sprint_budget_applies_even_when_items_are_run_by_id(tmp_path):
         assert limit == 12000 and 0 < spent + reserved <= limit
 
 
-def test_an_epic_budget_file_is_a_circuit_breaker_over_its_items(tmp_path):
+def test_an_epic_budget_file_is_a_circuit_breaker_over_its_items(tmp_path: Path) -> None:
     from runner_support import query
 
     from agentsprint.domain import Item
@@ -109,7 +112,7 @@ def test_an_epic_budget_file_is_a_circuit_breaker_over_its_items(tmp_path):
         assert limit == 12000 and 0 < spent + reserved <= limit
 
 
-def test_a_broken_epic_file_names_itself(tmp_path):
+def test_a_broken_epic_file_names_itself(tmp_path: Path) -> None:
     from agentsprint.backlog.epics import epic_budget
     from agentsprint.backlog.errors import BacklogError
 

@@ -43,7 +43,7 @@ def wait_for_progress(settings: Settings, proc: subprocess.Popen[bytes], timeout
     raise AssertionError(f"no progress within {timeout} s")
 
 
-def test_stop_freezes_the_run_and_run_resumes_it_to_the_same_end(tmp_path):
+def test_stop_freezes_the_run_and_run_resumes_it_to_the_same_end(tmp_path: Path) -> None:
     with ScriptedServer() as server:
         serve_book(server, sprint_book(), *LATENCY)
         baseline = new_project(tmp_path / "baseline", server.base_url)
@@ -84,7 +84,7 @@ def test_stop_freezes_the_run_and_run_resumes_it_to_the_same_end(tmp_path):
     assert got.over_budget == [] and got.chain[1] is None
 
 
-def test_a_dead_lettered_item_is_listed_and_retried_after_the_provider_is_fixed(tmp_path):
+def test_a_dead_lettered_item_is_listed_and_retried_after_the_provider_is_fixed(tmp_path: Path) -> None:
     with ScriptedServer() as server:
         serve_book(server, sprint_book(), 0.0, 0.0)
         items = [item("AS-1", dod=["secrets", {"review": "human"}], scope=["shop/pagination.py"])]

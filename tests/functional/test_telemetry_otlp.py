@@ -81,7 +81,7 @@ def attrs(span: Span) -> dict[str, Any]:
     return {a.key: next(iter(MessageToDict(a.value).values())) for a in span.attributes}
 
 
-def test_a_real_run_sends_one_trace_with_the_span_tree(received) -> None:
+def test_a_real_run_sends_one_trace_with_the_span_tree(received: tuple[Path, Receiver, list[dict[str, Any]]]) -> None:
     _, receiver, _ = received
     spans = receiver.spans
     assert receiver.paths and set(receiver.paths) == {"/v1/traces"}
@@ -94,7 +94,8 @@ def test_a_real_run_sends_one_trace_with_the_span_tree(received) -> None:
     assert len(spans) == len(set(names)), "each span once"
 
 
-def test_usage_on_model_calls_totals_what_the_provider_reported(received) -> None:
+def test_usage_on_model_calls_totals_what_the_provider_reported(
+        received: tuple[Path, Receiver, list[dict[str, Any]]]) -> None:
     _, receiver, usage = received
     chats = [attrs(s) for s in receiver.spans if s.name.startswith("chat ")]
     assert len(chats) == len(usage)
@@ -107,7 +108,8 @@ def test_usage_on_model_calls_totals_what_the_provider_reported(received) -> Non
     assert not [a for a in others + chats if "gen_ai.tool.call.arguments" in a], "no content by default"
 
 
-def test_the_offline_export_holds_the_same_spans(received, tmp_path) -> None:
+def test_the_offline_export_holds_the_same_spans(
+        received: tuple[Path, Receiver, list[dict[str, Any]]], tmp_path: Path) -> None:
     root, receiver, _ = received
     out = tmp_path / "trace.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTSPRINT_", "OTEL_"))}
@@ -120,7 +122,8 @@ def test_the_offline_export_holds_the_same_spans(received, tmp_path) -> None:
     assert f"{len(written)} spans written" in done.stdout
 
 
-def test_an_unknown_export_format_is_a_usage_error(received, tmp_path) -> None:
+def test_an_unknown_export_format_is_a_usage_error(
+        received: tuple[Path, Receiver, list[dict[str, Any]]], tmp_path: Path) -> None:
     root, _, _ = received
     out = tmp_path / "x.json"
     done = subprocess.run([AGENTSPRINT, "audit", "export", "--format", "otlp-proto", "-o", str(out)], cwd=root,

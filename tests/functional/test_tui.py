@@ -82,7 +82,7 @@ def screen_text(app: AgentSprintApp, selector: str) -> str:
 # --- backlog ---------------------------------------------------------------------------------------
 
 
-async def test_backlog_shows_items_live_status_spend_and_the_broken_file(shared):
+async def test_backlog_shows_items_live_status_spend_and_the_broken_file(shared: Settings) -> None:
     app = make_app(shared)
     async with app.run_test(size=(160, 40)):
         await settle(app)
@@ -95,7 +95,7 @@ async def test_backlog_shows_items_live_status_spend_and_the_broken_file(shared)
     assert rows["AS-9-broken"][2] == "invalid"
 
 
-async def test_filter_narrows_as_you_type_and_escape_clears_it(shared):
+async def test_filter_narrows_as_you_type_and_escape_clears_it(shared: Settings) -> None:
     app = make_app(shared)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
@@ -115,7 +115,7 @@ async def test_filter_narrows_as_you_type_and_escape_clears_it(shared):
     assert cleared == ["AS-1", "AS-2", "AS-3", "AS-9-broken"]
 
 
-async def test_enter_opens_the_items_detail_with_rounds_spend_and_transitions(shared):
+async def test_enter_opens_the_items_detail_with_rounds_spend_and_transitions(shared: Settings) -> None:
     app = make_app(shared)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
@@ -129,7 +129,8 @@ async def test_enter_opens_the_items_detail_with_rounds_spend_and_transitions(sh
     assert back == "BacklogScreen"
 
 
-async def test_new_item_is_validated_like_add_and_written_only_when_valid(tmp_path, server):
+async def test_new_item_is_validated_like_add_and_written_only_when_valid(
+        tmp_path: Path, server: ScriptedServer) -> None:
     settings = _fresh(tmp_path, server)
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -165,7 +166,8 @@ def _editor(tmp_path: Path, sed: str) -> str:
     return str(script)
 
 
-async def test_edit_refuses_to_save_an_invalid_file_and_saves_a_valid_one(tmp_path, server, monkeypatch):
+async def test_edit_refuses_to_save_an_invalid_file_and_saves_a_valid_one(
+        tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _fresh(tmp_path, server)
     path = next(settings.backlog_dir.glob("AS-1-*.md"))
     before = path.read_text()
@@ -190,7 +192,7 @@ async def test_edit_refuses_to_save_an_invalid_file_and_saves_a_valid_one(tmp_pa
 # --- inbox, review, escalations ------------------------------------------------------------------
 
 
-async def test_inbox_lists_what_waits_oldest_first_with_wait_spend_and_what_approving_does(shared):
+async def test_inbox_lists_what_waits_oldest_first_with_wait_spend_and_what_approving_does(shared: Settings) -> None:
     app = make_app(shared, clock=lambda: frozen_clock(shared), start="inbox")
     async with app.run_test(size=(160, 40)):
         await settle(app)
@@ -201,7 +203,7 @@ async def test_inbox_lists_what_waits_oldest_first_with_wait_spend_and_what_appr
     assert rows[0][5].startswith("rounds:") and rows[1][5] == "review round 1: 1 file, 2 lines", rows
 
 
-async def test_the_inbox_says_when_approving_would_make_a_merge_commit_or_conflict(project):
+async def test_the_inbox_says_when_approving_would_make_a_merge_commit_or_conflict(project: Settings) -> None:
     settings = project
     (settings.root / "NOTES.md").write_text("notes\n")
     git(settings.root, "add", "NOTES.md")
@@ -228,7 +230,7 @@ async def _open_review(app: AgentSprintApp, pilot: Any) -> None:
     await settle(app)
 
 
-async def test_review_shows_the_diff_unified_or_split_with_gates_and_qa_reasons(shared):
+async def test_review_shows_the_diff_unified_or_split_with_gates_and_qa_reasons(shared: Settings) -> None:
     app = make_app(shared, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_review(app, pilot)
@@ -253,7 +255,7 @@ async def test_review_shows_the_diff_unified_or_split_with_gates_and_qa_reasons(
     assert wide_split is True, "split automatically on a wide terminal"
 
 
-async def test_approve_merges_into_the_base_branch(project, server):
+async def test_approve_merges_into_the_base_branch(project: Settings, server: ScriptedServer) -> None:
     settings = project
     app = make_app(settings, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -269,7 +271,8 @@ async def test_approve_merges_into_the_base_branch(project, server):
     assert left == ["AS-2"]
 
 
-async def test_reject_with_a_comment_starts_a_new_round_working_on_it(project, server):
+async def test_reject_with_a_comment_starts_a_new_round_working_on_it(
+        project: Settings, server: ScriptedServer) -> None:
     settings = project
     app = make_app(settings, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -307,7 +310,8 @@ def _recording(seen: list[str], steps: list[Any]) -> Any:
     return answer
 
 
-async def test_escalation_package_retry_adds_budget_and_queues_the_item(project, server):
+async def test_escalation_package_retry_adds_budget_and_queues_the_item(
+        project: Settings, server: ScriptedServer) -> None:
     settings = project
     app = make_app(settings, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -328,7 +332,8 @@ async def test_escalation_package_retry_adds_budget_and_queues_the_item(project,
     assert query(settings, "SELECT limit_tokens FROM budgets WHERE scope = 'item:AS-2'") == [(65000,)]
 
 
-async def test_escalation_drop_asks_then_commits_dropped_into_the_file(project, server):
+async def test_escalation_drop_asks_then_commits_dropped_into_the_file(
+        project: Settings, server: ScriptedServer) -> None:
     settings = project
     app = make_app(settings, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -349,7 +354,8 @@ async def test_escalation_drop_asks_then_commits_dropped_into_the_file(project, 
 # --- run monitor -----------------------------------------------------------------------------------
 
 
-async def test_the_monitor_shows_a_run_from_another_process_and_the_kill_switch_stops_it(tmp_path, server):
+async def test_the_monitor_shows_a_run_from_another_process_and_the_kill_switch_stops_it(
+        tmp_path: Path, server: ScriptedServer) -> None:
     serve_book(server, sprint_book(), 0.3, 0.5)
     settings = new_project(tmp_path / "p", server.base_url)
     proc = start(settings.root, "run", "--ci", "--json", log=tmp_path / "run.log")
@@ -395,7 +401,7 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def test_starting_a_run_launches_agentsprint_run_detached(project, server):
+async def test_starting_a_run_launches_agentsprint_run_detached(project: Settings, server: ScriptedServer) -> None:
     settings = project
     app = make_app(settings, start="monitor")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -415,7 +421,7 @@ async def test_starting_a_run_launches_agentsprint_run_detached(project, server)
 # --- settings, bad input, the command -------------------------------------------------------------
 
 
-async def test_keys_are_remapped_by_binding_id(shared):
+async def test_keys_are_remapped_by_binding_id(shared: Settings) -> None:
     settings = shared.model_copy(update={"tui": shared.tui.model_copy(update={"keys": {"inbox": "i"}})})
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -427,7 +433,7 @@ async def test_keys_are_remapped_by_binding_id(shared):
     assert (after_old_key, after_new_key) == ("BacklogScreen", "InboxScreen")
 
 
-def test_an_unknown_binding_id_is_a_config_error_naming_it(tmp_path):
+def test_an_unknown_binding_id_is_a_config_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "agentsprint.toml").write_text('[tui.keys]\ninbx = "i"\n')
     with pytest.raises(ConfigError, match=r"agentsprint.toml: tui.keys.inbx: no such binding id"):
         make_app(load_settings(tmp_path, environ={}))
@@ -436,7 +442,8 @@ def test_an_unknown_binding_id_is_a_config_error_naming_it(tmp_path):
     assert done.returncode == 2 and "tui.keys.inbx" in done.stderr and "Traceback" not in done.stderr
 
 
-async def test_a_store_that_is_not_a_database_is_a_message_not_a_traceback(tmp_path, server):
+async def test_a_store_that_is_not_a_database_is_a_message_not_a_traceback(
+        tmp_path: Path, server: ScriptedServer) -> None:
     settings = _fresh(tmp_path, server)
     settings.state_dir.mkdir(exist_ok=True)
     Path(settings.database_url.removeprefix("sqlite:///")).write_text("not a database\n")
@@ -452,7 +459,8 @@ async def test_a_store_that_is_not_a_database_is_a_message_not_a_traceback(tmp_p
     assert alive
 
 
-async def test_without_a_store_yet_the_backlog_shows_and_the_inbox_is_empty(tmp_path, server):
+async def test_without_a_store_yet_the_backlog_shows_and_the_inbox_is_empty(
+        tmp_path: Path, server: ScriptedServer) -> None:
     settings = _fresh(tmp_path, server)
     app = make_app(settings, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -466,7 +474,7 @@ async def test_without_a_store_yet_the_backlog_shows_and_the_inbox_is_empty(tmp_
     assert not Path(settings.database_url.removeprefix("sqlite:///")).exists(), "reading created no database"
 
 
-async def test_question_mark_shows_the_keys_and_the_palette_finds_screen_actions(shared):
+async def test_question_mark_shows_the_keys_and_the_palette_finds_screen_actions(shared: Settings) -> None:
     app = make_app(shared, start="inbox")
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_review(app, pilot)
@@ -479,7 +487,7 @@ async def test_question_mark_shows_the_keys_and_the_palette_finds_screen_actions
     assert {"Approve", "Reject", "Next file", "Inbox"} <= set(commands), commands
 
 
-def test_bare_agentsprint_prints_help_when_not_on_a_terminal(tmp_path):
+def test_bare_agentsprint_prints_help_when_not_on_a_terminal(tmp_path: Path) -> None:
     done = subprocess.run([AGENTSPRINT], cwd=tmp_path, capture_output=True, text=True, env=cli_env(), timeout=60,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0 and "Usage:" in done.stdout and " tui " in done.stdout

@@ -8,10 +8,11 @@ them. After a deliberate change of a screen: `pytest tests/functional/test_tui_s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from tui_support import break_a_file, frozen_clock, review_project
 
@@ -22,6 +23,14 @@ from agentsprint.llm.scripted import ScriptedServer
 from agentsprint.tui.app import make_app
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+class SnapCompare(Protocol):
+    """pytest-textual-snapshot's `snap_compare` fixture: the plugin ships no type information (and its own
+    annotation of the fixture names only the first argument), so its comparison function is spelled here."""
+
+    def __call__(self, app: App[Any], press: Iterable[str] = (), terminal_size: tuple[int, int] = (80, 24),
+                 run_before: Callable[[Pilot[Any]], Awaitable[None] | None] | None = None) -> bool: ...
 
 
 @pytest.fixture(scope="module")
@@ -60,59 +69,59 @@ def app(settings: Settings, start: str = "backlog") -> Any:
 
 @pytest.mark.parametrize("size", SIZES)
 class TestBacklog:
-    def test_table(self, snap_compare, shared, size):
+    def test_table(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared), terminal_size=size, run_before=after())
 
-    def test_filtered(self, snap_compare, shared, size):
+    def test_filtered(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared), terminal_size=size, run_before=after("slash", *"type:bug"))
 
-    def test_detail(self, snap_compare, shared, size):
+    def test_detail(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared), terminal_size=size, run_before=after("down", "enter"))
 
-    def test_new_item_form(self, snap_compare, shared, size):
+    def test_new_item_form(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared), terminal_size=size, run_before=after("n"))
 
 
 @pytest.mark.parametrize("size", SIZES)
 class TestInbox:
-    def test_inbox(self, snap_compare, shared, size):
+    def test_inbox(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after())
 
-    def test_review_unified(self, snap_compare, shared, size):
+    def test_review_unified(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after("down", "enter"))
 
-    def test_review_split(self, snap_compare, shared, size):
+    def test_review_split(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after("down", "enter", "v"))
 
-    def test_escalation(self, snap_compare, shared, size):
+    def test_escalation(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after("enter"))
 
-    def test_reject_comment(self, snap_compare, shared, size):
+    def test_reject_comment(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after("down", "enter", "X"))
 
 
 @pytest.mark.parametrize("size", SIZES)
 class TestMonitorAndKeys:
-    def test_monitor(self, snap_compare, shared, size):
+    def test_monitor(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "monitor"), terminal_size=size, run_before=after())
 
-    def test_kill_switch_confirmation(self, snap_compare, shared, size):
+    def test_kill_switch_confirmation(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "monitor"), terminal_size=size, run_before=after("k"))
 
-    def test_help(self, snap_compare, shared, size):
+    def test_help(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "inbox"), terminal_size=size, run_before=after("down", "enter",
                                                                                         "question_mark"))
 
 
 @pytest.mark.parametrize("size", SIZES)
 class TestSprint:
-    def test_board(self, snap_compare, shared, size):
+    def test_board(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "board"), terminal_size=size, run_before=after())
 
-    def test_retro(self, snap_compare, shared, size):
+    def test_retro(self, snap_compare: SnapCompare, shared: Settings, size: tuple[int, int]) -> None:
         assert snap_compare(app(shared, "retro"), terminal_size=size, run_before=after())
 
 
-def test_no_color_inbox(snap_compare, shared, monkeypatch):
+def test_no_color_inbox(snap_compare: SnapCompare, shared: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(app(shared, "inbox"), terminal_size=(80, 24), run_before=after())

@@ -74,7 +74,7 @@ def text_of(app: AgentSprintApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).content)
 
 
-async def test_the_board_puts_each_item_in_its_column_with_gauges_of_the_plan(shared):
+async def test_the_board_puts_each_item_in_its_column_with_gauges_of_the_plan(shared: Settings) -> None:
     app = make_app(shared)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
@@ -92,7 +92,7 @@ async def test_the_board_puts_each_item_in_its_column_with_gauges_of_the_plan(sh
     assert "warning: review load unknown for AS-1" in gauges, "the planner's warnings are shown under the gauges"
 
 
-def test_the_current_sprint_is_the_active_one_else_the_newest_planned(project):
+def test_the_current_sprint_is_the_active_one_else_the_newest_planned(project: Settings) -> None:
     with_sprint(project, [], name="S0")
     with_sprint(project, [], name="S2")
     assert current_sprint(project).name == "S2"
@@ -101,7 +101,7 @@ def test_the_current_sprint_is_the_active_one_else_the_newest_planned(project):
     assert current_sprint(project).name == "S0"
 
 
-async def test_p_auto_plans_the_sprint_into_its_file(project):
+async def test_p_auto_plans_the_sprint_into_its_file(project: Settings) -> None:
     app = make_app(project, start="board")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
@@ -112,7 +112,7 @@ async def test_p_auto_plans_the_sprint_into_its_file(project):
     assert todo == "AS-3 Item AS-3", "the board shows the plan it wrote"
 
 
-async def test_a_on_the_backlog_adds_the_selected_item_to_the_current_sprint(project):
+async def test_a_on_the_backlog_adds_the_selected_item_to_the_current_sprint(project: Settings) -> None:
     app = make_app(project)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app)
@@ -123,7 +123,7 @@ async def test_a_on_the_backlog_adds_the_selected_item_to_the_current_sprint(pro
     assert load_sprint(project.backlog_dir, "S1").items == ["AS-1", "AS-2", "AS-3"]
 
 
-async def test_without_a_sprint_the_board_says_how_to_make_one(bare):
+async def test_without_a_sprint_the_board_says_how_to_make_one(bare: Settings) -> None:
     app = make_app(bare, start="board")
     async with app.run_test(size=(120, 40)):
         await settle(app)
@@ -131,7 +131,7 @@ async def test_without_a_sprint_the_board_says_how_to_make_one(bare):
     assert said.startswith("no active or planned sprint (create one with: agentsprint sprint new"), said
 
 
-async def test_R_starts_the_sprint_and_a_detached_run_of_its_items(bare):
+async def test_R_starts_the_sprint_and_a_detached_run_of_its_items(bare: Settings) -> None:
     (as3,) = bare.backlog_dir.glob("AS-3*.md")
     outside = as3.read_text(encoding="utf-8").replace("AS-3", "AS-4")
     (bare.backlog_dir / "AS-4-outside.md").write_text(outside, encoding="utf-8")
@@ -157,14 +157,14 @@ async def test_R_starts_the_sprint_and_a_detached_run_of_its_items(bare):
     ("running", "coder", "running"), ("running", "qa", "QA"), ("running", "security", "QA"),
     ("awaiting_review", "qa", "awaiting review"), ("planned", "", "todo"), ("stopped", "", "todo"),
     ("failed", "", "escalated"), ("escalated", "", "escalated"), ("dropped", "", "done"), ("done", "", "done")])
-def test_a_running_item_is_in_QA_while_a_reviewer_works_on_it(status, role, column):
+def test_a_running_item_is_in_QA_while_a_reviewer_works_on_it(status: str, role: str, column: str) -> None:
     assert column_of(status, role) == column
 
 
 # --- retro ---------------------------------------------------------------------------------------------
 
 
-async def test_the_retro_shows_the_sprints_findings_first_then_its_figures(shared):
+async def test_the_retro_shows_the_sprints_findings_first_then_its_figures(shared: Settings) -> None:
     app = make_app(shared)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
@@ -177,7 +177,7 @@ async def test_the_retro_shows_the_sprints_findings_first_then_its_figures(share
     assert "items planned" in shown and "awaiting review" in shown
 
 
-async def test_x_and_X_export_the_retro_as_markdown_and_html(shared):
+async def test_x_and_X_export_the_retro_as_markdown_and_html(shared: Settings) -> None:
     folder = shared.state_dir / "retro"
     app = make_app(shared, start="retro")
     async with app.run_test(size=(120, 40)) as pilot:
@@ -192,7 +192,7 @@ async def test_x_and_X_export_the_retro_as_markdown_and_html(shared):
     assert "<html" in page.lower() and "<html" not in markdown.lower()
 
 
-async def test_without_a_sprint_the_retro_says_how_to_make_one(bare):
+async def test_without_a_sprint_the_retro_says_how_to_make_one(bare: Settings) -> None:
     app = make_app(bare, start="retro")
     async with app.run_test(size=(120, 40)):
         await settle(app)
@@ -209,7 +209,7 @@ def retro_text(app: AgentSprintApp) -> str:
     return console.export_text()
 
 
-def test_the_board_reads_the_role_of_each_items_last_tool_call_from_the_store(shared):
+def test_the_board_reads_the_role_of_each_items_last_tool_call_from_the_store(shared: Settings) -> None:
     from agentsprint.store import Store
     from agentsprint.store.monitor import last_roles
 
@@ -233,7 +233,7 @@ def fresh(tmp_path: Path, server: ScriptedServer) -> Settings:
     return with_sprint(new_project(tmp_path / "p", server.base_url, [item("AS-1", dod=["secrets"])]), ["AS-1"])
 
 
-async def test_before_the_first_run_the_board_and_retro_show_without_a_database(fresh):
+async def test_before_the_first_run_the_board_and_retro_show_without_a_database(fresh: Settings) -> None:
     app = make_app(fresh, start="board")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app)
@@ -245,7 +245,7 @@ async def test_before_the_first_run_the_board_and_retro_show_without_a_database(
     assert retro.startswith("Retro: sprint S1\nFindings\n") and retro_said == "", (retro[:300], retro_said)
 
 
-async def test_a_broken_sprint_file_is_a_message_naming_its_line(bare):
+async def test_a_broken_sprint_file_is_a_message_naming_its_line(bare: Settings) -> None:
     path = bare.backlog_dir / "sprints" / "S1.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("name: S1\nstate: planned\ncapacity:\n  tokens: -5\n", encoding="utf-8")

@@ -37,7 +37,7 @@ def screen_after(proc: subprocess.Popen[bytes], master: int, screen: pyte.Screen
 
 
 @pytest.mark.parametrize("term", ["xterm-256color", "tmux-256color"])
-def test_bare_agentsprint_on_a_terminal_opens_the_app_at_80x24_and_q_quits(tmp_path: Path, term: str):
+def test_bare_agentsprint_on_a_terminal_opens_the_app_at_80x24_and_q_quits(tmp_path: Path, term: str) -> None:
     with ScriptedServer() as server:
         root = new_project(tmp_path / "p", server.base_url, [item("AS-1", dod=["secrets"])]).root
     master, slave = os.openpty()

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,7 +136,7 @@ regex_pieces = st.lists(st.one_of(st.sampled_from(["(", ")", "[", "]", "{2,}", "
 
 @FUZZ
 @given(pattern=regex_pieces)
-def test_any_search_pattern_is_matches_or_a_clear_error(pattern: str, tmp_path_factory: Any) -> None:
+def test_any_search_pattern_is_matches_or_a_clear_error(pattern: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     worktree = _fuzz_worktree(tmp_path_factory)
     result = execute(str(worktree), "search", {"pattern": pattern}, ToolPolicy(allowed_commands=[],
                                                                              command_timeout_s=5, output_cap=2000))
@@ -143,8 +144,8 @@ def test_any_search_pattern_is_matches_or_a_clear_error(pattern: str, tmp_path_f
     assert len(result.output) < 2200
 
 
-def _fuzz_worktree(factory: Any) -> Path:
-    root: Path = factory.getbasetemp() / "fuzz-worktree"
+def _fuzz_worktree(factory: pytest.TempPathFactory) -> Path:
+    root = factory.getbasetemp() / "fuzz-worktree"
     if not root.exists():
         root.mkdir()
         (root / "a.txt").write_text("a" * 40 + "!\nfoo bar\n\u00e9t\u00e9 42\n" * 50)

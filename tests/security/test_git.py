@@ -114,7 +114,8 @@ def stale(git_repo: Path, tmp_path: Path) -> tuple[Workspace, list[Path]]:
 
 
 @pytest.mark.parametrize("where", ["cwd", "GIT_DIR"])
-def test_locks_are_left_alone_while_any_git_works_in_the_repository(stale, tmp_path: Path, where: str) -> None:
+def test_locks_are_left_alone_while_any_git_works_in_the_repository(
+        stale: tuple[Workspace, list[Path]], tmp_path: Path, where: str) -> None:
     ws, locks = stale
     cwd, env = (ws.repo_root, None) if where == "cwd" else (tmp_path, {**os.environ, "GIT_DIR": str(ws.common_dir())})
     live = subprocess.Popen(["git", "hash-object", "--stdin"], cwd=cwd, env=env, stdin=subprocess.PIPE,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
 from agentsprint.agents import schemas
 
 
-def _params(name: str) -> dict:
+def _params(name: str) -> dict[str, Any]:
     return schemas.parameters_schema(schemas.ALL_TOOLS[name])
 
 
@@ -69,7 +71,7 @@ def test_verdict_enum_and_defaults() -> None:
         (schemas.Run, {}, "command"),
     ],
 )
-def test_invalid_arguments_are_refused(model: type[schemas.ToolArgs], data: dict, fragment: str) -> None:
+def test_invalid_arguments_are_refused(model: type[schemas.ToolArgs], data: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)
     assert fragment in schemas.describe_errors(caught.value)

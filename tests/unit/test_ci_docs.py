@@ -19,7 +19,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
 def workflow_text() -> str:
     """The one ```yaml block of docs/ci.md that is a workflow (it has `jobs`)."""
     blocks = re.findall(r"^```yaml\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.M | re.S)
-    workflows = [block for block in blocks if re.search(r"^jobs:", block, re.M)]
+    workflows: list[str] = [block for block in blocks if re.search(r"^jobs:", block, re.M)]
     assert len(workflows) == 1, f"expected one workflow block in {DOC}, found {len(workflows)}"
     return workflows[0]
 
@@ -81,7 +81,7 @@ def real_options(command: Any) -> dict[str, bool]:
 
 
 def check_call(words: list[str]) -> None:
-    path, command, rest = resolve(get_command(build_app()), words)  # type: ignore[arg-type]
+    path, command, rest = resolve(get_command(build_app()), words)
     assert command is not None, f"`agentsprint {' '.join(words)}`: no command {' '.join(path)!r}"
     options = real_options(command)
     arguments = [p for p in command.params if p.param_type_name == "argument"]

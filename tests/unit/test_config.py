@@ -149,7 +149,7 @@ def test_every_setting_line_has_an_explanation_above_it() -> None:
             assert lines[index - 1].startswith("# ") and not SETTING_LINE.match(lines[index - 1]), line
 
 
-def test_env_override_into_a_non_table_is_a_config_error(tmp_path):
+def test_env_override_into_a_non_table_is_a_config_error(tmp_path: Path) -> None:
     from agentsprint.config import ConfigError, load_settings
 
     (tmp_path / "agentsprint.toml").write_text("run = 3\n")
@@ -157,7 +157,7 @@ def test_env_override_into_a_non_table_is_a_config_error(tmp_path):
         load_settings(tmp_path, environ={"AGENTSPRINT_RUN_PARALLEL": "2"})
 
 
-def test_find_root_stops_at_a_pyproject_with_tool_agentsprint(tmp_path):
+def test_find_root_stops_at_a_pyproject_with_tool_agentsprint(tmp_path: Path) -> None:
     from agentsprint.config import find_root
 
     (tmp_path / "pyproject.toml").write_text("[tool.agentsprint.run]\nparallel = 2\n")
@@ -166,7 +166,7 @@ def test_find_root_stops_at_a_pyproject_with_tool_agentsprint(tmp_path):
     assert find_root(nested) == tmp_path.resolve()
 
 
-def test_store_on_an_unwritable_path_is_a_store_error(tmp_path):
+def test_store_on_an_unwritable_path_is_a_store_error(tmp_path: Path) -> None:
     from agentsprint.store import Store, StoreError
 
     blocker = tmp_path / "file"
@@ -175,7 +175,7 @@ def test_store_on_an_unwritable_path_is_a_store_error(tmp_path):
         Store(f"sqlite:///{blocker}/sub/db.sqlite")
 
 
-def test_a_byte_that_is_not_utf8_names_the_file_and_line(tmp_path):
+def test_a_byte_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
     from agentsprint.config import ConfigError, find_root, load_settings
 
     (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "x"\n# caf\xe9\n')

@@ -8,11 +8,11 @@ from typing import get_args
 import pytest
 
 from agentsprint.agents.backends.command import command_argv
-from agentsprint.config import READY_BACKENDS, Backend, ConfigError, load_settings
+from agentsprint.config import READY_BACKENDS, Backend, ConfigError, Settings, load_settings
 from agentsprint.sandbox import needs_commands
 
 
-def settings_with(tmp_path: Path, coder: str):
+def settings_with(tmp_path: Path, coder: str) -> Settings:
     (tmp_path / "agentsprint.toml").write_text(f"[models.coder]\n{coder}\n", encoding="utf-8")
     return load_settings(tmp_path, environ={})
 
@@ -58,7 +58,7 @@ def test_an_external_coder_needs_the_sandbox_checked_before_the_run(tmp_path: Pa
     assert needs_commands(external, []) and not needs_commands(builtin, [])
 
 
-def test_a_file_the_command_names_under_a_private_folder_stays_readable(tmp_path):
+def test_a_file_the_command_names_under_a_private_folder_stays_readable(tmp_path: Path) -> None:
     """`python /tmp/.../agent.py {prompt_file}`: the sandbox's private /tmp must not hide the script
     (CI clones the repository under /tmp: the fake agent's script was invisible and every run failed)."""
     from agentsprint.agents.external import named_file_dirs

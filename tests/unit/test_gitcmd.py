@@ -10,7 +10,8 @@ import pytest
 from agentsprint.gitcmd import SAFE_MERGE_DRIVER, git_argv, git_env, run_git
 
 
-def test_the_environment_of_a_git_call_holds_no_secret_and_no_inherited_repository(monkeypatch, tmp_path):
+def test_the_environment_of_a_git_call_holds_no_secret_and_no_inherited_repository(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("DEPLOY_TOKEN", "t0ken")
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
@@ -23,7 +24,7 @@ def test_the_environment_of_a_git_call_holds_no_secret_and_no_inherited_reposito
     assert env["GIT_AUTHOR_NAME"] == "agentsprint" and env["GIT_CONFIG_GLOBAL"], "identity and user config kept"
 
 
-def test_hooks_and_fsmonitor_are_off_and_diffs_never_use_drivers():
+def test_hooks_and_fsmonitor_are_off_and_diffs_never_use_drivers() -> None:
     argv = git_argv(["diff", "--name-only", "a", "b"], config=["core.quotePath=false"])
 
     assert argv[:2] == ["git", "--no-pager"]
@@ -42,7 +43,7 @@ def _effective(repo: Path, key: str) -> str:
 
 
 @pytest.mark.parametrize("scope", ["--local", "--worktree"])
-def test_the_repositorys_own_filters_are_blanked_the_users_global_ones_stay(git_repo, scope):
+def test_the_repositorys_own_filters_are_blanked_the_users_global_ones_stay(git_repo: Path, scope: str) -> None:
     if scope == "--worktree":
         _config(git_repo, "extensions.worktreeConfig", "true")
     _config(git_repo, "--global", "filter.lfs.clean", "git-lfs clean -- %f")

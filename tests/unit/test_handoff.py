@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from agentsprint.agents.handoff import MalformedHandoff, answer, parse_calls
-from agentsprint.agents.schemas import CODER_TOOLS, REVIEW_TOOLS, Finish, ReadFile
+from agentsprint.agents.schemas import CODER_TOOLS, REVIEW_TOOLS, Finish, Offered, ReadFile
 from agentsprint.llm.gateway import Reply, ToolCall
 
 
@@ -17,7 +17,7 @@ def reply(*calls: tuple[str, str], content: str | None = None) -> Reply:
                                               for n, (name, args) in enumerate(calls)])
 
 
-def malformed(value: Reply, offered: dict = CODER_TOOLS) -> MalformedHandoff:
+def malformed(value: Reply, offered: Offered = CODER_TOOLS) -> MalformedHandoff:
     with pytest.raises(MalformedHandoff) as caught:
         parse_calls(value, offered)
     return caught.value

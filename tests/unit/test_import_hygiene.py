@@ -7,6 +7,7 @@ import ast
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeGuard
 
@@ -15,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "agentsprint"
 
 # top-level module -> the only files (relative to agentsprint/) allowed to import it
-BOUNDARIES = {
+BOUNDARIES: dict[str, Callable[[str], bool]] = {
     "textual": lambda rel: rel.startswith("tui/"),
     "typer": lambda rel: rel.startswith("cli/"),
     "click": lambda rel: rel.startswith("cli/"),

@@ -7,12 +7,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from agentsprint.agents.backends import LaunchRequest
+from agentsprint.agents.backends import AgentLaunch, LaunchRequest
 from agentsprint.agents.backends.opencode import ENV, SESSION_DB, OpenCodeBackend
 from agentsprint.agents.backends.registry import get
 
 
-def launched(tmp_path: Path):
+def launched(tmp_path: Path) -> AgentLaunch:
     request = LaunchRequest(executable="opencode", prompt_file=tmp_path / "prompt.md", prompt="Fix it.",
                             home=tmp_path / "home", proxy_root="http://127.0.0.1:4321", token="tok-1",
                             model="openrouter/vendor/model-x", usd_left=0.25)

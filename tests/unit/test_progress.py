@@ -7,7 +7,7 @@ from rich.console import Console
 from agentsprint.cli.progress import Board
 
 
-def test_board_shows_round_role_budget_bar_and_last_tool():
+def test_board_shows_round_role_budget_bar_and_last_tool() -> None:
     console = Console(record=True, width=140, force_terminal=False)
     board = Board(console=console, live=False)
     board.update("AS-3", {"status": "running", "round": 2, "role": "coder"})
@@ -20,14 +20,14 @@ def test_board_shows_round_role_budget_bar_and_last_tool():
     assert "██░░░░░░░░ 12,000 / 50,000" in row, "a bar of tokens spent against the budget"
 
 
-def test_board_ignores_updates_without_an_item():
+def test_board_ignores_updates_without_an_item() -> None:
     console = Console(record=True, width=100)
     board = Board(console=console, live=False)
     board.update("", {"status": "running"})
     assert board.rows == {}
 
 
-def test_live_board_accepts_the_cli_console_proxy_once_made_real():
+def test_live_board_accepts_the_cli_console_proxy_once_made_real() -> None:
     from rich.console import Console as RichConsole
 
     from agentsprint.cli.context import _LazyConsole, real_console
@@ -41,7 +41,7 @@ def test_live_board_accepts_the_cli_console_proxy_once_made_real():
     assert board.rows["AS-1"].status == "running"
 
 
-def test_library_log_lines_go_above_the_live_board_not_through_it():
+def test_library_log_lines_go_above_the_live_board_not_through_it() -> None:
     import io
     import logging
 
@@ -63,7 +63,7 @@ def test_library_log_lines_go_above_the_live_board_not_through_it():
     assert "after the board" in leaked.getvalue(), "logging is back to normal once the board is gone"
 
 
-def test_board_at_80_columns_keeps_every_column_readable_and_folds_finished_items():
+def test_board_at_80_columns_keeps_every_column_readable_and_folds_finished_items() -> None:
     console = Console(record=True, width=80, height=10, force_terminal=False)
     board = Board(console=console, live=False)
     for n in range(1, 13):
@@ -77,7 +77,7 @@ def test_board_at_80_columns_keeps_every_column_readable_and_folds_finished_item
     assert "$0.0088" in lines[2] and "0.0087914" not in "".join(lines)
 
 
-def test_the_id_column_fits_every_item_of_the_run_before_the_later_ones_start():
+def test_the_id_column_fits_every_item_of_the_run_before_the_later_ones_start() -> None:
     """22 items, WIDGET-1 to WIDGET-22: the header does not move when WIDGET-10 starts after the first frames."""
     console = Console(record=True, width=120, force_terminal=False)
     board = Board(console=console, live=False)

@@ -23,14 +23,14 @@ class FakeClock:
             self.now += seconds
 
 
-def test_requests_per_minute_spaces_calls():
+def test_requests_per_minute_spaces_calls() -> None:
     clock = FakeClock()
     limiter = RateLimiter(requests_per_minute=60, clock=clock.time, sleep=lambda s: None)
     waits = [limiter.acquire() for _ in range(4)]
     assert waits == [0.0, 1.0, 2.0, 3.0]
 
 
-def test_a_rate_limit_pauses_every_caller():
+def test_a_rate_limit_pauses_every_caller() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
     assert limiter.acquire() == 0.0
@@ -39,7 +39,7 @@ def test_a_rate_limit_pauses_every_caller():
     assert limiter.acquire() == 0.0, "the cooldown is over for later callers"
 
 
-def test_threads_share_one_limiter_per_endpoint_and_model():
+def test_threads_share_one_limiter_per_endpoint_and_model() -> None:
     limiter = limiter_for("http://127.0.0.1:1/v1", "m-shared", requests_per_minute=600)  # 0.1 s apart
     assert limiter is limiter_for("http://127.0.0.1:1/v1", "m-shared")
     assert limiter is not limiter_for("http://127.0.0.1:1/v1", "other")

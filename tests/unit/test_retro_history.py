@@ -55,7 +55,7 @@ def recorded(tmp_path: Path) -> str:
     return url
 
 
-def test_calls_are_charged_as_the_budget_was(tmp_path):
+def test_calls_are_charged_as_the_budget_was(tmp_path: Path) -> None:
     history = load_history(recorded(tmp_path))
     real = [c for c in history.calls if not c.shadow]
     measured = [c for c in real if c.cost_kind == "measured"]
@@ -74,23 +74,23 @@ def test_calls_are_charged_as_the_budget_was(tmp_path):
     assert [(c.tokens, c.usd) for c in shadows] == [(640, 0.004)]
 
 
-def test_since_leaves_out_earlier_calls(tmp_path):
+def test_since_leaves_out_earlier_calls(tmp_path: Path) -> None:
     history = load_history(recorded(tmp_path), since=102.0)
     assert sum(c.calls for c in history.calls) == 4
 
 
-def test_the_store_path_reads_the_same_history(tmp_path):
+def test_the_store_path_reads_the_same_history(tmp_path: Path) -> None:
     url = recorded(tmp_path)
     assert _read_store(url, read_history) == load_history(url), "the SQL is the same through SQLAlchemy"
 
 
-def test_no_database_is_an_empty_history_and_creates_nothing(tmp_path):
+def test_no_database_is_an_empty_history_and_creates_nothing(tmp_path: Path) -> None:
     path = tmp_path / "none.db"
     assert load_history(f"sqlite:///{path}") == History()
     assert not path.exists()
 
 
-def test_only_the_html_report_imports_matplotlib(tmp_path):
+def test_only_the_html_report_imports_matplotlib(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -106,7 +106,7 @@ def test_only_the_html_report_imports_matplotlib(tmp_path):
 
 
 @pytest.mark.postgres
-def test_the_history_queries_run_on_postgresql(tmp_path):
+def test_the_history_queries_run_on_postgresql(tmp_path: Path) -> None:
     import uuid
 
     from conftest import postgres_url

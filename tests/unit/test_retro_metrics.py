@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agentsprint.retro import metrics
@@ -66,11 +68,11 @@ def sprint_history() -> History:
     )
 
 
-def figures(history: History, **params: object) -> dict:
+def figures(history: History, **params: object) -> dict[str, Any]:
     return compute(history, Params(**{"period_start": 0.0, "period_end": 2 * 86400.0, **params}))  # type: ignore[arg-type]
 
 
-def test_outcome_counts_first_pass_and_rounds():
+def test_outcome_counts_first_pass_and_rounds() -> None:
     r = figures(sprint_history())
     assert (r["items_planned"], r["items_done"], r["items_escalated"], r["items_awaiting_review"]) == (3, 2, 1, 0)
     assert r["escalations_by_reason"]["budget"] == 1 and sum(r["escalations_by_reason"].values()) == 1
@@ -78,7 +80,7 @@ def test_outcome_counts_first_pass_and_rounds():
     assert r["rounds_per_done_item"] == {"mean": 1.5, "max": 2}
 
 
-def test_token_roi_totals_splits_and_shadow_apart():
+def test_token_roi_totals_splits_and_shadow_apart() -> None:
     r = figures(sprint_history())
     assert r["usd_total"] == 4.0 and r["tokens_total"] == 8030, "shadow spend is never in the totals"
     assert r["shadow"] == {"calls": 1, "tokens_total": 110, "usd_total": 9.0, "items": ["C"]}
@@ -94,7 +96,7 @@ def test_token_roi_totals_splits_and_shadow_apart():
     assert r["cost_kind_split"] == {"measured": 4.0, "imputed": 0.0, "estimated": 0.0}
 
 
-def test_budget_utilization_and_overruns_use_the_effective_limit():
+def test_budget_utilization_and_overruns_use_the_effective_limit() -> None:
     history = sprint_history()
     history.items[1:2] = [item("B", "escalated", usd=1.0, tokens=None, limit_usd=1.1)]
     r = figures(history)
@@ -104,7 +106,7 @@ def test_budget_utilization_and_overruns_use_the_effective_limit():
     assert any("1 budget overrun: B usd" in text for text in findings(r))
 
 
-def test_handoffs_review_and_reliability():
+def test_handoffs_review_and_reliability() -> None:
     r = figures(sprint_history(), review_capacity_hours=6.0)
     assert r["handoffs_total"] == 4 and r["handoffs_malformed"]["total"] == 1
     assert r["handoffs_malformed"]["by_role"] == {"coder": 1} and r["handoff_validity"] == 0.75
@@ -118,14 +120,14 @@ def test_handoffs_review_and_reliability():
     assert r["wall_time_per_done_item"] == {"median": 4 * H, "p90": 5 * H}
 
 
-def test_review_load_counts_the_approved_diff_of_items_waiting():
+def test_review_load_counts_the_approved_diff_of_items_waiting() -> None:
     history = History(items=[item("A", "awaiting_review")], rounds=[RoundVerdict("A", 1, "reject", 50, 0),
                                                                      RoundVerdict("A", 2, "approve", 800, 1)])
     load = figures(history, lines_per_hour=400.0, review_capacity_hours=1.0)["review_load"]
     assert load == {"changed_lines": 800, "hours": 2.0, "capacity_hours": 1.0}
 
 
-def test_review_bound_finding_names_the_load_against_capacity():
+def test_review_bound_finding_names_the_load_against_capacity() -> None:
     history = History(items=[item("A", "awaiting_review"), item("B", "awaiting_review")],
                       transitions=[*moves("A", ("running", 0), ("awaiting_review", 10)),
                                    *moves("B", ("running", 0), ("awaiting_review", 20))],
@@ -136,7 +138,7 @@ def test_review_bound_finding_names_the_load_against_capacity():
            "capacity" in findings(r)
 
 
-def test_an_empty_history_gives_null_never_zero_for_what_cannot_be_computed():
+def test_an_empty_history_gives_null_never_zero_for_what_cannot_be_computed() -> None:
     r = compute(History(), Params())
     for key in ("first_pass_rate", "handoff_validity", "review_rejections", "escalation_mttr", "roi_value_per_usd",
                 "roi_value_per_mtok", "review_throughput", "agent_throughput", "review_bound", "forecast_error"):
@@ -150,7 +152,7 @@ def test_an_empty_history_gives_null_never_zero_for_what_cannot_be_computed():
     assert findings(r) == ["no model calls in this scope"]
 
 
-def test_no_done_items_makes_per_done_figures_null_but_keeps_waste():
+def test_no_done_items_makes_per_done_figures_null_but_keeps_waste() -> None:
     history = History(items=[item("B", "escalated", value=5)], calls=[call("B", "coder", 1.0)])
     r = figures(history)
     assert r["cost_per_done_item"] == {"tokens": None, "usd": None}
@@ -159,17 +161,17 @@ def test_no_done_items_makes_per_done_figures_null_but_keeps_waste():
     assert r["supervisor_worker_ratio"] == {"tokens": 0.0, "usd": 0.0}
 
 
-def test_only_supervisor_spend_has_no_ratio():
+def test_only_supervisor_spend_has_no_ratio() -> None:
     r = figures(History(items=[item("A", "running")], calls=[call("A", "supervisor", 1.0)]))
     assert r["supervisor_worker_ratio"] == {"tokens": None, "usd": None}, "division by zero is null"
 
 
-def test_zero_length_period_has_no_rates():
+def test_zero_length_period_has_no_rates() -> None:
     r = compute(sprint_history(), Params(period_start=5.0, period_end=5.0))
     assert r["review_throughput"] is None and r["agent_throughput"] is None and r["review_bound"] is None
 
 
-def test_estimated_spend_is_split_and_said():
+def test_estimated_spend_is_split_and_said() -> None:
     history = History(items=[item("A", "done")], calls=[call("A", "coder", 1.0), call("A", "coder", 0.25,
                                                                                       kind="estimated")])
     r = figures(history)
@@ -177,7 +179,7 @@ def test_estimated_spend_is_split_and_said():
     assert "not all spend is provider-measured: $0.25 estimated of $1.25" in findings(r)
 
 
-def test_forecast_error_only_where_planning_made_a_forecast():
+def test_forecast_error_only_where_planning_made_a_forecast() -> None:
     history = History(items=[item("A", "done"), item("B", "done")], calls=[call("A", "coder", 1.5)])
     assert figures(history)["forecast_error"] is None
     report = figures(history, forecasts_usd={"A": 1.0})
@@ -185,13 +187,13 @@ def test_forecast_error_only_where_planning_made_a_forecast():
     assert "forecasts are low: done items spent a median +50% over their forecast" in findings(report)
 
 
-def test_percentiles_are_nearest_rank():
+def test_percentiles_are_nearest_rank() -> None:
     assert metrics.percentile([], 0.9) is None
     assert metrics.percentile([5.0], 0.9) == 5.0
     assert metrics.percentile(list(range(1, 11)), 0.9) == 9
 
 
-def test_scope_keeps_its_items_and_what_happened_since():
+def test_scope_keeps_its_items_and_what_happened_since() -> None:
     history = sprint_history()
     only_a = in_scope(history, Scope("items", frozenset({"A"})))
     assert {i.item_id for i in only_a.items} == {"A"} and {c.item_id for c in only_a.calls} == {"A"}
@@ -200,7 +202,7 @@ def test_scope_keeps_its_items_and_what_happened_since():
     assert [r.decided_at for r in later.reviews] == [3 * H, 5 * H]
 
 
-def test_build_states_scope_and_uses_the_sprint_capacity_and_dates():
+def test_build_states_scope_and_uses_the_sprint_capacity_and_dates() -> None:
     sprint = SprintInfo(name="S1", items=["A", "B", "C", "D"], start=0.0, end=86400.0, review_hours=6.0)
     report = build(sprint_history(), Scope("sprint", frozenset(sprint.items), sprint=sprint), now=10 * 86400.0)
     assert report["schema_version"] == 1 and report["scope"]["sprint"]["name"] == "S1"

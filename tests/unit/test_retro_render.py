@@ -16,7 +16,7 @@ EMPTY = build(History(), Scope("all"), now=0.0)
 ONE = build(History(items=[ItemRecord("AS-1", "t", "bug", 3, "todo", None, 0, {}, None, None)]), Scope("all"), now=0.0)
 
 
-def test_json_keeps_nulls_and_every_metrics_key():
+def test_json_keeps_nulls_and_every_metrics_key() -> None:
     data = json.loads(render(EMPTY, "json"))
     for key in ("items_planned", "escalations_by_reason", "first_pass_rate", "rounds_per_done_item", "tokens_total",
                 "usd_total", "by_role", "by_model", "tokens", "cost_per_done_item", "wasted_spend", "value_delivered",
@@ -30,19 +30,19 @@ def test_json_keeps_nulls_and_every_metrics_key():
     assert data["first_pass_rate"] is None and data["review_wait"]["p90"] is None
 
 
-def test_markdown_says_n_a_for_what_cannot_be_computed():
+def test_markdown_says_n_a_for_what_cannot_be_computed() -> None:
     text = render(EMPTY, "md")
     assert "| first-pass rate | n/a |" in text and "- no model calls in this scope" in text
 
 
-def test_csv_has_its_header_and_empty_cells_for_nulls():
+def test_csv_has_its_header_and_empty_cells_for_nulls() -> None:
     rows = list(csv.reader(io.StringIO(render(ONE, "csv"))))
     assert rows[0] == COLUMNS
     row = dict(zip(COLUMNS, rows[1], strict=True))
     assert row["id"] == "AS-1" and row["budget_usd"] == "" and row["review_wait"] == "" and row["tokens"] == "0"
 
 
-def test_html_draws_every_chart_even_without_data_and_escapes_text():
+def test_html_draws_every_chart_even_without_data_and_escapes_text() -> None:
     report = build(History(items=[ItemRecord("AS-1", "<script>x</script>", "bug", 3, "escalated", None, 0, {}, None,
                                              None)]), Scope("items", frozenset({"AS-1"})), now=0.0)
     report["findings"].append("<b>tag</b>")
@@ -53,7 +53,7 @@ def test_html_draws_every_chart_even_without_data_and_escapes_text():
         'xmlns:xlink="http://www.w3.org/1999/xlink"', "")
 
 
-def test_trend_in_every_format():
+def test_trend_in_every_format() -> None:
     trend = {"schema_version": 1, "trend": [
         {"sprint": "S1", "cost_per_done_item_usd": 1.5, "first_pass_rate": 0.5, "handoff_validity": None,
          "review_wait_p90": 7200.0, "wasted_usd": 0.25}]}

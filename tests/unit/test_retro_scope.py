@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agentsprint.retro.errors import RetroError
@@ -11,7 +13,7 @@ from agentsprint.store.history import SprintRecord
 RECORD = SprintRecord("S1", 100, 1.0, 2.0, 10.0, None, ["AS-9"])
 
 
-def test_the_sprint_file_wins_over_the_database(tmp_path):
+def test_the_sprint_file_wins_over_the_database(tmp_path: Path) -> None:
     (tmp_path / "sprints").mkdir()
     (tmp_path / "sprints" / "S1.yml").write_text(
         "name: S1\ngoal: g\nstart: 2026-12-01\nend: 2026-12-12\nstate: active\n"
@@ -21,12 +23,12 @@ def test_the_sprint_file_wins_over_the_database(tmp_path):
     assert sprint.start == parse_since("2026-12-01") and sprint.end == parse_since("2026-12-12")
 
 
-def test_without_a_file_the_database_sprint_is_used(tmp_path):
+def test_without_a_file_the_database_sprint_is_used(tmp_path: Path) -> None:
     sprint = load_sprint(tmp_path, "S1", RECORD)
     assert sprint.items == ["AS-9"] and sprint.start == 10.0 and sprint.review_hours == 2.0
 
 
-def test_no_sprint_anywhere_is_an_error(tmp_path):
+def test_no_sprint_anywhere_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RetroError, match="no sprint named 'S2'"):
         load_sprint(tmp_path, "S2", None)
 
@@ -38,14 +40,14 @@ def test_no_sprint_anywhere_is_an_error(tmp_path):
     ("- a list\n", r"S1.yml:1: expected a mapping with the keys name, goal"),
     ("name: S1\ncapacity: {usd: -1}\n", r"S1.yml:2: capacity.usd: must not be negative"),
 ])
-def test_a_broken_sprint_file_names_the_file_and_line(tmp_path, text, message):
+def test_a_broken_sprint_file_names_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "sprints").mkdir()
     (tmp_path / "sprints" / "S1.yml").write_text(text)
     with pytest.raises(RetroError, match=message):
         load_sprint(tmp_path, "S1", RECORD)
 
 
-def test_since_takes_dates_and_times_in_utc():
+def test_since_takes_dates_and_times_in_utc() -> None:
     assert parse_since("1970-01-02") == 86400.0
     assert parse_since("1970-01-01T01:00") == 3600.0
     assert parse_since("1970-01-01T01:00+01:00") == 0.0

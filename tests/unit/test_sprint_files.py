@@ -37,7 +37,7 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_the_design_example_loads_from_the_root_or_the_backlog_folder(tmp_path):
+def test_the_design_example_loads_from_the_root_or_the_backlog_folder(tmp_path: Path) -> None:
     _write(tmp_path / "backlog", "S14", DESIGN_EXAMPLE)
     for where in (tmp_path, tmp_path / "backlog"):
         sprint = load_sprint(where, "S14")
@@ -47,7 +47,7 @@ def test_the_design_example_loads_from_the_root_or_the_backlog_folder(tmp_path):
     assert [s.name for s in list_sprints(tmp_path)] == ["S14"]
 
 
-def test_a_written_sprint_reads_back_equal(tmp_path):
+def test_a_written_sprint_reads_back_equal(tmp_path: Path) -> None:
     sprint = Sprint(name="S1", goal="fix: billing", start=date(2026, 1, 5), end=date(2026, 1, 9),
                     capacity=Capacity(tokens=10, usd=2.5, review_hours=1.5), items=["AS-1", "AS-2"])
     write_sprint(tmp_path, sprint)
@@ -56,7 +56,7 @@ def test_a_written_sprint_reads_back_equal(tmp_path):
     assert [p.name for p in (tmp_path / "sprints").iterdir()] == ["S1.yml"], "no temp file left"
 
 
-def test_every_problem_of_a_sprint_file_names_its_line(tmp_path):
+def test_every_problem_of_a_sprint_file_names_its_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "S2", "name: S2\nstate: nope\ncapacity: {tokens: -5}\nfoo: 1\n"
                                   "items:\n  - AS-1\n  - AS-9\n  - AS-1\n")
     shown = [str(p) for p in sprint_problems(tmp_path, {"AS-1"})]
@@ -69,14 +69,14 @@ def test_every_problem_of_a_sprint_file_names_its_line(tmp_path):
         load_sprint(tmp_path, "S2")
 
 
-def test_a_name_that_is_not_the_file_name_or_dates_backwards_are_refused(tmp_path):
+def test_a_name_that_is_not_the_file_name_or_dates_backwards_are_refused(tmp_path: Path) -> None:
     _write(tmp_path, "S3", "name: S4\nstart: 2026-02-01\nend: 2026-01-01\n")
     shown = "\n".join(map(str, sprint_problems(tmp_path, set())))
     assert "S3.yml:1: name 'S4' does not match the file name S3.yml" in shown
     assert "end 2026-01-01 is before start 2026-02-01" in shown
 
 
-def test_a_missing_sprint_says_how_to_make_one(tmp_path):
+def test_a_missing_sprint_says_how_to_make_one(tmp_path: Path) -> None:
     assert find_sprint(tmp_path, "S9") is None
     with pytest.raises(BacklogError, match="agentsprint sprint new S9"):
         load_sprint(tmp_path, "S9")
@@ -84,7 +84,7 @@ def test_a_missing_sprint_says_how_to_make_one(tmp_path):
         load_sprint(tmp_path, "../x")
 
 
-def test_a_broken_file_is_never_rewritten(tmp_path):
+def test_a_broken_file_is_never_rewritten(tmp_path: Path) -> None:
     path = _write(tmp_path, "S5", "name: S5\ncapacity: {tokens: -1}\n")
     with pytest.raises(BacklogError, match="not rewritten"):
         write_sprint(tmp_path, Sprint(name="S5"))
@@ -92,18 +92,18 @@ def test_a_broken_file_is_never_rewritten(tmp_path):
     assert list_sprints(tmp_path) == []
 
 
-def test_closed_sprints_hold_no_items(tmp_path):
+def test_closed_sprints_hold_no_items(tmp_path: Path) -> None:
     write_sprint(tmp_path, Sprint(name="A", items=["AS-1"]))
     write_sprint(tmp_path, Sprint(name="B", items=["AS-1"], state=SprintState.CLOSED))
     assert [s.name for s in sprints_holding(tmp_path, "AS-1")] == ["A"]
 
 
-def test_render_keeps_designs_key_order(tmp_path):
+def test_render_keeps_designs_key_order(tmp_path: Path) -> None:
     text = render_sprint(Sprint(name="S1", capacity=Capacity(tokens=5), items=["AS-1"]))
     assert text == "name: S1\nstate: planned\ncapacity: {tokens: 5}\nitems: [AS-1]\n"
 
 
-def test_epic_files_round_trip_and_report_their_lines(tmp_path):
+def test_epic_files_round_trip_and_report_their_lines(tmp_path: Path) -> None:
     write_epic(tmp_path, Epic(name="billing", title="Billing", budget=Budget(tokens=10, usd=1.5)))
     assert find_epic(tmp_path, "billing") == Epic(name="billing", title="Billing", budget=Budget(tokens=10, usd=1.5))
     (tmp_path / "epics" / "bad.yml").write_text("title: x\nowner: me\nbudget:\n  usd: -2\n")

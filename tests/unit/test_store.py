@@ -95,7 +95,7 @@ def test_deleted_event_breaks_the_chain_at_the_next_one(store: Store) -> None:
         assert verify_chain(session)[1] == 3
 
 
-def test_the_typed_call_records_name_the_model_calls_columns_with_their_defaults():
+def test_the_typed_call_records_name_the_model_calls_columns_with_their_defaults() -> None:
     from dataclasses import MISSING, fields
 
     from agentsprint.store.ledger import CallRecord, CallSettlement
@@ -109,7 +109,7 @@ def test_the_typed_call_records_name_the_model_calls_columns_with_their_defaults
     assert {f.name for f in fields(CallSettlement)} <= columns.keys()
 
 
-def test_a_begin_step_output_pickled_before_the_rename_still_loads():
+def test_a_begin_step_output_pickled_before_the_rename_still_loads() -> None:
     import pickle
 
     from agentsprint.store.runs import ItemStart

@@ -51,7 +51,7 @@ def test_read_file_whole_and_line_range(tree: Path) -> None:
         ({"path": "src/calc.py", "start": 99}, "past the end"),
     ],
 )
-def test_read_file_mistakes_are_results(tree: Path, args: dict, fragment: str) -> None:
+def test_read_file_mistakes_are_results(tree: Path, args: dict[str, object], fragment: str) -> None:
     result = run(tree, "read_file", **args)
     assert not result.ok and result.policy_block is None and fragment in result.output
 
@@ -160,6 +160,6 @@ def test_finish_and_unknown_and_bad_arguments(tree: Path) -> None:
     ("a\nb\n", {"start": 1, "end": 99}, "[f.txt: lines 1-2 of 2]\na\nb\n"),
     ("a\nb\n", {"start": 2, "end": 1}, "[f.txt: no lines in 2..1 of 2]"),
 ])
-def test_read_file_streams_the_same_lines(tmp_path: Path, text: str, args: dict, expected: str) -> None:
+def test_read_file_streams_the_same_lines(tmp_path: Path, text: str, args: dict[str, object], expected: str) -> None:
     (tmp_path / "f.txt").write_bytes(text.encode())
     assert execute(str(tmp_path), "read_file", {"path": "f.txt", **args}, POLICY).output == expected

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from agentsprint.domain import Status, can_transition
@@ -10,13 +13,13 @@ from agentsprint.store.items import TransitionError, get_state, transition
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     yield opened
     opened.close()
 
 
-def test_a_final_step_finishing_after_a_stop_keeps_its_outcome(store):
+def test_a_final_step_finishing_after_a_stop_keeps_its_outcome(store: Store) -> None:
     with store.session() as session:
         transition(session, "AS-1", Status.RUNNING)
         transition(session, "AS-1", Status.STOPPED, actor="human")
@@ -25,7 +28,7 @@ def test_a_final_step_finishing_after_a_stop_keeps_its_outcome(store):
         assert state is not None and state.status is Status.AWAITING_REVIEW
 
 
-def test_done_is_final_and_same_status_is_a_no_op(store):
+def test_done_is_final_and_same_status_is_a_no_op(store: Store) -> None:
     with store.session() as session:
         transition(session, "AS-1", Status.RUNNING)
         transition(session, "AS-1", Status.DONE)
@@ -38,12 +41,12 @@ def test_done_is_final_and_same_status_is_a_no_op(store):
 
 
 @pytest.mark.parametrize("status", list(Status))
-def test_every_status_has_a_way_out_or_is_final(status):
+def test_every_status_has_a_way_out_or_is_final(status: Status) -> None:
     reachable = [s for s in Status if can_transition(status, s)]
     assert reachable or status is Status.DONE
 
 
-def test_time_spent_stopped_is_not_on_the_items_clock(store):
+def test_time_spent_stopped_is_not_on_the_items_clock(store: Store) -> None:
     import time as _time
 
     from sqlmodel import select

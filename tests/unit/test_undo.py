@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from agentsprint.agents.tools import ToolPolicy, execute
 from agentsprint.runner import undo
 
 POLICY = ToolPolicy(allowed_commands=[], command_timeout_s=5, output_cap=1000)
 
 
-def _step(tmp_path, step_id: int, name: str, args: dict) -> str:
+def _step(tmp_path: Path, step_id: int, name: str, args: dict[str, Any]) -> str:
     worktree = tmp_path / "wt"
     undo.prepare(tmp_path / "journal", "AS-1:1", step_id, str(worktree), name, args.get("path"))
     return execute(str(worktree), name, args, POLICY).output
 
 
-def test_replayed_edit_whose_new_text_contains_the_old_is_applied_once(tmp_path):
+def test_replayed_edit_whose_new_text_contains_the_old_is_applied_once(tmp_path: Path) -> None:
     (tmp_path / "wt").mkdir()
     (tmp_path / "wt" / "a.py").write_text("x = 1\n")
     args = {"path": "a.py", "old": "x = 1", "new": "x = 1  # one\nx = 1"}
@@ -27,14 +30,14 @@ def test_replayed_edit_whose_new_text_contains_the_old_is_applied_once(tmp_path)
     assert (tmp_path / "wt" / "a.py").read_text() == after_first == "x = 1  # one\nx = 1\n"
 
 
-def test_replayed_write_of_a_new_file_restores_its_absence_first(tmp_path):
+def test_replayed_write_of_a_new_file_restores_its_absence_first(tmp_path: Path) -> None:
     (tmp_path / "wt").mkdir()
     args = {"path": "pkg/new.py", "content": "A = 1\n"}
     assert _step(tmp_path, 3, "write_file", args) == _step(tmp_path, 3, "write_file", args)
     assert (tmp_path / "wt" / "pkg" / "new.py").read_text() == "A = 1\n"
 
 
-def test_without_the_journal_the_replay_would_double_the_edit(tmp_path):
+def test_without_the_journal_the_replay_would_double_the_edit(tmp_path: Path) -> None:
     (tmp_path / "wt").mkdir()
     (tmp_path / "wt" / "a.py").write_text("x = 1\n")
     args = {"path": "a.py", "old": "x = 1", "new": "x = 1  # one\nx = 1"}
@@ -43,7 +46,7 @@ def test_without_the_journal_the_replay_would_double_the_edit(tmp_path):
     assert second.ok is False and "occurs 2 times" in second.output, "a bare replay diverges from the first run"
 
 
-def test_escaping_paths_and_discard(tmp_path):
+def test_escaping_paths_and_discard(tmp_path: Path) -> None:
     (tmp_path / "wt").mkdir()
     undo.prepare(tmp_path / "journal", "AS-1:1", 1, str(tmp_path / "wt"), "write_file", "../out.py")
     assert not (tmp_path / "journal").exists(), "a refused path is not journaled"
