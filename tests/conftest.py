@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from agentsprint.config import Settings, offline_env
+from agentsprint.llm.gateway import Gateway
+from agentsprint.llm.proxy import MeteringProxy
 from agentsprint.llm.scripted import ScriptedServer
+from agentsprint.store import Store
 
 offline_env()
 
@@ -114,3 +117,25 @@ def settings_for(server: ScriptedServer, **overrides: Any) -> Settings:
               for role in ("supervisor", "coder", "qa")}
     data = _merge({"models": models, "run": {"token_safety_factor": 1.0, "call_timeout": "10s"}}, overrides)
     return Settings.model_validate(data)
+
+
+# The metering proxy's tests (test_proxy*.py): a store, a gateway whose coder is the scripted server's
+# "coder-model", and a running proxy. Modules with fixtures of the same names use their own.
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path / 'agentsprint.db'}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def gateway(scripted_server: ScriptedServer, store: Store) -> Gateway:
+    from proxy_support import proxy_gateway
+
+    return proxy_gateway(scripted_server, store)
+
+
+@pytest.fixture
+def proxy(gateway: Gateway) -> Iterator[MeteringProxy]:
+    with MeteringProxy(gateway) as running:
+        yield running

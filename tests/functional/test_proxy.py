@@ -6,7 +6,6 @@ import json
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,24 +21,6 @@ from agentsprint.store.ledger import model_calls
 
 CODER = CallContext(role="coder", item_id="AS-1", run_id="r1", round=2, scopes=["item:AS-1", "sprint:S1"])
 CHAT_BODY = {"model": "gpt-x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{tmp_path / 'agentsprint.db'}")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def gateway(scripted_server: ScriptedServer, store: Store) -> Gateway:
-    return proxy_gateway(scripted_server, store)
-
-
-@pytest.fixture
-def proxy(gateway: Gateway) -> Iterator[MeteringProxy]:
-    with MeteringProxy(gateway) as running:
-        yield running
 
 
 def spent_tokens(gateway: Gateway, scope: str) -> int:

@@ -4,12 +4,10 @@ cap, and streamed content as deltas. Real HTTP on both sides, the scripted serve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from proxy_support import post, proxy_gateway
+from proxy_support import post
 
 from agentsprint.llm import tokens
 from agentsprint.llm.context import CallContext
@@ -17,7 +15,6 @@ from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.proxy import MeteringProxy
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer
 from agentsprint.llm.wire import ANTHROPIC
-from agentsprint.store import Store
 from agentsprint.store.ledger import model_calls
 
 CODER = CallContext(role="coder", item_id="AS-1", run_id="r1", round=1, scopes=["item:AS-1"])
@@ -25,24 +22,6 @@ MESSAGES_BODY = {"model": "claude-x", "max_tokens": 32000, "system": [{"type": "
                  "messages": [{"role": "user", "content": [{"type": "text", "text": "Fix the bug."}]}],
                  "tools": [{"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}}]}
 THINKING = {"type": "enabled", "budget_tokens": 31999}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{tmp_path / 'agentsprint.db'}")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def gateway(scripted_server: ScriptedServer, store: Store) -> Gateway:
-    return proxy_gateway(scripted_server, store)
-
-
-@pytest.fixture
-def proxy(gateway: Gateway) -> Iterator[MeteringProxy]:
-    with MeteringProxy(gateway) as running:
-        yield running
 
 
 def send(proxy: MeteringProxy, path: str, body: Any, token: str) -> tuple[int, Any]:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from proxy_support import post, proxy_gateway
+from proxy_support import post
 
 from agentsprint.llm.context import CallContext
 from agentsprint.llm.gateway import Gateway
 from agentsprint.llm.proxy import MeteringProxy
 from agentsprint.llm.scripted import ScriptedReply, ScriptedServer, tool_call
 from agentsprint.llm.wire import sse_events
-from agentsprint.store import Store
 from agentsprint.store.ledger import model_calls
 
 CODER = CallContext(role="coder", item_id="AS-1", run_id="r1", round=2, scopes=["item:AS-1", "sprint:S1"])
@@ -29,24 +26,6 @@ def gemini_body(*texts: str, max_tokens: int | None = 200) -> dict[str, Any]:
             "contents": [{"role": "user", "parts": [{"text": text}]} for text in texts],
             "tools": [{"functionDeclarations": [{"name": "read_file", "parameters": {"type": "object"}}]}],
             "generationConfig": config}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{tmp_path / 'agentsprint.db'}")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def gateway(scripted_server: ScriptedServer, store: Store) -> Gateway:
-    return proxy_gateway(scripted_server, store)
-
-
-@pytest.fixture
-def proxy(gateway: Gateway) -> Iterator[MeteringProxy]:
-    with MeteringProxy(gateway) as running:
-        yield running
 
 
 def call(proxy: MeteringProxy, body: dict[str, Any], *, stream: bool = False, key: str = "",
