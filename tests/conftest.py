@@ -97,6 +97,13 @@ def scripted_server() -> Iterator[ScriptedServer]:
         yield server
 
 
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """The same as `scripted_server`, under the name most runner tests use."""
+    with ScriptedServer() as srv:
+        yield srv
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in extra.items():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,6 @@ LOOK_AT = ("shop/pricing.py", "shop/report.py", "tests/test_pricing.py", "tests/
 CODER = CallContext(role="coder", item_id="AS-1", run_id="r1", round=1, scopes=["item:AS-1"])
 PADDING = "I am reading the repository before I change anything. " * 20
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def aider_project(tmp_path: Path, server: ScriptedServer, replies: list[ScriptedReply], executable: str | None = None,

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +85,6 @@ class ClaudeScript:
         turns = sum(1 for message in body.get("messages", []) if message.get("role") == "assistant")
         return steps[min(turns, len(steps) - 1)]
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def project(tmp_path: Path, server: ScriptedServer, steps: Steps, command: str | None = None,

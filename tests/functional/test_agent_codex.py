@@ -36,11 +36,6 @@ CODER_PRICES = (0.0000004, 0.0000016)
 """The coder's input and output USD per token in TEST_CONFIG."""
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
-
 
 class _Outbound(BaseHTTPRequestHandler):
     """Records each request a client sends through it as its HTTP(S) proxy, and refuses it."""

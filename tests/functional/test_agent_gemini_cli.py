@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,6 @@ def gemini_coder(body: dict[str, Any]) -> ScriptedReply:
     results = sum("functionResponse" in part for content in body["contents"] for part in content.get("parts", []))
     return STEPS[min(results, len(STEPS) - 1)]
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def project(tmp_path: Path, server: ScriptedServer, command: str | None, *dod: Any, **budget: Any) -> Settings:

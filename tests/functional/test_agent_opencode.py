@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +41,6 @@ SECRET = "sk-" + "opencodeFakeKey" * 3
 PRICES = (0.0000004, 0.0000016)
 """t-coder's input and output USD per token (TEST_CONFIG)."""
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from runner_support import git, item, make_project, query
 
 from agentsprint.domain import ItemType
@@ -23,11 +21,6 @@ def _edit(new: str, latency: float = 0.0) -> list[Reply]:
     edit = tool_call("edit_file", path="shop/pagination.py", old=START, new=new)
     return [ScriptedReply(tool_calls=[edit], latency=latency), tool_call("finish", summary="edited")]
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def test_static_prefix_and_overlap_rules() -> None:

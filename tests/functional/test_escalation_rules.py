@@ -5,11 +5,9 @@ Each test fails when its rule is switched off in agentsprint/runner/flow.py or a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from runner_support import TEST_CONFIG, item, make_project
 
 from agentsprint.config import Settings
@@ -28,11 +26,6 @@ output_cost_per_token = 0.0000016
 max_tokens = 512
 """
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def _package(settings: Settings) -> dict[str, Any]:

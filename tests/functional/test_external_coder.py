@@ -6,7 +6,6 @@ The agent here is tests/fakes/fake_agent_cli.py, a fake written for these tests:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,6 @@ from agentsprint.runner.service import run_items
 
 FIX = ("--replace", "shop/pagination.py", "    start = page * per_page", "    start = (page - 1) * per_page")
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def external(tmp_path: Path, server: ScriptedServer, *options: str, extra: str = "", **budget: Any) -> Settings:

@@ -9,10 +9,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from runner_support import git, item, make_project, query, state_of
 
 from agentsprint.config import Settings
@@ -44,11 +42,6 @@ def item_file(root: Path, item_id: str) -> Path:
 def note_writer(name: str) -> list[dict[str, object]]:
     return [tool_call("write_file", path=f"shop/{name}.py", content="X = 1\n"), tool_call("finish", summary="x")]
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 # --- promise 3: shadow runs ---------------------------------------------------------------------------

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from runner_support import item, make_project, query
 
 from agentsprint.agents.tools import ToolPolicy, execute
@@ -17,11 +15,6 @@ from agentsprint.runner.service import run_items
 
 KEY = "sk-" + "live0123456789abcdefghij0123456789"
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def test_a_key_the_coder_writes_and_reads_never_reaches_the_model_or_the_store(

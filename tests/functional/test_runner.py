@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,6 @@ from agentsprint.store import runs
 FIX = CODER[("AS-1", 1)]
 REJECT = tool_call("submit_verdict", verdict="reject", reasons=["not good enough yet"])
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def _unittest_passes(root: Path) -> bool:

@@ -46,11 +46,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         yield settings
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
-
 
 @pytest.fixture
 def project(tmp_path: Path, server: ScriptedServer) -> Settings:

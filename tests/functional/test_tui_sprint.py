@@ -47,11 +47,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         yield with_sprint(review_project(tmp_path_factory.mktemp("tui") / "p", server), ["AS-1", "AS-2"])
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
-
 
 @pytest.fixture
 def bare(tmp_path: Path, server: ScriptedServer) -> Settings:

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,6 @@ def _coder(n: int) -> list[Any]:
             tool_call("read_file", path=f"shop/feature_{n}.py"),
             tool_call("finish", summary=f"added shop/feature_{n}.py")]
 
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 def _project(root: Path, server: ScriptedServer, ids: list[int], latency: float) -> Settings:

@@ -35,11 +35,6 @@ HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-merge", "reference-
          "pre-merge-commit", "post-rewrite", "post-index-change", "fsmonitor")
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
-
 
 @pytest.fixture
 def bwrap() -> None:
