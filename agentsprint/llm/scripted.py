@@ -286,7 +286,10 @@ class _Reply:
 
 def _prepare(model: str, body: dict[str, Any], reply: ScriptedReply, counting: Counting, wire: Wire) -> _Reply:
     encoding = counting.encoding or tokens.encoding_name(model)
-    calls = [dict(call) for call in reply.tool_calls]
+    # Ids from the conversation's length, not a process-wide counter: the same script makes the same
+    # conversation (and token counts) whatever ran before it in the process or in parallel with it.
+    turn = len(wire.messages(body)[0])
+    calls = [{**call, "id": f"call_{turn}_{index}"} for index, call in enumerate(reply.tool_calls)]
     if reply.malformed_json:
         calls = [
             {**c, "function": {**c["function"], "arguments": c["function"]["arguments"][:-1] + ",}"}}

@@ -83,3 +83,17 @@ def test_a_streamed_responses_reply_carries_each_output_item(scripted_server: Sc
     assert done[1]["name"] == "exec_command" and done[1]["arguments"] == '{"cmd": "ls"}'
     assert [event["output_index"] for event in events if "output_index" in event] == [0, 0, 0, 1, 1]
     assert events[-1]["type"] == "response.completed" and events[-1]["response"]["output"] == done
+
+
+def test_tool_call_ids_come_from_the_conversation_not_from_what_ran_before() -> None:
+    """A process-wide id counter made the same scripted run cost a token more or less depending on
+    the tests before it (call_999 vs call_1000 in the echoed conversation)."""
+    from agentsprint.llm.scripted import ScriptedReply, completion_body, tool_call
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "fix it"}]}
+    first = completion_body("m", body, ScriptedReply(tool_calls=[tool_call("read_file", path="a.py")]))
+    for _ in range(1000):
+        tool_call("list_files")
+    second = completion_body("m", body, ScriptedReply(tool_calls=[tool_call("read_file", path="a.py")]))
+    assert first["choices"][0]["message"] == second["choices"][0]["message"]
+    assert first["usage"] == second["usage"]
